@@ -1,0 +1,196 @@
+"""Corruptions of Zhang et al. 2017's randomization tests, as pure JAX functions.
+
+Zhang, Bengio, Hardt, Recht, Vinyals, "Understanding deep learning requires
+rethinking generalization", ICLR 2017, Section 2:
+
+  clean       the original data.
+  partial p   each *training* label independently, with probability p, is
+              replaced by a uniform draw over all classes. The draw may equal
+              the true label, so about p * (K-1)/K labels actually change
+              (0.9p with 10 classes).
+  randlabels  partial with p = 1.
+  shufpix     ONE random permutation of the pixel positions, applied to every
+              image, train and test (a fixed, invertible change of input space).
+  randpix     an independent random permutation of pixel positions per image.
+  gaussian    every training image replaced by Gaussian noise whose mean and
+              variance match the training set's (a scalar mean and variance
+              over all training pixels).
+plus Badger 2022 ("Why deep learning generalizes", arXiv 2211.09639):
+  noise f     input mixing x * f + noise * (1 - f), with the same Gaussian noise
+              as `gaussian` (so noise f=0 is `gaussian`, f=1 is `clean`).
+
+Every corruption is a pure function of (seed, example index): the randomness of
+example i comes from `fold_in(key, i)`, never from a batch or device layout, so
+the corrupted data is the same on 1 device or 1,000, on 1 host or 64. Test
+labels are never corrupted; test inputs are changed only by `shufpix`, the one
+corruption that is a fixed re-coding of the input space, so that the test set
+measures generalization on clean data everywhere else. A "pixel" is one spatial
+position: its channels move together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import flax
+import jax
+import jax.numpy as jnp
+
+from memobench import specs
+
+# Distinct sub-streams of the corruption key, so that label and input
+# corruptions of one seed are independent of each other.
+_LABEL_STREAM, _PERMUTATION_STREAM, _NOISE_STREAM = 1, 2, 3
+
+
+@flax.struct.dataclass
+class CorruptedData:
+  """The data a run trains and evaluates on, plus what scoring needs to know."""
+  x_train: jax.Array
+  y_train: jax.Array            # the labels the model is trained on
+  x_test: jax.Array
+  y_test: jax.Array             # always the true test labels
+  y_train_original: jax.Array   # the true training labels
+  label_resampled: jax.Array    # bool: the label was redrawn (prob. p)
+  label_changed: jax.Array      # bool: the redrawn label differs from the true one
+  num_classes: int = flax.struct.field(pytree_node=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+  """A corruption kind: `apply(key, data, level) -> CorruptedData`."""
+  apply: Callable[[jax.Array, CorruptedData, float], CorruptedData]
+  takes_level: bool
+  describe: Callable[[float], str]
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def _register(name: str, takes_level: bool, describe: Callable[[float], str]):
+  def wrap(fn):
+    KINDS[name] = Kind(fn, takes_level, describe)
+    return fn
+  return wrap
+
+
+def clean_data(x_train, y_train, x_test, y_test, num_classes: int) -> CorruptedData:
+  y_train = jnp.asarray(y_train, jnp.int32)
+  none = jnp.zeros(y_train.shape, bool)
+  return CorruptedData(jnp.asarray(x_train, jnp.float32), y_train,
+                       jnp.asarray(x_test, jnp.float32), jnp.asarray(y_test, jnp.int32),
+                       y_train, none, none, num_classes)
+
+
+def corrupt(key: jax.Array, data: CorruptedData, corruption: specs.CorruptionSpec) -> CorruptedData:
+  """Applies `corruption` to clean data; a pure function of (key, data)."""
+  return KINDS[corruption.kind].apply(key, data, corruption.level)
+
+
+def _example_keys(key: jax.Array, stream: int, n: int) -> jax.Array:
+  """One key per example: fold_in(fold_in(key, stream), index)."""
+  stream_key = jax.random.fold_in(key, stream)
+  return jax.vmap(lambda i: jax.random.fold_in(stream_key, i))(jnp.arange(n, dtype=jnp.uint32))
+
+
+@_register("clean", takes_level=False, describe=lambda _: "clean data")
+def _clean(key, data, level):
+  del key, level
+  return data
+
+
+@_register("partial", takes_level=True,
+           describe=lambda p: f"each training label resampled uniformly with prob. {p:g}")
+def _partial(key, data, level):
+  return _resample_labels(key, data, level)
+
+
+@_register("randlabels", takes_level=False,
+           describe=lambda _: "every training label replaced by a uniform random class")
+def _randlabels(key, data, level):
+  del level
+  return _resample_labels(key, data, 1.0)
+
+
+def _resample_labels(key, data, p):
+  keys = _example_keys(key, _LABEL_STREAM, data.y_train.shape[0])
+
+  def draw(k):
+    k_coin, k_label = jax.random.split(k)
+    return (jax.random.bernoulli(k_coin, p),
+            jax.random.randint(k_label, (), 0, data.num_classes, jnp.int32))
+
+  resampled, random_label = jax.vmap(draw)(keys)
+  y = jnp.where(resampled, random_label, data.y_train_original)
+  return data.replace(y_train=y, label_resampled=resampled,
+                             label_changed=y != data.y_train_original)
+
+
+def _flat_pixels(x):
+  """(N, *spatial, C) -> (N, P, C): one row per pixel position."""
+  return x.reshape(x.shape[0], -1, x.shape[-1])
+
+
+def pixel_permutation(key: jax.Array, x_shape) -> jax.Array:
+  """The single permutation of pixel positions that `shufpix` uses."""
+  num_pixels = int(jnp.prod(jnp.array(x_shape[1:-1])))
+  return jax.random.permutation(jax.random.fold_in(key, _PERMUTATION_STREAM), num_pixels)
+
+
+@_register("shufpix", takes_level=False,
+           describe=lambda _: "one fixed pixel permutation for every image, train and test")
+def _shufpix(key, data, level):
+  del level
+  perm = pixel_permutation(key, data.x_train.shape)
+  shuffle = lambda x: _flat_pixels(x)[:, perm].reshape(x.shape)
+  return data.replace(x_train=shuffle(data.x_train), x_test=shuffle(data.x_test))
+
+
+@_register("randpix", takes_level=False,
+           describe=lambda _: "an independent pixel permutation per training image")
+def _randpix(key, data, level):
+  del level
+  x = data.x_train
+  flat = _flat_pixels(x)
+  keys = _example_keys(key, _PERMUTATION_STREAM, x.shape[0])
+  permuted = jax.vmap(lambda k, img: img[jax.random.permutation(k, img.shape[0])])(keys, flat)
+  return data.replace(x_train=permuted.reshape(x.shape))
+
+
+def gaussian_noise(key: jax.Array, x: jax.Array) -> jax.Array:
+  """Per-example Gaussian noise with x's (scalar) mean and variance."""
+  mean, std = jnp.mean(x), jnp.std(x)
+  keys = _example_keys(key, _NOISE_STREAM, x.shape[0])
+  noise = jax.vmap(lambda k: jax.random.normal(k, x.shape[1:], x.dtype))(keys)
+  return mean + std * noise
+
+
+@_register("gaussian", takes_level=False,
+           describe=lambda _: "training images replaced by Gaussian noise of the data's mean/variance")
+def _gaussian(key, data, level):
+  del level
+  return data.replace(x_train=gaussian_noise(key, data.x_train))
+
+
+@_register("noise", takes_level=True,
+           describe=lambda f: f"training inputs mixed x*{f:g} + gaussian noise*{1 - f:g} (Badger 2022)")
+def _noise(key, data, level):
+  x = data.x_train
+  return data.replace(x_train=x * level + gaussian_noise(key, x) * (1.0 - level))
+
+
+@specs.add_validator
+def _check_corruption(spec: specs.Spec) -> None:
+  c = spec.corruption
+  if c.kind not in KINDS:
+    raise specs.SpecError(
+        f"corruption.kind: unknown corruption {c.kind!r}; known: {', '.join(sorted(KINDS))}")
+  if KINDS[c.kind].takes_level and not 0.0 <= c.level <= 1.0:
+    raise specs.SpecError(f"corruption.level must be in [0, 1] for {c.kind}, got {c.level}")
+  if not KINDS[c.kind].takes_level and c.level != 0.0:
+    raise specs.SpecError(f"corruption.level is not used by {c.kind}; leave it at 0")
+
+
+def describe(corruption: specs.CorruptionSpec) -> str:
+  return KINDS[corruption.kind].describe(corruption.level)

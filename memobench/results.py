@@ -1,0 +1,152 @@
+"""result.json: the versioned record of one run, written atomically.
+
+Layout of ``workdir/result.json`` (schema_version 1; docs/METRICS.md documents
+every metric):
+
+  schema_version  int
+  spec            {name, hash, resolved (the full spec tree), nonstandard (the
+                   --set overrides applied, {} for a standard run)}
+  run             {seed, status: completed | budget_exhausted | diverged,
+                   steps, epochs}
+  metrics         scores.standard_scores(...)
+  environment     {python, jax, flax, optax, numpy, backend, device_kind,
+                   device_count, process_count, platform, git_commit}
+  timing          {wall_s, compile_s, images_per_sec, time_to_fit_s}
+
+The learning curve goes to ``workdir/metrics.jsonl``, one evaluation a line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from typing import Any
+
+SCHEMA_VERSION = 1
+RESULT_FILE = "result.json"
+CURVE_FILE = "metrics.jsonl"
+STATUSES = ("completed", "budget_exhausted", "diverged")
+
+
+class WorkdirError(RuntimeError):
+  """A workdir that cannot be used; the message is one line."""
+
+
+def write_atomic(path: str, text: str) -> None:
+  """Writes `text` to `path` via a temp file in the same folder and a rename."""
+  folder = os.path.dirname(os.path.abspath(path))
+  fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+  try:
+    with os.fdopen(fd, "w") as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def finite_or_none(obj: Any) -> Any:
+  """Replaces NaN and infinities (which JSON cannot hold) by None, recursively."""
+  if isinstance(obj, float):
+    return obj if math.isfinite(obj) else None
+  if isinstance(obj, dict):
+    return {k: finite_or_none(v) for k, v in obj.items()}
+  if isinstance(obj, (list, tuple)):
+    return [finite_or_none(v) for v in obj]
+  return obj
+
+
+def write_json_atomic(path: str, obj: Any) -> None:
+  write_atomic(path, json.dumps(finite_or_none(obj), indent=2, allow_nan=False) + "\n")
+
+
+def prepare_workdir(workdir: str, spec_hash: str, overwrite: bool) -> None:
+  """Creates `workdir`, refusing one that holds a result of another spec."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as e:
+    raise WorkdirError(f"cannot create workdir {workdir}: {e.strerror}") from None
+  if not os.access(workdir, os.W_OK):
+    raise WorkdirError(f"workdir {workdir} is not writable")
+  existing = os.path.join(workdir, RESULT_FILE)
+  if os.path.exists(existing) and not overwrite:
+    try:
+      with open(existing) as f:
+        old_hash = json.load(f)["spec"]["hash"]
+    except (OSError, ValueError, KeyError, TypeError):
+      old_hash = None
+    if old_hash != spec_hash:
+      raise WorkdirError(f"workdir {workdir} holds a result of another spec "
+                         f"(hash {old_hash}, this run {spec_hash}); use another "
+                         "--workdir or pass --overwrite")
+
+
+def git_commit() -> str | None:
+  here = os.path.dirname(os.path.abspath(__file__))
+  try:
+    out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True,
+                         text=True, timeout=5, check=True)
+    return out.stdout.strip() or None
+  except (OSError, subprocess.SubprocessError):
+    return None
+
+
+def environment() -> dict[str, Any]:
+  import flax  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
+  import numpy  # pylint: disable=import-outside-toplevel
+  import optax  # pylint: disable=import-outside-toplevel
+  devices = jax.devices()
+  return {
+      "python": sys.version.split()[0],
+      "jax": jax.__version__,
+      "jaxlib": getattr(jax.lib, "__version__", None) or _version("jaxlib"),
+      "flax": flax.__version__,
+      "optax": optax.__version__,
+      "numpy": numpy.__version__,
+      "backend": jax.default_backend(),
+      "device_kind": devices[0].device_kind,
+      "device_count": jax.device_count(),
+      "local_device_count": jax.local_device_count(),
+      "process_count": jax.process_count(),
+      "platform": platform.platform(),
+      "git_commit": git_commit(),
+  }
+
+
+def _version(package: str) -> str | None:
+  from importlib import metadata  # pylint: disable=import-outside-toplevel
+  try:
+    return metadata.version(package)
+  except metadata.PackageNotFoundError:
+    return None
+
+
+def make_result(*, spec_name: str, spec_hash: str, resolved_spec: dict[str, Any],
+                nonstandard: dict[str, Any], seed: int, status: str, steps: int,
+                epochs: float, metrics: dict[str, Any], timing: dict[str, Any],
+                env: dict[str, Any] | None = None) -> dict[str, Any]:
+  if status not in STATUSES:
+    raise ValueError(f"unknown run status {status!r}")
+  return {
+      "schema_version": SCHEMA_VERSION,
+      "spec": {"name": spec_name, "hash": spec_hash, "resolved": resolved_spec,
+               "nonstandard": nonstandard},
+      "run": {"seed": seed, "status": status, "steps": steps, "epochs": epochs},
+      "metrics": metrics,
+      "environment": env if env is not None else environment(),
+      "timing": timing,
+  }
+
+
+def write_curve(workdir: str, rows: list[dict[str, Any]]) -> None:
+  write_atomic(os.path.join(workdir, CURVE_FILE),
+               "".join(json.dumps(r, allow_nan=True) + "\n" for r in rows))

@@ -1,0 +1,294 @@
+"""Specs: what one memobench run is, as a frozen dataclass tree, and the registry.
+
+A spec names a (dataset, corruption, model, optimizer) tuple plus a budget and a
+seed. Specs are registered by name ``{dataset}_{corruption}`` with an optional
+``_{model}`` suffix (for example ``mnist5k_randlabels`` or
+``cifar10_randpix_alexnet``).
+
+The *spec hash* identifies comparable results: a SHA-256 over the canonical JSON
+of every field that changes what is measured. It leaves out the name and the
+description (labels, not content) and the seed (runs of different seeds of one
+spec are the samples a leaderboard aggregates). It is stable across processes
+and machines because it hashes sorted-key JSON, never Python's ``hash``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import re
+import types
+import typing
+from typing import Any, Callable
+
+HASH_LENGTH = 16
+
+
+class SpecError(ValueError):
+  """A spec, spec name or override that cannot be used; the message is one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+  name: str = "mnist5k"
+  # Use only the first `train_size` training examples (of the dataset's fixed
+  # split order); None keeps all. For dataset-size sweeps (Arpit 2017, Badger 2022).
+  train_size: int | None = None
+  # Random-crop augmentation (Zhang Table 1 "random crop"); image datasets only.
+  random_crop: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class CorruptionSpec:
+  # One of corruptions.KINDS: clean, partial, randlabels, shufpix, randpix,
+  # gaussian, noise.
+  kind: str = "clean"
+  # partial: probability p that a training label is resampled (in [0, 1]).
+  # noise: fraction f of signal kept, x * f + noise * (1 - f) (in [0, 1]).
+  level: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  name: str = "mlp1x512"
+  dropout: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerSpec:
+  kind: str = "sgd"  # sgd | adam
+  lr: float = 0.01
+  momentum: float = 0.9  # sgd only
+  # The learning rate is multiplied by this factor after every epoch (Zhang 2017: 0.95).
+  lr_decay_per_epoch: float = 0.95
+  # Coupled L2 weight decay, added to the gradient as in Zhang et al.'s runs.
+  weight_decay: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class BudgetSpec:
+  batch_size: int = 128
+  max_epochs: int = 100
+  # Optional cap on optimizer steps; None means max_epochs decides.
+  max_steps: int | None = None
+  # Full train- and test-set evaluation every this many steps (and at the end).
+  eval_every_steps: int = 100
+  # The run stops once training accuracy on the labels it trains on reaches this.
+  fit_threshold: float = 0.99
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  name: str
+  description: str
+  dataset: DatasetSpec = DatasetSpec()
+  corruption: CorruptionSpec = CorruptionSpec()
+  model: ModelSpec = ModelSpec()
+  optimizer: OptimizerSpec = OptimizerSpec()
+  budget: BudgetSpec = BudgetSpec()
+  seed: int = 0
+
+
+# Fields that label a spec but do not change what it measures.
+_UNHASHED = ("name", "description", "seed")
+
+
+def to_dict(spec: Spec) -> dict[str, Any]:
+  return dataclasses.asdict(spec)
+
+
+def from_dict(d: dict[str, Any]) -> Spec:
+  """Inverse of `to_dict` (used to read a spec back from result.json)."""
+  return _build(Spec, d)
+
+
+def _build(cls, d):
+  kwargs = {}
+  hints = typing.get_type_hints(cls)
+  for f in dataclasses.fields(cls):
+    if f.name in d:
+      value = d[f.name]
+      if dataclasses.is_dataclass(hints[f.name]):
+        value = _build(hints[f.name], value)
+      kwargs[f.name] = value
+  return cls(**kwargs)
+
+
+def spec_hash(spec: Spec) -> str:
+  content = {k: v for k, v in to_dict(spec).items() if k not in _UNHASHED}
+  canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+  return hashlib.sha256(canonical.encode()).hexdigest()[:HASH_LENGTH]
+
+
+# --------------------------------------------------------------------------
+# Overrides: --set key=value
+# --------------------------------------------------------------------------
+
+
+def _parse_value(raw: str, annotation, key: str):
+  """Parses `raw` as the field's declared type; SpecError on mismatch."""
+  origin = typing.get_origin(annotation)
+  if origin in (typing.Union, types.UnionType):
+    args = typing.get_args(annotation)
+    if type(None) in args and raw.lower() in ("none", "null"):
+      return None
+    (annotation,) = [a for a in args if a is not type(None)]
+  try:
+    if annotation is bool:
+      if raw.lower() in ("true", "1", "yes"):
+        return True
+      if raw.lower() in ("false", "0", "no"):
+        return False
+      raise ValueError
+    if annotation is int:
+      return int(raw)
+    if annotation is float:
+      return float(raw)
+    if annotation is str:
+      return raw
+  except ValueError:
+    pass
+  raise SpecError(
+      f"--set {key}={raw}: expected a value of type {annotation.__name__}")
+
+
+def with_overrides(spec: Spec, assignments: list[str]) -> tuple[Spec, dict[str, Any]]:
+  """Applies ``key=value`` overrides (dotted keys into the spec tree).
+
+  Returns the new spec and the overrides actually applied, as {key: value}.
+  The result is validated with `validate`.
+  """
+  applied: dict[str, Any] = {}
+  known = settable_keys()
+  for assignment in assignments:
+    key, sep, raw = assignment.partition("=")
+    key = key.strip()
+    if not sep or not key:
+      raise SpecError(f"--set {assignment!r}: expected key=value, e.g. optimizer.lr=0.05")
+    if key not in known:
+      close = difflib.get_close_matches(key, known, n=3)
+      hint = f" (did you mean {', '.join(close)}?)" if close else ""
+      raise SpecError(f"--set {key}: unknown spec field{hint}")
+    spec = _replace_path(spec, key.split("."), raw.strip(), key)
+    applied[key] = _get_path(spec, key.split("."))
+  validate(spec)
+  return spec, applied
+
+
+def _get_path(obj, path):
+  for part in path:
+    obj = getattr(obj, part)
+  return obj
+
+
+def _replace_path(obj, path, raw, key):
+  head, rest = path[0], path[1:]
+  if rest:
+    new = _replace_path(getattr(obj, head), rest, raw, key)
+  else:
+    new = _parse_value(raw, typing.get_type_hints(type(obj))[head], key)
+  return dataclasses.replace(obj, **{head: new})
+
+
+def _settable_keys(cls, prefix="") -> list[str]:
+  keys = []
+  hints = typing.get_type_hints(cls)
+  for f in dataclasses.fields(cls):
+    if not prefix and f.name in ("name", "description"):
+      continue  # the spec's labels, not its content
+    if dataclasses.is_dataclass(hints[f.name]):
+      keys += _settable_keys(hints[f.name], prefix + f.name + ".")
+    else:
+      keys.append(prefix + f.name)
+  return keys
+
+
+def settable_keys() -> list[str]:
+  """Every key `--set` accepts, e.g. 'optimizer.lr'."""
+  return _settable_keys(Spec)
+
+
+# --------------------------------------------------------------------------
+# Validation: checks that need only the spec (data-dependent checks, such as a
+# batch larger than the dataset, happen where the data is loaded).
+# --------------------------------------------------------------------------
+
+# Each component registers a checker here (name -> callable raising SpecError),
+# so that specs.py does not import models, datasets or corruptions.
+_VALIDATORS: list[Callable[[Spec], None]] = []
+
+
+def add_validator(fn: Callable[[Spec], None]) -> Callable[[Spec], None]:
+  _VALIDATORS.append(fn)
+  return fn
+
+
+def validate(spec: Spec) -> Spec:
+  b = spec.budget
+  if b.batch_size <= 0:
+    raise SpecError(f"budget.batch_size must be positive, got {b.batch_size}")
+  if b.max_epochs <= 0 and b.max_steps is None:
+    raise SpecError("budget.max_epochs must be positive (or set budget.max_steps)")
+  if b.max_steps is not None and b.max_steps <= 0:
+    raise SpecError(f"budget.max_steps must be positive, got {b.max_steps}")
+  if b.eval_every_steps <= 0:
+    raise SpecError(f"budget.eval_every_steps must be positive, got {b.eval_every_steps}")
+  if not 0.0 < b.fit_threshold <= 1.0:
+    raise SpecError(f"budget.fit_threshold must be in (0, 1], got {b.fit_threshold}")
+  if spec.dataset.train_size is not None and spec.dataset.train_size <= 0:
+    raise SpecError(f"dataset.train_size must be positive, got {spec.dataset.train_size}")
+  if not 0.0 <= spec.model.dropout < 1.0:
+    raise SpecError(f"model.dropout must be in [0, 1), got {spec.model.dropout}")
+  o = spec.optimizer
+  if o.lr <= 0:
+    raise SpecError(f"optimizer.lr must be positive, got {o.lr}")
+  if not 0.0 < o.lr_decay_per_epoch <= 1.0:
+    raise SpecError(f"optimizer.lr_decay_per_epoch must be in (0, 1], got {o.lr_decay_per_epoch}")
+  if o.weight_decay < 0:
+    raise SpecError(f"optimizer.weight_decay must be >= 0, got {o.weight_decay}")
+  for check in _VALIDATORS:
+    check(spec)
+  return spec
+
+
+# --------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------
+
+_REGISTRY: dict[str, Spec] = {}
+_NAME = re.compile(r"^[a-z0-9]+(_[a-z0-9.]+)+$")
+
+
+def register(spec: Spec) -> Spec:
+  if spec.name in _REGISTRY:
+    raise SpecError(f"spec {spec.name!r} is registered twice")
+  if not _NAME.match(spec.name):
+    raise SpecError(f"spec name {spec.name!r} is not of the form dataset_corruption[_model]")
+  _REGISTRY[spec.name] = spec
+  return spec
+
+
+def _ensure_catalogue():
+  # The catalogue registers itself on import; imported lazily so that specs.py
+  # stays free of the heavier modules.
+  from memobench import catalogue  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
+
+
+def get(name: str) -> Spec:
+  _ensure_catalogue()
+  if name not in _REGISTRY:
+    close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see --list_specs"
+    raise SpecError(f"unknown spec {name!r}{hint}")
+  return _REGISTRY[name]
+
+
+def names() -> list[str]:
+  _ensure_catalogue()
+  return sorted(_REGISTRY)
+
+
+def all_specs() -> list[Spec]:
+  return [_REGISTRY[n] for n in names()]

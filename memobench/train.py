@@ -1,0 +1,321 @@
+"""Training: a spec -> pure init / train-step / eval functions, and the one loop.
+
+The whole (corrupted) dataset stays resident on device. A train step takes the
+state and the dataset, and derives its own batch from the step number: epoch
+e = step // steps_per_epoch visits the training set in the order
+permutation(fold_in(shuffle_key, e)), so the batch schedule is a pure function
+of (seed, step) -- independent of device count, and exactly resumable.
+
+Data parallelism: jit over a 1-D device Mesh ('data'); each global batch is
+sharded over the devices, parameters are replicated, and XLA inserts the
+gradient all-reduce. Global batch = spec.budget.batch_size, which must divide
+by the device count.
+
+Step fusion: models without convolutions run `eval_every_steps` steps fused in
+one jitted `lax.scan`; convolutional models on CPU run a Python loop of jitted
+steps, because XLA:CPU runs convolutions inside loop bodies ~10x slower (see
+docs/BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any, Callable
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from memobench import corruptions, datasets, models, optimizers, specs
+
+# Sub-streams of the run key (jax.random.fold_in(run_key, STREAM)).
+DATA_STREAM, INIT_STREAM, SHUFFLE_STREAM, DROPOUT_STREAM = 0, 1, 2, 3
+# On CPU, more than ~32 queued multi-device steps without a sync can deadlock
+# XLA's rendezvous; unfused loops block at least this often.
+_MAX_QUEUED_STEPS = 16
+EVAL_BATCH = 1024
+
+
+def run_key(seed: int) -> jax.Array:
+  """The root PRNG key of a run, with the PRNG implementation pinned."""
+  return jax.random.key(seed, impl="threefry2x32")
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  model_state: Any  # non-parameter collections, e.g. {'batch_stats': ...}
+  opt_state: Any
+  loss_sum: jax.Array  # sum of training batch losses since the last eval (logging)
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+  num_train: int
+  batch_size: int
+  steps_per_epoch: int
+  total_steps: int
+
+  @classmethod
+  def from_spec(cls, budget: specs.BudgetSpec, num_train: int) -> Schedule:
+    if budget.batch_size > num_train:
+      raise specs.SpecError(f"budget.batch_size={budget.batch_size} is larger than the "
+                            f"{num_train} training examples")
+    steps_per_epoch = num_train // budget.batch_size
+    total = budget.max_epochs * steps_per_epoch
+    if budget.max_steps is not None:
+      total = min(total, budget.max_steps) if budget.max_epochs > 0 else budget.max_steps
+    return cls(num_train, budget.batch_size, steps_per_epoch, total)
+
+
+@dataclasses.dataclass(frozen=True)
+class Steps:
+  """The pure functions a run is made of (all jit-able)."""
+  init: Callable[[jax.Array], TrainState]
+  # (state, data) -> state: one optimizer step on the batch of state.step.
+  train_step: Callable[[TrainState, corruptions.CorruptedData], TrainState]
+  # (params, model_state, x, y) -> (predictions, per-example loss).
+  eval_step: Callable[[Any, Any, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
+  module: nn.Module
+  schedule: Schedule
+
+
+def batch_indices(shuffle_key: jax.Array, step: jax.Array, schedule: Schedule) -> jax.Array:
+  """Indices of the training examples in the batch of `step`."""
+  epoch = step // schedule.steps_per_epoch
+  order = jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), schedule.num_train)
+  start = (step % schedule.steps_per_epoch) * schedule.batch_size
+  return jax.lax.dynamic_slice_in_dim(order, start, schedule.batch_size)
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+
+
+def make_steps(spec: specs.Spec, num_classes: int, input_shape: tuple[int, ...],
+               num_train: int, key: jax.Array, mesh: jax.sharding.Mesh | None = None) -> Steps:
+  """Builds the pure init/train/eval functions of `spec`."""
+  schedule = Schedule.from_spec(spec.budget, num_train)
+  module = models.build(spec.model, num_classes)
+  tx = optimizers.build(spec.optimizer, schedule.steps_per_epoch)
+  shuffle_key = jax.random.fold_in(key, SHUFFLE_STREAM)
+  dropout_key = jax.random.fold_in(key, DROPOUT_STREAM)
+  batch_sharding = NamedSharding(mesh, P("data")) if mesh is not None else None
+
+  def init(init_key):
+    variables = module.init(init_key, jnp.zeros((1, *input_shape), jnp.float32), train=False)
+    variables = flax.core.unfreeze(variables)
+    params = variables.pop("params")
+    variables.pop("intermediates", None)
+    return TrainState(jnp.zeros((), jnp.int32), params, variables, tx.init(params),
+                      jnp.zeros((), jnp.float32))
+
+  def train_step(state, data):
+    idx = batch_indices(shuffle_key, state.step, schedule)
+    x, y = data.x_train[idx], data.y_train[idx]
+    if batch_sharding is not None:
+      x = jax.lax.with_sharding_constraint(x, batch_sharding)
+      y = jax.lax.with_sharding_constraint(y, batch_sharding)
+    rngs = {"dropout": jax.random.fold_in(dropout_key, state.step)}
+
+    def loss_fn(params):
+      logits, new_model_state = module.apply(
+          {"params": params, **state.model_state}, x, train=True, rngs=rngs,
+          mutable=list(state.model_state))
+      return jnp.mean(cross_entropy(logits, y)), new_model_state
+
+    (loss, new_model_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    return TrainState(state.step + 1, optax.apply_updates(state.params, updates),
+                      dict(new_model_state), opt_state, state.loss_sum + loss)
+
+  def eval_step(params, model_state, x, y):
+    logits = module.apply({"params": params, **model_state}, x, train=False)
+    return jnp.argmax(logits, -1).astype(jnp.int32), cross_entropy(logits, y)
+
+  return Steps(init, train_step, eval_step, module, schedule)
+
+
+def uses_fused_steps(spec: specs.Spec) -> bool:
+  """Fuse steps in lax.scan unless the model has convolutions and we are on CPU."""
+  return not (models.has_convolutions(spec.model.name) and jax.default_backend() == "cpu")
+
+
+def make_mesh() -> jax.sharding.Mesh:
+  return jax.make_mesh((jax.device_count(),), ("data",),
+                       axis_types=(jax.sharding.AxisType.Auto,))
+
+
+# --------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Evaluation:
+  step: int
+  epoch: float
+  train_loss: float           # mean training-batch loss since the previous evaluation
+  train_accuracy: float       # full training set, on the labels trained on
+  train_eval_loss: float
+  test_accuracy: float
+  test_loss: float
+  learning_rate: float
+  images_per_sec: float
+  wall_s: float
+  train_predictions: np.ndarray = dataclasses.field(repr=False, default=None)
+  test_predictions: np.ndarray = dataclasses.field(repr=False, default=None)
+
+  def curve_row(self) -> dict[str, Any]:
+    return {k: v for k, v in dataclasses.asdict(self).items()
+            if not k.endswith("predictions")}
+
+
+@dataclasses.dataclass
+class RunOutcome:
+  status: str                  # completed | budget_exhausted | diverged
+  final: Evaluation
+  curve: list[Evaluation]
+  steps_to_fit: int | None
+  time_to_fit_s: float | None
+  compile_s: float
+  wall_s: float
+  images_per_sec: float
+  state: TrainState
+  data: corruptions.CorruptedData
+  schedule: Schedule
+
+
+def prepare_data(spec: specs.Spec, data_dir: str | None = None,
+                 dataset: datasets.Dataset | None = None) -> corruptions.CorruptedData:
+  """Loads and corrupts the spec's dataset, on device, once."""
+  dataset = dataset or datasets.load(spec.dataset, data_dir)
+  clean = corruptions.clean_data(dataset.x_train, dataset.y_train, dataset.x_test,
+                                 dataset.y_test, dataset.num_classes)
+  data_key = jax.random.fold_in(run_key(spec.seed), DATA_STREAM)
+  return jax.jit(corruptions.corrupt, static_argnums=2)(data_key, clean, spec.corruption)
+
+
+def _evaluate_split(eval_fn, state, x, y, n_devices):
+  """Predictions and per-example losses over a whole split, in fixed-size chunks."""
+  n = x.shape[0]
+  chunk = min(EVAL_BATCH, math.ceil(n / n_devices) * n_devices)
+  chunk = math.ceil(chunk / n_devices) * n_devices
+  preds, losses = [], []
+  for start in range(0, n, chunk):
+    xs, ys = x[start:start + chunk], y[start:start + chunk]
+    pad = chunk - xs.shape[0]
+    if pad:
+      xs = jnp.concatenate([xs, jnp.zeros((pad, *xs.shape[1:]), xs.dtype)])
+      ys = jnp.concatenate([ys, jnp.zeros((pad,), ys.dtype)])
+    p, l = eval_fn(state.params, state.model_state, xs, ys)
+    preds.append(p[:chunk - pad])
+    losses.append(l[:chunk - pad])
+  return np.asarray(jnp.concatenate(preds)), np.asarray(jnp.concatenate(losses))
+
+
+def _format_eta(seconds: float) -> str:
+  seconds = int(max(seconds, 0))
+  h, rem = divmod(seconds, 3600)
+  m, s = divmod(rem, 60)
+  return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def train(spec: specs.Spec, data: corruptions.CorruptedData,
+          log: Callable[[str], None] = print,
+          on_eval: Callable[[Evaluation], None] | None = None) -> RunOutcome:
+  """Trains `spec` on `data` until it fits or its budget ends."""
+  t_start = time.perf_counter()
+  mesh = make_mesh()
+  n_dev = mesh.size
+  if spec.budget.batch_size % n_dev:
+    raise specs.SpecError(f"budget.batch_size={spec.budget.batch_size} does not divide over "
+                          f"{n_dev} devices")
+  key = run_key(spec.seed)
+  steps = make_steps(spec, data.num_classes, tuple(data.x_train.shape[1:]),
+                     int(data.x_train.shape[0]), key, mesh)
+  schedule = steps.schedule
+  replicated = NamedSharding(mesh, P())
+  data = jax.device_put(data, replicated)
+  state = jax.jit(steps.init, out_shardings=replicated)(jax.random.fold_in(key, INIT_STREAM))
+  lr_fn = optimizers.learning_rate(spec.optimizer, schedule.steps_per_epoch)
+
+  fused = uses_fused_steps(spec)
+  chunk_len = spec.budget.eval_every_steps
+  if fused:
+    def run_chunk(state, data, n):
+      return jax.lax.fori_loop(0, n, lambda _, s: steps.train_step(s, data), state)
+    chunk_fn = jax.jit(run_chunk, static_argnums=2, donate_argnums=0)
+  else:
+    step_fn = jax.jit(steps.train_step, donate_argnums=0)
+  eval_fn = jax.jit(steps.eval_step)
+
+  # Compile ahead of time so that compile time is reported apart from training.
+  t_compile = time.perf_counter()
+  if fused:
+    compiled_chunk = chunk_fn.lower(state, data, min(chunk_len, schedule.total_steps)).compile()
+  else:
+    compiled_step = step_fn.lower(state, data).compile()
+  compile_s = time.perf_counter() - t_compile
+
+  def advance(state, n):
+    if fused:
+      if n == min(chunk_len, schedule.total_steps):
+        return compiled_chunk(state, data)
+      return chunk_fn(state, data, n)
+    for i in range(n):
+      state = compiled_step(state, data)
+      if (i + 1) % _MAX_QUEUED_STEPS == 0:
+        jax.block_until_ready(state.step)
+    return state
+
+  curve: list[Evaluation] = []
+  status, steps_to_fit, time_to_fit = "budget_exhausted", None, None
+  train_time, trained_images = 0.0, 0
+  step = int(state.step)
+  while step < schedule.total_steps:
+    n = min(chunk_len, schedule.total_steps - step)
+    t0 = time.perf_counter()
+    state = advance(state, n)
+    loss_sum = float(state.loss_sum)  # syncs
+    train_time += time.perf_counter() - t0
+    trained_images += n * schedule.batch_size
+    step += n
+    state = state.replace(loss_sum=jnp.zeros_like(state.loss_sum))
+
+    train_pred, train_losses = _evaluate_split(eval_fn, state, data.x_train, data.y_train, n_dev)
+    test_pred, test_losses = _evaluate_split(eval_fn, state, data.x_test, data.y_test, n_dev)
+    ips = trained_images / max(train_time, 1e-9)
+    ev = Evaluation(
+        step=step, epoch=step / schedule.steps_per_epoch, train_loss=loss_sum / n,
+        train_accuracy=float(np.mean(train_pred == np.asarray(data.y_train))),
+        train_eval_loss=float(np.mean(train_losses)),
+        test_accuracy=float(np.mean(test_pred == np.asarray(data.y_test))),
+        test_loss=float(np.mean(test_losses)), learning_rate=float(lr_fn(step - 1)),
+        images_per_sec=ips, wall_s=time.perf_counter() - t_start,
+        train_predictions=train_pred, test_predictions=test_pred)
+    curve.append(ev)
+    if on_eval is not None:
+      on_eval(ev)
+    eta = (schedule.total_steps - step) * schedule.batch_size / max(ips, 1e-9)
+    log(f"step {step}/{schedule.total_steps} (epoch {ev.epoch:.1f}) | "
+        f"train acc {ev.train_accuracy:.4f} test acc {ev.test_accuracy:.4f} | "
+        f"loss {ev.train_loss:.4f} | {ips:,.0f} img/s | ETA {_format_eta(eta)}")
+    if not math.isfinite(ev.train_loss) or not math.isfinite(ev.train_eval_loss):
+      status = "diverged"
+      log(f"loss is not finite at step {step}: run diverged")
+      break
+    if ev.train_accuracy >= spec.budget.fit_threshold:
+      status, steps_to_fit, time_to_fit = "completed", step, ev.wall_s
+      break
+
+  wall = time.perf_counter() - t_start
+  return RunOutcome(status, curve[-1], curve, steps_to_fit, time_to_fit, compile_s, wall,
+                    trained_images / max(train_time, 1e-9), state, data, schedule)
