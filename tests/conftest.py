@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-import pytest
+
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -16,6 +16,3 @@ def run_main(*args, timeout=300, env=None):
                         text=True, timeout=timeout, cwd=REPO, env=full_env)
 
 
-@pytest.fixture
-def main_cli():
-  return run_main
