@@ -4,8 +4,6 @@ import os
 import subprocess
 import sys
 
-
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
