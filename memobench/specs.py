@@ -80,6 +80,31 @@ class BudgetSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class AnalysisSpec:
+  """Per-example memorization scores and geometry (docs/METRICS.md, "Memorization").
+
+  The defaults only add measurements (free or cheap ones); they never change
+  what is trained. `turnover_dropout` and `objective` change training.
+  """
+  # Learning time and forgetting events per training example (dynamics.py).
+  dynamics: bool = True
+  # Effective rank of the penultimate test-set embeddings (geometry.py).
+  effective_rank: bool = True
+  # Turn-over dropout rate on the model's dropout layers (Kobayashi 2020); 0 = off.
+  turnover_dropout: float = 0.0
+  # Critical sample ratio (Arpit 2017) on this many test examples; 0 = off.
+  csr_samples: int = 0
+  # Power-iteration steps for sharpness (top Hessian eigenvalue); 0 = off.
+  sharpness_iters: int = 0
+  # Training examples in the loss whose Hessian sharpness measures.
+  sharpness_examples: int = 1024
+  # Training objective (objectives.py): ce | forced_memorization (Badger 2022).
+  # forced_memorization needs dataset.train_size: the training examples beyond
+  # it are its held-out pool.
+  objective: str = "ce"
+
+
+@dataclasses.dataclass(frozen=True)
 class Spec:
   name: str
   description: str
@@ -89,6 +114,7 @@ class Spec:
   optimizer: OptimizerSpec = OptimizerSpec()
   budget: BudgetSpec = BudgetSpec()
   seed: int = 0
+  analysis: AnalysisSpec = AnalysisSpec()
 
 
 # Fields that label a spec but do not change what it measures.
