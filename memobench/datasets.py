@@ -126,3 +126,8 @@ def load_mnist1d(data_dir: str | None = None) -> Dataset:
                  d["x"][..., None].astype(np.float32), d["y"].astype(np.int32),
                  d["x_test"][..., None].astype(np.float32), d["y_test"].astype(np.int32),
                  num_classes=10)
+
+
+# Importing the TFDS loaders registers cifar10, cifar100, mnist, fashion_mnist and
+# svhn_cropped (tensorflow_datasets itself is imported only when one is loaded).
+from memobench import tfds_data  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import

@@ -52,3 +52,4 @@ def _check_model(spec: specs.Spec) -> None:
 
 # Importing the model modules registers them.
 from memobench.models import mlp  # noqa: E402,F401  pylint: disable=wrong-import-position
+from memobench.models import alexnet, inception, wrn  # noqa: E402,F401  pylint: disable=wrong-import-position
