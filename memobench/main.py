@@ -23,6 +23,8 @@ _SPEC = flags.DEFINE_string("spec", DEFAULT_SPEC, "Registered spec name (see --l
 _WORKDIR = flags.DEFINE_string("workdir", None,
                                "Output folder; default /tmp/memobench/<spec>/seed<seed>.")
 _SEED = flags.DEFINE_integer("seed", None, "Seed (default: the spec's).")
+_SEEDS = flags.DEFINE_integer("seeds", 1, "Run this many seeds (--seed, --seed+1, ...), one "
+                              "result per seed in <workdir>/seed<N>/.", lower_bound=1)
 _SET = flags.DEFINE_multi_string("set", [], "Override a spec field: key=value "
                                  "(e.g. optimizer.lr=0.05); marks the run non-standard.")
 _LIST = flags.DEFINE_boolean("list_specs", False, "Print every spec name and exit.")
@@ -60,8 +62,15 @@ def main(argv):
     _fail(str(e), 2)
   workdir = _WORKDIR.value or os.path.join("/tmp/memobench", spec.name, f"seed{spec.seed}")
   try:
-    run.run_spec(spec, workdir, nonstandard=overrides, data_dir=_DATA_DIR.value,
-                 overwrite=_OVERWRITE.value)
+    if _SEEDS.value > 1:
+      from memobench import sweep  # pylint: disable=import-outside-toplevel
+      sweep.run_jobs(sweep.seed_jobs(spec, _WORKDIR.value or os.path.dirname(workdir),
+                                     _SEEDS.value, overrides),
+                     resume=False, overwrite=_OVERWRITE.value, data_dir=_DATA_DIR.value,
+                     log=print)
+    else:
+      run.run_spec(spec, workdir, nonstandard=overrides, data_dir=_DATA_DIR.value,
+                   overwrite=_OVERWRITE.value)
   except specs.SpecError as e:
     _fail(str(e), 2)
   except (datasets.DataError, results.WorkdirError) as e:

@@ -12,19 +12,41 @@ from typing import Any, Callable
 
 import numpy as np
 
-from memobench import results, scores, specs, train
+from memobench import checkpoint, distributed, results, schemas, scores, specs, tb_events, train
 
 
 def run_spec(spec: specs.Spec, workdir: str, *, nonstandard: dict[str, Any] | None = None,
              data_dir: str | None = None, overwrite: bool = False,
-             log: Callable[[str], None] = print) -> dict[str, Any]:
-  """Runs `spec` and writes workdir/result.json and metrics.jsonl; returns the result."""
+             log: Callable[[str], None] = print,
+             checkpoint_every: int = checkpoint.DEFAULT_EVERY_STEPS) -> dict[str, Any]:
+  """Runs `spec` and writes workdir/result.json and metrics.jsonl; returns the result.
+
+  Resumes from workdir/checkpoints when an earlier run of the same spec and seed
+  left one (checkpoint_every <= 0: no checkpoints). In a multi-host run every
+  process trains and checkpoints; only process 0 logs and writes results.
+  """
   specs.validate(spec)
   spec_hash = specs.spec_hash(spec)
+  primary = distributed.is_primary()
+  if not primary:
+    log = lambda _: None  # pylint: disable=unnecessary-lambda-assignment
   results.prepare_workdir(workdir, spec_hash, overwrite)
   data = train.prepare_data(spec, data_dir)
   log(f"{spec.name} (hash {spec_hash}, seed {spec.seed}): {spec.description}")
-  outcome = train.train(spec, data, log=log)
+  curve_writer = tb_events.CurveWriter(os.path.join(workdir, tb_events.TB_DIR), log=log)
+  try:
+    checkpointer = checkpoint.Checkpointer(
+        workdir, checkpoint_every, identity={"spec_hash": spec_hash, "seed": spec.seed},
+        overwrite=overwrite)
+    try:
+      outcome = train.train(spec, data, log=log, on_eval=curve_writer if primary else None,
+                            checkpointer=checkpointer)
+    except checkpoint.CheckpointMismatchError as e:
+      raise results.WorkdirError(str(e)) from None
+    finally:
+      checkpointer.close()
+  finally:
+    curve_writer.close()
 
   final = outcome.final
   metrics = scores.standard_scores(
@@ -39,9 +61,15 @@ def run_spec(spec: specs.Spec, workdir: str, *, nonstandard: dict[str, Any] | No
       steps=final.step, epochs=final.epoch, metrics=metrics,
       timing={"wall_s": outcome.wall_s, "compile_s": outcome.compile_s,
               "images_per_sec": outcome.images_per_sec,
-              "time_to_fit_s": outcome.time_to_fit_s})
-  results.write_curve(workdir, [e.curve_row() for e in outcome.curve])
-  results.write_json_atomic(os.path.join(workdir, results.RESULT_FILE), result)
+              "time_to_fit_s": outcome.time_to_fit_s},
+      run_info={"preemption_count": outcome.preemption_count,
+                "resumed_from_step": outcome.resumed_from_step,
+                "checkpoint": outcome.checkpoint})
+  schemas.validate(results.finite_or_none(result), "result")
+  if primary:
+    # The curve is rebuilt whole from the checkpointed rows on every resume.
+    results.write_curve(workdir, [e.curve_row() for e in outcome.curve])
+    results.write_json_atomic(os.path.join(workdir, results.RESULT_FILE), result)
   m = metrics
   log(f"{outcome.status}: train acc {m['train_accuracy']:.4f}, test acc "
       f"{m['test_accuracy']:.4f}, steps to fit {m['steps_to_fit']}, "

@@ -1,0 +1,378 @@
+"""Aggregate result.json files over seeds into a leaderboard (JSON, optional HTML page).
+
+  python -m memobench.leaderboard --results DIR [DIR ...] --out leaderboard.json \
+      [--html leaderboard.html] [--rank_by test_accuracy] [--min_seeds 3]
+
+Every ``result.json`` under the given folders (recursively) is read and
+validated against its versioned schema (memobench/schemas); a malformed or
+foreign file is reported by path on stderr, listed under ``skipped`` and never
+counted. Runs are grouped by spec hash (the content of the spec, seed
+excluded: memobench/specs.py), so seeds of one spec are the samples.
+
+Statistics, per spec and metric, over the *usable* runs (status completed or
+budget_exhausted; a preempted run is not final, a diverged one has no
+meaningful scores):
+
+  mean   arithmetic mean of the non-null values
+  std    SAMPLE standard deviation (ddof=1); null with fewer than 2 values
+  ci95   mean -/+ t_{0.975, n-1} * std / sqrt(n): the two-sided 95% Student-t
+         confidence interval of the mean; null with fewer than 2 values
+  n      number of non-null values; missing = usable runs whose value is null
+         (e.g. steps_to_fit of a run that never fit)
+
+Ranking: only standard specs (no --set overrides) with at least --min_seeds
+usable seeds and no diverged seed are ranked, by the mean of --rank_by; every
+other spec is listed under ``unranked`` with the reason. Outputs are validated
+against the leaderboard schema and written atomically (temp file + rename), so
+concurrent exports never leave a partial file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import math
+import os
+import sys
+from typing import Any, Iterable
+
+from memobench import __version__, results, schemas
+
+# Metrics that can rank, and whether higher is better.
+METRIC_DIRECTIONS: dict[str, bool] = {
+    "test_accuracy": True,
+    "train_accuracy": True,
+    "generalization_gap": False,
+    "steps_to_fit": False,
+    "epochs_to_fit": False,
+    "memorized_fraction": True,
+    "corrupted_true_label_accuracy": True,
+    "clean_subset_train_accuracy": True,
+    "test_loss": False,
+    "train_loss": False,
+}
+USABLE_STATUSES = ("completed", "budget_exhausted")
+MIN_SEEDS_TO_RANK = 3
+# Learning-curve columns carried into the leaderboard (and plotted by the page).
+CURVE_KEYS = ("step", "epoch", "train_loss", "train_accuracy", "test_accuracy", "test_loss")
+
+
+class LeaderboardError(RuntimeError):
+  """Unusable command-line input; the message is one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  path: str
+  result: dict[str, Any]
+  curve: dict[str, list] | None
+
+  @property
+  def spec_hash(self) -> str:
+    return self.result["spec"]["hash"]
+
+  @property
+  def seed(self) -> int:
+    return self.result["run"]["seed"]
+
+  @property
+  def status(self) -> str:
+    return self.result["run"]["status"]
+
+
+# --------------------------------------------------------------------------
+# Statistics
+# --------------------------------------------------------------------------
+
+
+def t_quantile_975(dof: int) -> float:
+  """The 0.975 quantile of Student's t distribution with `dof` degrees of freedom."""
+  from scipy import stats  # pylint: disable=import-outside-toplevel
+  return float(stats.t.ppf(0.975, dof))
+
+
+def summarize(values: Iterable[float | None]) -> dict[str, Any]:
+  """mean, sample std (ddof=1), Student-t 95% CI of the mean, n and missing count."""
+  values = list(values)
+  present = [float(v) for v in values
+             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+  n = len(present)
+  out = {"mean": None, "std": None, "ci95": None, "n": n, "missing": len(values) - n}
+  if n == 0:
+    return out
+  mean = math.fsum(present) / n
+  out["mean"] = mean
+  if n >= 2:
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in present) / (n - 1))
+    half = t_quantile_975(n - 1) * std / math.sqrt(n)
+    out["std"] = std
+    out["ci95"] = [mean - half, mean + half]
+  return out
+
+
+# --------------------------------------------------------------------------
+# Reading results
+# --------------------------------------------------------------------------
+
+
+def find_result_files(folders: Iterable[str]) -> list[str]:
+  found = []
+  for folder in folders:
+    if os.path.isfile(folder) and os.path.basename(folder) == results.RESULT_FILE:
+      found.append(folder)
+      continue
+    for root, dirs, files in os.walk(folder):
+      dirs.sort()
+      if results.RESULT_FILE in files:
+        found.append(os.path.join(root, results.RESULT_FILE))
+  return sorted(dict.fromkeys(found))
+
+
+def read_curve(run_dir: str) -> dict[str, list] | None:
+  """The learning curve (metrics.jsonl) next to a result, as columns; None if absent/bad."""
+  path = os.path.join(run_dir, results.CURVE_FILE)
+  try:
+    with open(path) as f:
+      rows = [json.loads(line) for line in f if line.strip()]
+  except (OSError, ValueError):
+    return None
+  if not rows or not all(isinstance(r, dict) and isinstance(r.get("step"), int) for r in rows):
+    return None
+  columns = {}
+  for key in CURVE_KEYS:
+    col = [r.get(key) for r in rows]
+    col = [v if isinstance(v, (int, float)) and not isinstance(v, bool) else None for v in col]
+    if any(v is not None for v in col):
+      columns[key] = results.finite_or_none(col)
+  return columns
+
+
+def load_runs(folders: Iterable[str], warn=lambda msg: print(msg, file=sys.stderr)
+              ) -> tuple[list[Run], list[dict[str, str]]]:
+  """Valid runs under `folders`, and the skipped files with their reasons."""
+  runs, skipped = [], []
+  seen: dict[tuple[str, int], str] = {}
+
+  def skip(path, reason):
+    skipped.append({"path": path, "reason": reason})
+    warn(f"memobench.leaderboard: skipping {path}: {reason}")
+
+  for path in find_result_files(folders):
+    try:
+      with open(path) as f:
+        doc = json.load(f)
+    except OSError as e:
+      skip(path, f"cannot read: {e.strerror}")
+      continue
+    except ValueError as e:
+      skip(path, f"not valid JSON: {e}")
+      continue
+    try:
+      schemas.validate(doc, "result")
+    except schemas.SchemaError as e:
+      skip(path, str(e))
+      continue
+    run = Run(path, doc, read_curve(os.path.dirname(path)))
+    key = (run.spec_hash, run.seed)
+    if key in seen:
+      skip(path, f"duplicate of seed {run.seed} of spec {run.spec_hash} at {seen[key]}")
+      continue
+    seen[key] = path
+    runs.append(run)
+  return runs, skipped
+
+
+# --------------------------------------------------------------------------
+# Aggregation
+# --------------------------------------------------------------------------
+
+
+def _metric_names(runs: list[Run]) -> list[str]:
+  names: dict[str, None] = {}
+  for run in runs:
+    for k, v in run.result["metrics"].items():
+      if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+        names.setdefault(k)
+  return list(names)
+
+
+def _environments(runs: list[Run]) -> list[dict[str, Any]]:
+  groups: dict[str, dict[str, Any]] = {}
+  for run in runs:
+    env = run.result["environment"]
+    key = json.dumps(env, sort_keys=True)
+    groups.setdefault(key, {"seeds": [], "environment": env})["seeds"].append(run.seed)
+  return list(groups.values())
+
+
+def _entry(runs: list[Run]) -> dict[str, Any]:
+  runs = sorted(runs, key=lambda r: r.seed)
+  usable = [r for r in runs if r.status in USABLE_STATUSES]
+  first = runs[0].result["spec"]
+  statuses: dict[str, int] = {}
+  for r in runs:
+    statuses[r.status] = statuses.get(r.status, 0) + 1
+  nonstandard: dict[str, Any] = {}
+  for r in runs:
+    nonstandard.update(r.result["spec"]["nonstandard"])
+  return {
+      "spec_name": first["name"],
+      "spec_hash": first["hash"],
+      "spec": first["resolved"],
+      "nonstandard": nonstandard,
+      "seeds": [r.seed for r in usable],
+      "n_seeds": len(usable),
+      "statuses": statuses,
+      "metrics": {m: summarize(r.result["metrics"].get(m) for r in usable)
+                  for m in _metric_names(runs)},
+      "environments": _environments(runs),
+      "curves": {str(r.seed): r.curve for r in runs if r.curve is not None},
+      "sources": [r.path for r in runs],
+  }
+
+
+def _unranked_reason(entry: dict[str, Any], rank_by: str, min_seeds: int) -> str | None:
+  if entry["nonstandard"]:
+    overrides = " ".join(f"{k}={v}" for k, v in sorted(entry["nonstandard"].items()))
+    return f"non-standard run (--set {overrides})"
+  diverged = entry["statuses"].get("diverged", 0)
+  if diverged:
+    total = sum(entry["statuses"].values())
+    return f"{diverged} of {total} seeds diverged"
+  if entry["n_seeds"] < min_seeds:
+    return (f"{entry['n_seeds']} usable seed(s) (status completed or budget_exhausted); "
+            f"ranking needs {min_seeds}")
+  stat = entry["metrics"].get(rank_by)
+  if stat is None or stat["mean"] is None:
+    return f"no value of the ranking metric {rank_by}"
+  return None
+
+
+def aggregate(runs: list[Run], skipped: list[dict[str, str]] | None = None, *,
+              rank_by: str = "test_accuracy", min_seeds: int = MIN_SEEDS_TO_RANK,
+              sources: list[str] | None = None) -> dict[str, Any]:
+  """The leaderboard document (schema leaderboard.v1) of `runs`."""
+  if rank_by not in METRIC_DIRECTIONS:
+    raise LeaderboardError(f"--rank_by {rank_by}: not a rankable metric (one of "
+                           f"{', '.join(METRIC_DIRECTIONS)})")
+  higher = METRIC_DIRECTIONS[rank_by]
+  by_hash: dict[str, list[Run]] = {}
+  for run in runs:
+    by_hash.setdefault(run.spec_hash, []).append(run)
+  ranked, unranked = [], []
+  for group in by_hash.values():
+    entry = _entry(group)
+    reason = _unranked_reason(entry, rank_by, min_seeds)
+    if reason is None:
+      ranked.append(entry)
+    else:
+      unranked.append({**entry, "reason": reason})
+
+  def score(e):
+    mean = e["metrics"][rank_by]["mean"]
+    return -mean if higher else mean
+
+  ranked.sort(key=lambda e: (score(e), e["spec_name"], e["spec_hash"]))
+  previous, rank = None, 0
+  for i, e in enumerate(ranked):
+    if score(e) != previous:  # competition ranking: ties share a rank
+      rank, previous = i + 1, score(e)
+    e["rank"] = rank
+  unranked.sort(key=lambda e: (e["spec_name"], e["spec_hash"]))
+  return {
+      "schema_version": 1,
+      "generated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+          timespec="seconds"),
+      "generator": {"memobench": __version__, "git_commit": results.git_commit()},
+      "sources": list(sources or []),
+      "statistics": {
+          "mean": "arithmetic mean over usable seeds (status completed or budget_exhausted)",
+          "std": "sample standard deviation, ddof=1 (null with fewer than 2 values)",
+          "ci95": "mean -/+ t(0.975, n-1) * std / sqrt(n), two-sided 95% Student-t "
+                  "interval of the mean (null with fewer than 2 values)",
+          "min_seeds_to_rank": min_seeds,
+      },
+      "rank_by": {"metric": rank_by, "higher_is_better": higher},
+      "ranked": ranked,
+      "unranked": unranked,
+      "skipped": list(skipped or []),
+  }
+
+
+# --------------------------------------------------------------------------
+# Export
+# --------------------------------------------------------------------------
+
+
+def export(board: dict[str, Any], out: str | None, html_path: str | None = None) -> None:
+  """Validates `board` and writes it (and the page) atomically."""
+  board = results.finite_or_none(board)
+  schemas.validate(board, "leaderboard")
+  if out:
+    results.write_json_atomic(out, board)
+  if html_path:
+    from memobench import page  # pylint: disable=import-outside-toplevel
+    results.write_atomic(html_path, page.render(board))
+
+
+def build(folders: list[str], *, rank_by: str = "test_accuracy",
+          min_seeds: int = MIN_SEEDS_TO_RANK, warn=lambda msg: print(msg, file=sys.stderr)
+          ) -> dict[str, Any]:
+  """Scans `folders` and returns the leaderboard document."""
+  runs, skipped = load_runs(folders, warn=warn)
+  return aggregate(runs, skipped, rank_by=rank_by, min_seeds=min_seeds, sources=folders)
+
+
+def read(path: str) -> dict[str, Any]:
+  """Reads and validates a leaderboard.json."""
+  with open(path) as f:
+    board = json.load(f)
+  schemas.validate(board, "leaderboard")
+  return board
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+  parser = argparse.ArgumentParser(prog="python -m memobench.leaderboard",
+                                   description=__doc__.split("\n\n")[0])
+  parser.add_argument("--results", nargs="+", required=True, metavar="DIR",
+                      help="folders scanned recursively for result.json")
+  parser.add_argument("--out", required=True, help="leaderboard JSON to write")
+  parser.add_argument("--html", default=None, help="also write this static HTML page")
+  parser.add_argument("--rank_by", default="test_accuracy", choices=list(METRIC_DIRECTIONS))
+  parser.add_argument("--min_seeds", type=int, default=MIN_SEEDS_TO_RANK,
+                      help="usable seeds a spec needs to be ranked")
+  return parser.parse_args(argv)
+
+
+def _fail(message: str, code: int) -> None:
+  print(f"memobench.leaderboard: error: {message}", file=sys.stderr)
+  sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+  args = _parse_args(sys.argv[1:] if argv is None else argv)
+  missing = [d for d in args.results if not os.path.exists(d)]
+  if missing:
+    _fail(f"--results {missing[0]}: no such file or folder", 2)
+  if args.min_seeds < 1:
+    _fail(f"--min_seeds must be >= 1, got {args.min_seeds}", 2)
+  board = build(args.results, rank_by=args.rank_by, min_seeds=args.min_seeds)
+  for target in (args.out, args.html):
+    folder = os.path.dirname(os.path.abspath(target)) if target else None
+    if folder and not os.path.isdir(folder):
+      _fail(f"cannot write {target}: folder {folder} does not exist", 1)
+  try:
+    export(board, args.out, args.html)
+  except OSError as e:
+    _fail(f"cannot write output: {e.strerror}: {e.filename or ''}".rstrip(": "), 1)
+  n_runs = sum(len(e["sources"]) for e in board["ranked"] + board["unranked"])
+  print(f"{n_runs} runs of {len(board['ranked']) + len(board['unranked'])} specs "
+        f"({len(board['ranked'])} ranked, {len(board['unranked'])} unranked, "
+        f"{len(board['skipped'])} files skipped) -> {args.out}"
+        + (f", {args.html}" if args.html else ""))
+
+
+if __name__ == "__main__":
+  main()

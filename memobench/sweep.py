@@ -1,0 +1,118 @@
+"""Sweeps: many runs of `run.run_spec`, resumable, with a progress bar and ETA.
+
+Used by ``python -m memobench.main --seeds=K`` and by the scripts in
+experiments/. A job whose workdir already holds a result of the same spec hash,
+seed and overrides is not rerun (so an interrupted sweep resumes where it
+stopped); its result is read back instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from typing import Any, Callable, TextIO
+
+from memobench import results, specs
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+  spec: specs.Spec
+  workdir: str
+  nonstandard: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+  @property
+  def label(self) -> str:
+    return f"{self.spec.name} seed {self.spec.seed}"
+
+
+def _format_duration(seconds: float) -> str:
+  seconds = int(max(seconds, 0))
+  h, rem = divmod(seconds, 3600)
+  m, s = divmod(rem, 60)
+  return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+class Progress:
+  """A text progress bar with ETA (mean time per run so far x runs left).
+
+  On a terminal it redraws one line; otherwise (logs, pipes) it prints a line
+  per update.
+  """
+
+  def __init__(self, total: int, stream: TextIO | None = None, width: int = 24,
+               clock: Callable[[], float] = time.monotonic):
+    self.total, self.done, self.width = total, 0, width
+    self.stream = stream if stream is not None else sys.stderr
+    self.clock = clock
+    self.start = clock()
+    self.timed_runs, self.timed_s = 0, 0.0
+
+  def eta_s(self) -> float | None:
+    if not self.timed_runs:
+      return None
+    return self.timed_s / self.timed_runs * (self.total - self.done)
+
+  def line(self, note: str = "") -> str:
+    filled = int(self.width * self.done / max(self.total, 1))
+    eta = self.eta_s()
+    return (f"[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} runs | "
+            f"elapsed {_format_duration(self.clock() - self.start)} | "
+            f"ETA {'?' if eta is None else _format_duration(eta)}" + (f" | {note}" if note else ""))
+
+  def advance(self, seconds: float | None, note: str = "") -> None:
+    """One run finished, taking `seconds` (None: it was resumed, not timed)."""
+    self.done += 1
+    if seconds is not None:
+      self.timed_runs += 1
+      self.timed_s += seconds
+    tty = getattr(self.stream, "isatty", lambda: False)()
+    end = "\n" if not tty or self.done == self.total else ""
+    print(("\r" if tty else "") + self.line(note), end=end, file=self.stream, flush=True)
+
+
+def existing_result(job: Job) -> dict[str, Any] | None:
+  """The result already in the job's workdir, if it is this very run."""
+  path = os.path.join(job.workdir, results.RESULT_FILE)
+  try:
+    with open(path) as f:
+      old = json.load(f)
+    same = (old["spec"]["hash"] == specs.spec_hash(job.spec)
+            and old["run"]["seed"] == job.spec.seed
+            and old["spec"]["nonstandard"] == job.nonstandard
+            and old["run"]["status"] != "preempted")
+  except (OSError, ValueError, KeyError, TypeError):
+    return None
+  return old if same else None
+
+
+def run_jobs(jobs: list[Job], *, resume: bool = True, overwrite: bool = False,
+             data_dir: str | None = None, log: Callable[[str], None] | None = None,
+             progress_stream: TextIO | None = None) -> list[dict[str, Any]]:
+  """Runs every job (one after another) and returns their results in order."""
+  from memobench import run  # pylint: disable=import-outside-toplevel  (JAX start-up)
+  log = log or (lambda msg: None)
+  progress = Progress(len(jobs), stream=progress_stream)
+  out = []
+  for job in jobs:
+    result = existing_result(job) if resume else None
+    if result is not None:
+      progress.advance(None, f"{job.label}: kept existing result")
+    else:
+      t0 = time.monotonic()
+      result = run.run_spec(job.spec, job.workdir, nonstandard=job.nonstandard,
+                            data_dir=data_dir, overwrite=overwrite, log=log)
+      progress.advance(time.monotonic() - t0, f"{job.label}: {result['run']['status']}")
+    out.append(result)
+  return out
+
+
+def seed_jobs(spec: specs.Spec, workdir: str, seeds: int,
+              nonstandard: dict[str, Any] | None = None) -> list[Job]:
+  """`seeds` jobs of `spec` with seeds spec.seed, spec.seed+1, ...; one workdir/seed{N} each."""
+  return [Job(dataclasses.replace(spec, seed=spec.seed + i),
+              os.path.join(workdir, f"seed{spec.seed + i}"), dict(nonstandard or {}))
+          for i in range(seeds)]
