@@ -9,7 +9,21 @@ Names are ``{dataset}_{corruption}`` for the dataset's default model and
                                                        f = signal kept = 0.10 ... 0.90)
 
 Each dataset's defaults (model, optimizer, budget) live in one `DatasetDefaults`
-entry below; adding a dataset to the catalogue is one entry.
+entry below; adding a dataset to the catalogue is one entry. A dataset may give
+some models their own optimizer (`model_optimizers`): Zhang et al. 2017 train
+Inception with lr 0.1 but AlexNet and the MLPs with lr 0.01.
+
+Variants append a suffix to the name, after the model (see `VARIANTS`):
+
+  _wd        coupled L2 weight decay 1e-4                        (Zhang Table 1 "weight decay")
+  _crop      random-crop augmentation                            (Zhang Table 1 "random crop")
+  _crop_wd   both                                                (Zhang Table 1's best rows)
+  _n{N}      only the first N training examples (dataset.train_size), for the
+             dataset-size sweeps of Arpit et al. 2017 and Badger 2022
+
+e.g. ``cifar10_clean_crop_wd`` (Inception, both regularizers), ``cifar10_clean_alexnet_wd``,
+``cifar10_randlabels_n5000``. Unsuffixed specs use no explicit regularization,
+as Zhang et al.'s randomization tests do.
 """
 
 from __future__ import annotations
@@ -38,6 +52,11 @@ class DatasetDefaults:
   optimizer: OptimizerSpec
   budget: BudgetSpec
   summary: str
+  # (model, optimizer) pairs overriding `optimizer` for those models.
+  model_optimizers: tuple[tuple[str, OptimizerSpec], ...] = ()
+
+  def optimizer_for(self, model: str) -> OptimizerSpec:
+    return dict(self.model_optimizers).get(model, self.optimizer)
 
 
 # Offline datasets: Zhang's schedule (SGD, momentum 0.9, lr x0.95 per epoch) with
@@ -62,6 +81,118 @@ DATASETS: dict[str, DatasetDefaults] = {
 }
 
 
+# TFDS datasets (memobench/tfds_data.py; prepare with `python -m memobench.prepare`).
+# Zhang et al. 2017, Section 2 / Appendix A: SGD, momentum 0.9, lr x0.95 per epoch;
+# lr 0.1 for Inception, 0.01 for AlexNet and the MLPs. WRN-28-1 uses 0.1 (Zagoruyko &
+# Komodakis 2016; also the first author's reimplementation, pluskid/fitting-random-labels).
+# inception_nobn uses 0.01: the paper gives no rate for it, and without BatchNorm
+# the 0.1 of the BatchNorm network is not a safe assumption. Batch 128 and an
+# evaluation every epoch (steps_per_epoch = num_train // 128).
+ZHANG_SGD_INCEPTION = OptimizerSpec(kind="sgd", lr=0.1, momentum=0.9, lr_decay_per_epoch=0.95)
+ZHANG_SGD_SMALL_LR = OptimizerSpec(kind="sgd", lr=0.01, momentum=0.9, lr_decay_per_epoch=0.95)
+_SMALL_LR_MODELS = ("alexnet", "mlp1x512", "mlp3x512", "inception_nobn")
+_TFDS_MODEL_OPTIMIZERS = tuple((m, ZHANG_SGD_SMALL_LR) for m in _SMALL_LR_MODELS)
+
+
+def _tfds_budget(num_train: int, max_epochs: int = 100) -> BudgetSpec:
+  return BudgetSpec(batch_size=128, max_epochs=max_epochs, eval_every_steps=num_train // 128,
+                    fit_threshold=0.99)
+
+
+DATASETS.update({
+    "cifar10": DatasetDefaults(
+        DatasetSpec("cifar10"), "inception",
+        ("inception_nobn", "alexnet", "mlp1x512", "mlp3x512", "wrn28_1"),
+        ZHANG_SGD_INCEPTION, _tfds_budget(50_000),
+        "CIFAR-10 (TFDS), 50,000 train, 28x28x3 center crop, per-image whitening",
+        _TFDS_MODEL_OPTIMIZERS),
+    "cifar100": DatasetDefaults(
+        DatasetSpec("cifar100"), "inception", ("alexnet", "mlp1x512", "wrn28_1"),
+        ZHANG_SGD_INCEPTION, _tfds_budget(50_000),
+        "CIFAR-100 (TFDS), 50,000 train, 28x28x3 center crop, per-image whitening",
+        _TFDS_MODEL_OPTIMIZERS),
+    "svhn_cropped": DatasetDefaults(
+        DatasetSpec("svhn_cropped"), "inception", ("alexnet", "mlp1x512"),
+        ZHANG_SGD_INCEPTION, _tfds_budget(73_257),
+        "SVHN cropped digits (TFDS), 73,257 train, 28x28x3 center crop, per-image whitening",
+        _TFDS_MODEL_OPTIMIZERS),
+    "mnist": DatasetDefaults(
+        DatasetSpec("mnist"), "mlp1x512", ("mlp3x512", "alexnet"),
+        ZHANG_SGD_SMALL_LR, _tfds_budget(60_000),
+        "MNIST (TFDS), 60,000 train, 28x28x1 in [0, 1]"),
+    "fashion_mnist": DatasetDefaults(
+        DatasetSpec("fashion_mnist"), "mlp1x512", ("mlp3x512", "alexnet"),
+        ZHANG_SGD_SMALL_LR, _tfds_budget(60_000),
+        "Fashion-MNIST (TFDS), 60,000 train, 28x28x1 in [0, 1]"),
+})
+TFDS_DATASETS = ("cifar10", "cifar100", "svhn_cropped", "mnist", "fashion_mnist")
+
+# Coupled L2 weight decay of the "_wd" variants: the paper does not state its
+# coefficient; 1e-4 is the default of the first author's reimplementation.
+WEIGHT_DECAY = 1e-4
+
+
+def _with_weight_decay(spec: specs.Spec) -> specs.Spec:
+  return dataclasses.replace(
+      spec, optimizer=dataclasses.replace(spec.optimizer, weight_decay=WEIGHT_DECAY),
+      description=spec.description + "; weight decay 1e-4")
+
+
+def _with_random_crop(spec: specs.Spec) -> specs.Spec:
+  return dataclasses.replace(
+      spec, dataset=dataclasses.replace(spec.dataset, random_crop=True),
+      description=spec.description + "; random crop")
+
+
+def _with_train_size(n: int):
+  def apply(spec: specs.Spec) -> specs.Spec:
+    # Evaluate once per epoch of the subset, as the full-size specs do.
+    budget = dataclasses.replace(spec.budget, eval_every_steps=max(1, n // spec.budget.batch_size))
+    return dataclasses.replace(
+        spec, dataset=dataclasses.replace(spec.dataset, train_size=n), budget=budget,
+        description=spec.description + f"; first {n:,} training examples")
+  return apply
+
+
+DATASET_SIZES = (1000, 2500, 5000, 10000, 25000)
+# Variant suffix -> spec transformation.
+VARIANTS = {
+    "wd": _with_weight_decay,
+    "crop": _with_random_crop,
+    "crop_wd": lambda s: _with_weight_decay(_with_random_crop(s)),
+    **{f"n{n}": _with_train_size(n) for n in DATASET_SIZES},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class VariantFamily:
+  """Variants registered for every (dataset, corruption, model) combination listed."""
+  datasets: tuple[str, ...]
+  corruptions: tuple[str, ...]
+  models: tuple[str, ...] | None  # None: the dataset's default model only
+  variants: tuple[str, ...]
+
+
+_TABLE1_CORRUPTIONS = ("clean", "randlabels")
+_SIZE_CORRUPTIONS = ("clean", "partial20", "partial40", "partial60", "partial80", "randlabels")
+VARIANT_FAMILIES = (
+    # Zhang et al. Table 1: CNNs with/without random crop and weight decay; MLPs
+    # with/without weight decay (they take no crop).
+    VariantFamily(("cifar10",), _TABLE1_CORRUPTIONS, ("inception", "alexnet"),
+                  ("wd", "crop", "crop_wd")),
+    VariantFamily(("cifar10",), _TABLE1_CORRUPTIONS, ("mlp1x512", "mlp3x512"), ("wd",)),
+    # Dataset-size sweeps (Arpit et al. 2017 Fig. 9-10, Badger 2022), default models.
+    VariantFamily(("cifar10", "mnist"), _SIZE_CORRUPTIONS, None,
+                  tuple(f"n{n}" for n in DATASET_SIZES)),
+)
+
+
+def make_variant(dataset: str, corruption: str, model: str | None, variant: str) -> specs.Spec:
+  """The catalogue spec `{dataset}_{corruption}[_{model}]_{variant}`."""
+  base = make_spec(dataset, corruption, model)
+  return dataclasses.replace(VARIANTS[variant](base), name=f"{base.name}_{variant}")
+
+
 def make_spec(dataset: str, corruption: str, model: str | None = None, **replace) -> specs.Spec:
   d = DATASETS[dataset]
   model = model or d.default_model
@@ -69,7 +200,7 @@ def make_spec(dataset: str, corruption: str, model: str | None = None, **replace
   c = CORRUPTIONS[corruption]
   description = f"{model} on {d.summary}; {corruptions.describe(c)}"
   spec = specs.Spec(name=name, description=description, dataset=d.dataset, corruption=c,
-                    model=ModelSpec(model), optimizer=d.optimizer, budget=d.budget)
+                    model=ModelSpec(model), optimizer=d.optimizer_for(model), budget=d.budget)
   return dataclasses.replace(spec, **replace)
 
 
@@ -78,6 +209,12 @@ def _register_catalogue():
     for corruption in CORRUPTIONS:
       for model in (d.default_model, *d.other_models):
         specs.register(make_spec(dataset, corruption, model))
+  for family in VARIANT_FAMILIES:
+    for dataset in family.datasets:
+      for corruption in family.corruptions:
+        for model in family.models or (DATASETS[dataset].default_model,):
+          for variant in family.variants:
+            specs.register(make_variant(dataset, corruption, model, variant))
 
 
 _register_catalogue()

@@ -11,6 +11,16 @@ sharded over the devices, parameters are replicated, and XLA inserts the
 gradient all-reduce. Global batch = spec.budget.batch_size, which must divide
 by the device count.
 
+Multi-host: every process holds the same (deterministic) dataset; it becomes a
+replicated global array (distributed.replicate), so each device gathers its
+own slice of every global batch from its host's copy. Evaluation is sharded the
+same way and its outputs are replicated, so every process can read them.
+
+Checkpoints and preemption (checkpoint.py): the loop checkpoints at evaluation
+boundaries, resumes from the latest good checkpoint, and on SIGTERM saves and
+returns with status 'preempted'. A resumed run reproduces an uninterrupted one
+exactly: batches, dropout keys and chunking are functions of the step alone.
+
 Step fusion: models without convolutions run `eval_every_steps` steps fused in
 one jitted `lax.scan`; convolutional models on CPU run a Python loop of jitted
 steps, because XLA:CPU runs convolutions inside loop bodies ~10x slower (see
@@ -32,10 +42,12 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from memobench import corruptions, datasets, models, optimizers, specs
+from memobench import checkpoint, corruptions, datasets, distributed, models, optimizers, specs
+from memobench import objectives, preprocessing, turnover
 
 # Sub-streams of the run key (jax.random.fold_in(run_key, STREAM)).
 DATA_STREAM, INIT_STREAM, SHUFFLE_STREAM, DROPOUT_STREAM = 0, 1, 2, 3
+AUGMENT_STREAM = 7  # random-crop augmentation (preprocessing.random_crop)
 # On CPU, more than ~32 queued multi-device steps without a sync can deadlock
 # XLA's rendezvous; unfused loops block at least this often.
 _MAX_QUEUED_STEPS = 16
@@ -103,10 +115,14 @@ def make_steps(spec: specs.Spec, num_classes: int, input_shape: tuple[int, ...],
                num_train: int, key: jax.Array, mesh: jax.sharding.Mesh | None = None) -> Steps:
   """Builds the pure init/train/eval functions of `spec`."""
   schedule = Schedule.from_spec(spec.budget, num_train)
-  module = models.build(spec.model, num_classes)
+  # Turn-over dropout (turnover.py) builds the model with dropout at its rate.
+  module = models.build(turnover.model_spec(spec), num_classes)
   tx = optimizers.build(spec.optimizer, schedule.steps_per_epoch)
   shuffle_key = jax.random.fold_in(key, SHUFFLE_STREAM)
   dropout_key = jax.random.fold_in(key, DROPOUT_STREAM)
+  augment_key = jax.random.fold_in(key, AUGMENT_STREAM)
+  objective = objectives.build(spec, key)  # spec.analysis.objective; default: mean CE
+  example_masks = turnover.masker(spec, key)  # idx -> per-example dropout masks (or no-op)
   batch_sharding = NamedSharding(mesh, P("data")) if mesh is not None else None
 
   def init(init_key):
@@ -120,16 +136,23 @@ def make_steps(spec: specs.Spec, num_classes: int, input_shape: tuple[int, ...],
   def train_step(state, data):
     idx = batch_indices(shuffle_key, state.step, schedule)
     x, y = data.x_train[idx], data.y_train[idx]
+    if spec.dataset.random_crop:  # Zhang et al. Table 1 "random crop": fresh crops each step
+      if x.ndim != 4:
+        raise specs.SpecError(f"dataset.random_crop needs images (N, H, W, C); "
+                              f"{spec.dataset.name} inputs are {tuple(x.shape[1:])}")
+      x = preprocessing.random_crop(jax.random.fold_in(augment_key, state.step), x)
     if batch_sharding is not None:
       x = jax.lax.with_sharding_constraint(x, batch_sharding)
       y = jax.lax.with_sharding_constraint(y, batch_sharding)
     rngs = {"dropout": jax.random.fold_in(dropout_key, state.step)}
 
     def loss_fn(params):
-      logits, new_model_state = module.apply(
-          {"params": params, **state.model_state}, x, train=True, rngs=rngs,
-          mutable=list(state.model_state))
-      return jnp.mean(cross_entropy(logits, y)), new_model_state
+      def forward(inputs, example_idx):
+        with example_masks(example_idx):
+          return module.apply(
+              {"params": params, **state.model_state}, inputs, train=True, rngs=rngs,
+              mutable=list(state.model_state))
+      return objective(forward, x, y, idx, state.step)
 
     (loss, new_model_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -180,7 +203,7 @@ class Evaluation:
 
 @dataclasses.dataclass
 class RunOutcome:
-  status: str                  # completed | budget_exhausted | diverged
+  status: str                  # completed | budget_exhausted | diverged | preempted
   final: Evaluation
   curve: list[Evaluation]
   steps_to_fit: int | None
@@ -191,6 +214,9 @@ class RunOutcome:
   state: TrainState
   data: corruptions.CorruptedData
   schedule: Schedule
+  preemption_count: int = 0    # preemptions over the run's life, this one included
+  resumed_from_step: int | None = None  # the checkpoint step this session started from
+  checkpoint: dict[str, Any] | None = None  # Checkpointer.summary()
 
 
 def prepare_data(spec: specs.Spec, data_dir: str | None = None,
@@ -216,9 +242,10 @@ def _evaluate_split(eval_fn, state, x, y, n_devices):
       xs = jnp.concatenate([xs, jnp.zeros((pad, *xs.shape[1:]), xs.dtype)])
       ys = jnp.concatenate([ys, jnp.zeros((pad,), ys.dtype)])
     p, l = eval_fn(state.params, state.model_state, xs, ys)
-    preds.append(p[:chunk - pad])
-    losses.append(l[:chunk - pad])
-  return np.asarray(jnp.concatenate(preds)), np.asarray(jnp.concatenate(losses))
+    # Replicated outputs: readable on every process of a multi-host run.
+    preds.append(distributed.fetch(p)[:chunk - pad])
+    losses.append(distributed.fetch(l)[:chunk - pad])
+  return np.concatenate(preds), np.concatenate(losses)
 
 
 def _format_eta(seconds: float) -> str:
@@ -228,10 +255,31 @@ def _format_eta(seconds: float) -> str:
   return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
+def _is_resumable(tracker: Any) -> bool:
+  """An on_eval tracker whose state survives a resume.
+
+  Protocol: `checkpoint_state()` returns a pytree of arrays of fixed shapes
+  (saved with each checkpoint, and used as the restore target on a fresh
+  tracker); `restore_checkpoint_state(tree)` loads it back.
+  """
+  return (hasattr(tracker, "checkpoint_state")
+          and hasattr(tracker, "restore_checkpoint_state"))
+
+
 def train(spec: specs.Spec, data: corruptions.CorruptedData,
           log: Callable[[str], None] = print,
-          on_eval: Callable[[Evaluation], None] | None = None) -> RunOutcome:
-  """Trains `spec` on `data` until it fits or its budget ends."""
+          on_eval: Callable[[Evaluation], None] | None = None,
+          checkpointer: checkpoint.Checkpointer | None = None) -> RunOutcome:
+  """Trains `spec` on `data` until it fits, its budget ends, or it is preempted.
+
+  With a `checkpointer`, resumes from its latest good checkpoint and saves at
+  evaluation boundaries when due, at the end, and on preemption (SIGTERM).
+  """
+  with checkpoint.PreemptionWatcher() as watcher:
+    return _train(spec, data, log, on_eval, checkpointer, watcher)
+
+
+def _train(spec, data, log, on_eval, checkpointer, watcher) -> RunOutcome:
   t_start = time.perf_counter()
   mesh = make_mesh()
   n_dev = mesh.size
@@ -243,9 +291,34 @@ def train(spec: specs.Spec, data: corruptions.CorruptedData,
                      int(data.x_train.shape[0]), key, mesh)
   schedule = steps.schedule
   replicated = NamedSharding(mesh, P())
-  data = jax.device_put(data, replicated)
+  batch_sharding = NamedSharding(mesh, P("data"))
+  data = distributed.replicate(data, mesh)
+  y_train, y_test = distributed.fetch(data.y_train), distributed.fetch(data.y_test)
   state = jax.jit(steps.init, out_shardings=replicated)(jax.random.fold_in(key, INIT_STREAM))
   lr_fn = optimizers.learning_rate(spec.optimizer, schedule.steps_per_epoch)
+
+  # Resume: the learning curve, time and images trained so far, and the stop
+  # decision if the checkpoint was taken at the end, come back with the state.
+  curve: list[Evaluation] = []
+  finished: dict[str, Any] | None = None
+  train_time, trained_images, wall_before, preemption_count = 0.0, 0, 0.0, 0
+  resumed_from = None
+  tracker = on_eval if _is_resumable(on_eval) else None
+  if checkpointer is not None:
+    restored = checkpoint.restore_or_none(
+        checkpointer, checkpoint.abstract_like(state),
+        tracker.checkpoint_state() if tracker is not None else None)
+    if restored is not None:
+      state, loop, tracker_state = restored
+      curve = [Evaluation(**row) for row in loop["curve"]]
+      train_time, trained_images = loop["train_time_s"], loop["trained_images"]
+      wall_before, preemption_count = loop["wall_s"], loop["preemption_count"]
+      finished = loop["finished"]
+      if tracker_state is not None:
+        tracker.restore_checkpoint_state(tracker_state)
+      resumed_from = int(state.step)
+      log(f"resumed from the checkpoint of step {resumed_from} "
+          f"({preemption_count} preemption(s) so far)")
 
   fused = uses_fused_steps(spec)
   chunk_len = spec.budget.eval_every_steps
@@ -255,7 +328,13 @@ def train(spec: specs.Spec, data: corruptions.CorruptedData,
     chunk_fn = jax.jit(run_chunk, static_argnums=2, donate_argnums=0)
   else:
     step_fn = jax.jit(steps.train_step, donate_argnums=0)
-  eval_fn = jax.jit(steps.eval_step)
+
+  def sharded_eval(params, model_state, x, y):
+    x = jax.lax.with_sharding_constraint(x, batch_sharding)
+    y = jax.lax.with_sharding_constraint(y, batch_sharding)
+    return jax.lax.with_sharding_constraint(steps.eval_step(params, model_state, x, y),
+                                            replicated)
+  eval_fn = jax.jit(sharded_eval)
 
   # Compile ahead of time so that compile time is reported apart from training.
   t_compile = time.perf_counter()
@@ -276,30 +355,39 @@ def train(spec: specs.Spec, data: corruptions.CorruptedData,
         jax.block_until_ready(state.step)
     return state
 
-  curve: list[Evaluation] = []
-  status, steps_to_fit, time_to_fit = "budget_exhausted", None, None
-  train_time, trained_images = 0.0, 0
+  def evaluate(state):
+    train_pred, train_losses = _evaluate_split(eval_fn, state, data.x_train, data.y_train, n_dev)
+    test_pred, test_losses = _evaluate_split(eval_fn, state, data.x_test, data.y_test, n_dev)
+    return train_pred, train_losses, test_pred, test_losses
+
+  def loop_record():
+    return {"curve": [e.curve_row() for e in curve], "train_time_s": train_time,
+            "trained_images": trained_images, "wall_s": wall_before + time.perf_counter() - t_start,
+            "preemption_count": preemption_count, "finished": finished}
+
+  preempted = False
   step = int(state.step)
-  while step < schedule.total_steps:
+  while finished is None and step < schedule.total_steps:
+    # Chunks end on multiples of eval_every_steps, so a resumed run cuts the
+    # schedule exactly where an uninterrupted one does.
     n = min(chunk_len, schedule.total_steps - step)
     t0 = time.perf_counter()
     state = advance(state, n)
-    loss_sum = float(state.loss_sum)  # syncs
+    loss_sum = float(distributed.fetch(state.loss_sum))  # syncs
     train_time += time.perf_counter() - t0
     trained_images += n * schedule.batch_size
     step += n
     state = state.replace(loss_sum=jnp.zeros_like(state.loss_sum))
 
-    train_pred, train_losses = _evaluate_split(eval_fn, state, data.x_train, data.y_train, n_dev)
-    test_pred, test_losses = _evaluate_split(eval_fn, state, data.x_test, data.y_test, n_dev)
+    train_pred, train_losses, test_pred, test_losses = evaluate(state)
     ips = trained_images / max(train_time, 1e-9)
     ev = Evaluation(
         step=step, epoch=step / schedule.steps_per_epoch, train_loss=loss_sum / n,
-        train_accuracy=float(np.mean(train_pred == np.asarray(data.y_train))),
+        train_accuracy=float(np.mean(train_pred == y_train)),
         train_eval_loss=float(np.mean(train_losses)),
-        test_accuracy=float(np.mean(test_pred == np.asarray(data.y_test))),
+        test_accuracy=float(np.mean(test_pred == y_test)),
         test_loss=float(np.mean(test_losses)), learning_rate=float(lr_fn(step - 1)),
-        images_per_sec=ips, wall_s=time.perf_counter() - t_start,
+        images_per_sec=ips, wall_s=wall_before + time.perf_counter() - t_start,
         train_predictions=train_pred, test_predictions=test_pred)
     curve.append(ev)
     if on_eval is not None:
@@ -309,13 +397,37 @@ def train(spec: specs.Spec, data: corruptions.CorruptedData,
         f"train acc {ev.train_accuracy:.4f} test acc {ev.test_accuracy:.4f} | "
         f"loss {ev.train_loss:.4f} | {ips:,.0f} img/s | ETA {_format_eta(eta)}")
     if not math.isfinite(ev.train_loss) or not math.isfinite(ev.train_eval_loss):
-      status = "diverged"
+      finished = {"status": "diverged", "steps_to_fit": None, "time_to_fit_s": None}
       log(f"loss is not finite at step {step}: run diverged")
-      break
-    if ev.train_accuracy >= spec.budget.fit_threshold:
-      status, steps_to_fit, time_to_fit = "completed", step, ev.wall_s
+    elif ev.train_accuracy >= spec.budget.fit_threshold:
+      finished = {"status": "completed", "steps_to_fit": step, "time_to_fit_s": ev.wall_s}
+    elif step >= schedule.total_steps:
+      finished = {"status": "budget_exhausted", "steps_to_fit": None, "time_to_fit_s": None}
+    # Every process asks at every boundary (the multi-host sync point needs it).
+    preempted = watcher.preempted() and finished is None
+    if preempted:
+      preemption_count += 1
+    if checkpointer is not None and (finished or preempted or checkpointer.due(step)):
+      checkpointer.save(step, state, loop_record(),
+                        tracker.checkpoint_state() if tracker is not None else None)
+    if preempted:
+      log(f"preempted at step {step}: checkpointed; rerun the same command to resume")
       break
 
-  wall = time.perf_counter() - t_start
-  return RunOutcome(status, curve[-1], curve, steps_to_fit, time_to_fit, compile_s, wall,
-                    trained_images / max(train_time, 1e-9), state, data, schedule)
+  if checkpointer is not None:
+    checkpointer.wait()
+  final = curve[-1]
+  if final.train_predictions is None:
+    # Resumed from the final checkpoint: recompute the final predictions (the
+    # same program on the same parameters gives the same values).
+    train_pred, _, test_pred, _ = evaluate(state)
+    final = dataclasses.replace(final, train_predictions=train_pred, test_predictions=test_pred)
+    curve[-1] = final
+  status = "preempted" if preempted else finished["status"]
+  steps_to_fit = None if preempted else finished["steps_to_fit"]
+  time_to_fit = None if preempted else finished["time_to_fit_s"]
+  wall = wall_before + time.perf_counter() - t_start
+  return RunOutcome(status, final, curve, steps_to_fit, time_to_fit, compile_s, wall,
+                    trained_images / max(train_time, 1e-9), state, data, schedule,
+                    preemption_count=preemption_count, resumed_from_step=resumed_from,
+                    checkpoint=checkpointer.summary() if checkpointer is not None else None)
