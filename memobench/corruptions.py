@@ -31,6 +31,7 @@ position: its channels move together.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Callable
 
 import flax
@@ -134,7 +135,8 @@ def _flat_pixels(x):
 
 def pixel_permutation(key: jax.Array, x_shape) -> jax.Array:
   """The single permutation of pixel positions that `shufpix` uses."""
-  num_pixels = int(jnp.prod(jnp.array(x_shape[1:-1])))
+  # math.prod, not jnp.prod: under jit a jnp product of the shape is a tracer.
+  num_pixels = math.prod(x_shape[1:-1])
   return jax.random.permutation(jax.random.fold_in(key, _PERMUTATION_STREAM), num_pixels)
 
 
