@@ -7,6 +7,13 @@
 
 Bad input (unknown spec, bad --set, unusable workdir, missing data) prints one
 line on stderr and exits non-zero: 2 for a bad command line, 1 otherwise.
+
+Rerunning the same command on the same workdir resumes from its latest good
+checkpoint (workdir/checkpoints, every --checkpoint_every steps and at the end).
+SIGTERM (preemption) checkpoints, writes result.json with status 'preempted'
+and exits with 143 (128 + SIGTERM); the rerun continues. On a TPU pod (or with
+--coordinator_address/--num_processes/--process_id) every host runs this same
+command and the processes form one JAX cluster (see launch/ and BUILD.md).
 """
 
 from __future__ import annotations
@@ -31,6 +38,21 @@ _LIST = flags.DEFINE_boolean("list_specs", False, "Print every spec name and exi
 _OVERWRITE = flags.DEFINE_boolean("overwrite", False,
                                   "Replace a workdir's result of a different spec.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data dir (default $TFDS_DATA_DIR).")
+_CHECKPOINT_EVERY = flags.DEFINE_integer(
+    "checkpoint_every", 1000, "Checkpoint every this many steps (rounded up to an evaluation "
+    "boundary) and at the end; 0 disables checkpoints and resuming. Not part of the spec.")
+_COMPILATION_CACHE = flags.DEFINE_string(
+    "compilation_cache_dir", None, "Persistent JAX compilation cache, so restarts compile "
+    "fast (default $MEMOBENCH_COMPILATION_CACHE_DIR or ~/.cache/memobench/jax; '' disables).")
+_DISTRIBUTED = flags.DEFINE_enum(
+    "distributed", None, ["auto", "true", "false"], "Form a multi-process JAX cluster "
+    "(jax.distributed.initialize): auto (default, $MEMOBENCH_DISTRIBUTED) on Cloud TPU VMs "
+    "or when --coordinator_address is given.")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None,
+                                   "host:port of process 0, for an explicit cluster.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in an explicit cluster.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's id in an explicit cluster.")
+PREEMPTED_EXIT_CODE = 143
 
 
 class UsageError(Exception):
@@ -61,6 +83,17 @@ def main(argv):
   except specs.SpecError as e:
     _fail(str(e), 2)
   workdir = _WORKDIR.value or os.path.join("/tmp/memobench", spec.name, f"seed{spec.seed}")
+  from memobench import checkpoint, distributed  # pylint: disable=import-outside-toplevel
+  cache = _COMPILATION_CACHE.value
+  if cache is None:
+    cache = os.environ.get("MEMOBENCH_COMPILATION_CACHE_DIR",
+                           checkpoint.default_compilation_cache_dir())
+  checkpoint.enable_compilation_cache(cache)
+  try:
+    distributed.initialize(distributed.ClusterConfig.from_env(
+        _DISTRIBUTED.value, _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value))
+  except distributed.DistributedError as e:
+    _fail(str(e), 1)
   try:
     if _SEEDS.value > 1:
       from memobench import sweep  # pylint: disable=import-outside-toplevel
@@ -69,8 +102,11 @@ def main(argv):
                      resume=False, overwrite=_OVERWRITE.value, data_dir=_DATA_DIR.value,
                      log=print)
     else:
-      run.run_spec(spec, workdir, nonstandard=overrides, data_dir=_DATA_DIR.value,
-                   overwrite=_OVERWRITE.value)
+      result = run.run_spec(spec, workdir, nonstandard=overrides, data_dir=_DATA_DIR.value,
+                            overwrite=_OVERWRITE.value, checkpoint_every=_CHECKPOINT_EVERY.value)
+      if result["run"]["status"] == "preempted":
+        sys.stdout.flush()
+        sys.exit(PREEMPTED_EXIT_CODE)
   except specs.SpecError as e:
     _fail(str(e), 2)
   except (datasets.DataError, results.WorkdirError) as e:

@@ -6,8 +6,12 @@ every metric):
   schema_version  int
   spec            {name, hash, resolved (the full spec tree), nonstandard (the
                    --set overrides applied, {} for a standard run)}
-  run             {seed, status: completed | budget_exhausted | diverged,
-                   steps, epochs}
+  run             {seed, status: completed | budget_exhausted | diverged |
+                   preempted (SIGTERM: checkpointed; rerunning the same
+                   command resumes), steps, epochs, preemption_count (over
+                   the run's life), resumed_from_step (checkpoint step this
+                   last session started from, or null), checkpoint {directory,
+                   every_steps, saves, save_s_total, restore_s}}
   metrics         scores.standard_scores(...)
   environment     {python, jax, flax, optax, numpy, backend, device_kind,
                    device_count, process_count, platform, git_commit}
@@ -30,7 +34,7 @@ from typing import Any
 SCHEMA_VERSION = 1
 RESULT_FILE = "result.json"
 CURVE_FILE = "metrics.jsonl"
-STATUSES = ("completed", "budget_exhausted", "diverged")
+STATUSES = ("completed", "budget_exhausted", "diverged", "preempted")
 
 
 class WorkdirError(RuntimeError):
@@ -133,14 +137,17 @@ def _version(package: str) -> str | None:
 def make_result(*, spec_name: str, spec_hash: str, resolved_spec: dict[str, Any],
                 nonstandard: dict[str, Any], seed: int, status: str, steps: int,
                 epochs: float, metrics: dict[str, Any], timing: dict[str, Any],
-                env: dict[str, Any] | None = None) -> dict[str, Any]:
+                env: dict[str, Any] | None = None,
+                run_info: dict[str, Any] | None = None) -> dict[str, Any]:
+  """The result document; `run_info` adds resume fields to "run" (preemption_count, ...)."""
   if status not in STATUSES:
     raise ValueError(f"unknown run status {status!r}")
   return {
       "schema_version": SCHEMA_VERSION,
       "spec": {"name": spec_name, "hash": spec_hash, "resolved": resolved_spec,
                "nonstandard": nonstandard},
-      "run": {"seed": seed, "status": status, "steps": steps, "epochs": epochs},
+      "run": {"seed": seed, "status": status, "steps": steps, "epochs": epochs,
+              **(run_info or {})},
       "metrics": metrics,
       "environment": env if env is not None else environment(),
       "timing": timing,

@@ -23,8 +23,11 @@ def test_end_to_end_writes_valid_result_and_curve(tmp_path):
   assert result["spec"]["hash"] == specs.spec_hash(resolved)
   assert specs.from_dict(result["spec"]["resolved"]) == resolved
   assert result["spec"]["nonstandard"] == {"budget.max_steps": 6, "budget.eval_every_steps": 3}
-  assert result["run"] == {"seed": 0, "status": "budget_exhausted", "steps": 6,
-                           "epochs": pytest.approx(6 / 22)}
+  run = {k: result["run"][k] for k in ("seed", "status", "steps", "epochs", "preemption_count",
+                                       "resumed_from_step")}
+  assert run == {"seed": 0, "status": "budget_exhausted", "steps": 6,
+                 "epochs": pytest.approx(6 / 22), "preemption_count": 0,
+                 "resumed_from_step": None}
   m = result["metrics"]
   for key in ["train_accuracy", "test_accuracy", "generalization_gap", "steps_to_fit",
               "epochs_to_fit", "label_noise_fraction", "memorized_fraction",

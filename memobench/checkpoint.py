@@ -1,0 +1,295 @@
+"""Checkpoints with orbax: periodic saves, exact resume, preemption, compile cache.
+
+Layout: ``workdir/checkpoints/<step>/`` holds one orbax composite checkpoint
+with the items
+
+  state    the TrainState (params, model state, optimizer state, step), saved
+           with StandardSave and restored with StandardRestore against an
+           abstract target built from a freshly initialized state, so optax's
+           state types and the current mesh's shardings come back (a run may
+           resume on another device count).
+  loop     JSON: what the loop needs to continue exactly -- the learning curve
+           so far, time and images trained, the stop decision if one was
+           taken, the preemption count, and the run's identity (spec hash, seed)
+           which a resume checks.
+  tracker  (optional) the state of an on_eval tracker that implements
+           `checkpoint_state()` / `restore_checkpoint_state(tree)` (see train.py).
+
+The corrupted dataset is not stored: it is a pure function of the spec and seed
+and is rebuilt on resume. Batches are a pure function of (seed, step), so a
+resumed run continues with the very batches an uninterrupted one would see and
+ends bitwise identical on CPU.
+
+Checkpoints are taken at evaluation boundaries (a save is due when
+`every_steps` steps have passed since the last, so the effective interval is
+rounded up to a multiple of budget.eval_every_steps), at the end of the run,
+and when the run is preempted. All processes of a multi-host run take part (each
+writes its shards; orbax coordinates). A latest checkpoint that does not
+restore (truncated, corrupted, half-deleted) is reported in one line and the
+previous one is used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+CHECKPOINT_DIR = "checkpoints"
+DEFAULT_EVERY_STEPS = 1000
+# Kept checkpoints: the latest plus fallbacks for a corrupted latest one.
+MAX_TO_KEEP = 3
+
+
+class CheckpointMismatchError(RuntimeError):
+  """The workdir's checkpoints belong to another spec or seed; the message is one line."""
+
+
+def checkpoint_dir(workdir: str) -> str:
+  return os.path.join(os.path.abspath(workdir), CHECKPOINT_DIR)
+
+
+def warn(message: str) -> None:
+  if jax.process_index() == 0:
+    print(f"memobench: warning: {message}", file=sys.stderr, flush=True)
+
+
+def abstract_like(tree: Any) -> Any:
+  """The restore target of `tree`: shapes, dtypes and shardings, no data."""
+  def leaf(x):
+    if isinstance(x, jax.Array):
+      return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding)
+    return x
+  return jax.tree.map(leaf, tree)
+
+
+class Checkpointer:
+  """Saves and restores one run's checkpoints in `workdir/checkpoints`.
+
+  `every_steps` <= 0 disables checkpointing: nothing is saved or restored.
+  """
+
+  def __init__(self, workdir: str, every_steps: int = DEFAULT_EVERY_STEPS, *,
+               identity: dict[str, Any] | None = None, overwrite: bool = False,
+               max_to_keep: int = MAX_TO_KEEP):
+    self.directory = checkpoint_dir(workdir)
+    self.every_steps = every_steps
+    self.identity = dict(identity or {})
+    self.overwrite = overwrite
+    self.last_saved_step: int | None = None
+    self.save_s: list[float] = []  # wall time of each save call (blocking part)
+    self.restore_s: float | None = None
+    self._manager = None
+    if self.enabled:
+      # Async saves: the blocking part copies arrays to host memory, the writes
+      # overlap the next training chunk (wait_until_finished before exit).
+      self._manager = ocp.CheckpointManager(
+          self.directory, options=ocp.CheckpointManagerOptions(
+              max_to_keep=max_to_keep, create=True, enable_async_checkpointing=True))
+
+  @property
+  def enabled(self) -> bool:
+    return self.every_steps > 0
+
+  def all_steps(self) -> list[int]:
+    return sorted(self._manager.all_steps()) if self.enabled else []
+
+  def restore_latest(self, abstract_state: Any, tracker_target: Any = None
+                     ) -> tuple[Any, dict[str, Any], Any] | None:
+    """(state, loop, tracker) of the latest checkpoint that restores, or None.
+
+    A checkpoint of another spec or seed raises CheckpointMismatchError, unless
+    `overwrite`, in which case the workdir's checkpoints are discarded.
+    """
+    if not self.enabled:
+      return None
+    for step in reversed(self.all_steps()):
+      t0 = time.perf_counter()
+      try:
+        loop = self._manager.restore(step, args=ocp.args.Composite(
+            loop=ocp.args.JsonRestore())).loop
+      except Exception as e:  # pylint: disable=broad-except
+        self._skip(step, e)
+        continue
+      self._check_identity(loop)
+      items = {"state": ocp.args.StandardRestore(abstract_state)}
+      if tracker_target is not None and loop.get("has_tracker"):
+        items["tracker"] = ocp.args.StandardRestore(tracker_target)
+      try:
+        restored = self._manager.restore(step, args=ocp.args.Composite(**items))
+        jax.block_until_ready(restored.state)
+      except Exception as e:  # pylint: disable=broad-except
+        self._skip(step, e)
+        continue
+      self.restore_s = time.perf_counter() - t0
+      self.last_saved_step = step
+      tracker = restored.tracker if "tracker" in items else None
+      return restored.state, loop, tracker
+    return None
+
+  def _check_identity(self, loop: dict[str, Any]) -> None:
+    theirs = {k: loop.get("identity", {}).get(k) for k in self.identity}
+    if theirs == self.identity:
+      return
+    if not self.overwrite:
+      raise CheckpointMismatchError(
+          f"workdir checkpoints {self.directory} belong to another run ({_fmt(theirs)}; "
+          f"this run {_fmt(self.identity)}); use another --workdir or pass --overwrite")
+    warn(f"--overwrite: discarding the checkpoints of another run ({_fmt(theirs)}) in "
+         f"{self.directory}")
+    self._discard_all()
+    raise _Discarded()
+
+  def _discard_all(self) -> None:
+    self._manager.wait_until_finished()
+    if jax.process_index() == 0:
+      shutil.rmtree(self.directory, ignore_errors=True)
+    _sync("memobench_discard_checkpoints")
+    self._manager.close()
+    self._manager = ocp.CheckpointManager(
+        self.directory, options=ocp.CheckpointManagerOptions(
+            max_to_keep=MAX_TO_KEEP, create=True, enable_async_checkpointing=True))
+
+  def _skip(self, step: int, error: Exception) -> None:
+    reason = (str(error).strip().splitlines() or [""])[0][:160]
+    warn(f"checkpoint step {step} in {self.directory} does not restore "
+         f"({type(error).__name__}: {reason}); deleting it and trying the previous one")
+    try:
+      self._manager.delete(step)
+    except Exception:  # pylint: disable=broad-except
+      # Deleting is housekeeping (a later save of the same step needs the
+      # name); a folder orbax cannot delete is removed by hand.
+      if jax.process_index() == 0:
+        shutil.rmtree(os.path.join(self.directory, str(step)), ignore_errors=True)
+      _sync(f"memobench_skip_{step}")
+      self._manager.reload()
+
+  def due(self, step: int) -> bool:
+    if not self.enabled:
+      return False
+    since = step - (self.last_saved_step or 0)
+    return since >= self.every_steps
+
+  def save(self, step: int, state: Any, loop: dict[str, Any], tracker: Any = None) -> None:
+    """Saves (asynchronously) unless this step is already saved."""
+    if not self.enabled or step == self.last_saved_step:
+      return
+    t0 = time.perf_counter()
+    loop = {**loop, "identity": self.identity, "has_tracker": tracker is not None}
+    items = {"state": ocp.args.StandardSave(state), "loop": ocp.args.JsonSave(loop)}
+    if tracker is not None:
+      items["tracker"] = ocp.args.StandardSave(tracker)
+    self._manager.save(step, args=ocp.args.Composite(**items), force=True)
+    self.save_s.append(time.perf_counter() - t0)
+    self.last_saved_step = step
+
+  def wait(self) -> None:
+    if self.enabled:
+      self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    if self.enabled:
+      self._manager.wait_until_finished()
+      self._manager.close()
+
+  def summary(self) -> dict[str, Any]:
+    return {"directory": self.directory if self.enabled else None,
+            "every_steps": self.every_steps, "saves": len(self.save_s),
+            "save_s_total": sum(self.save_s), "restore_s": self.restore_s}
+
+
+class _Discarded(Exception):
+  """Internal: the checkpoints were discarded; restore finds none."""
+
+
+def restore_or_none(checkpointer: Checkpointer, abstract_state: Any, tracker_target: Any = None):
+  """`Checkpointer.restore_latest`, treating discarded (--overwrite) checkpoints as none."""
+  try:
+    return checkpointer.restore_latest(abstract_state, tracker_target)
+  except _Discarded:
+    return None
+
+
+def _fmt(identity: dict[str, Any]) -> str:
+  return ", ".join(f"{k} {v}" for k, v in identity.items())
+
+
+def _sync(name: str) -> None:
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+    multihost_utils.sync_global_devices(name)
+
+
+# --------------------------------------------------------------------------
+# Persistent compilation cache
+# --------------------------------------------------------------------------
+
+
+def default_compilation_cache_dir() -> str:
+  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+  return os.path.join(base, "memobench", "jax")
+
+
+def enable_compilation_cache(path: str | None) -> None:
+  """Persists compiled programs under `path` so a restarted run skips compilation.
+
+  Every program is cached, however fast it compiled: a resumed run recompiles
+  the same train and eval programs, and on a pod that is minutes.
+  """
+  if not path:
+    return
+  jax.config.update("jax_compilation_cache_dir", path)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+# --------------------------------------------------------------------------
+# Preemption
+# --------------------------------------------------------------------------
+
+
+class PreemptionWatcher:
+  """Tells the loop, at chunk boundaries, that the job is being preempted.
+
+  Single process: a SIGTERM handler sets a flag (installed only while the loop
+  runs, from the main thread). Multi-process: jax.distributed installs its own
+  SIGTERM notifier and agrees on a common sync point across hosts
+  (multihost_utils.reached_preemption_sync_point), which every process calls
+  with the same consecutive ids, so all hosts checkpoint at the same step.
+  """
+
+  def __init__(self):
+    self._flag = False
+    self._previous = None
+    self._sync_id = 0
+    self.multi_process = jax.process_count() > 1
+
+  def __enter__(self) -> PreemptionWatcher:
+    import signal  # pylint: disable=import-outside-toplevel
+    import threading  # pylint: disable=import-outside-toplevel
+    if not self.multi_process and threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+    return self
+
+  def __exit__(self, *exc) -> None:
+    import signal  # pylint: disable=import-outside-toplevel
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+      self._previous = None
+
+  def _on_sigterm(self, signum, frame) -> None:  # pylint: disable=unused-argument
+    self._flag = True
+
+  def preempted(self) -> bool:
+    """Call once per chunk boundary, on every process."""
+    if self.multi_process:
+      from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+      self._sync_id += 1
+      return multihost_utils.reached_preemption_sync_point(self._sync_id)
+    return self._flag
+

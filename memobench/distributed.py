@@ -1,0 +1,156 @@
+"""Multi-host runs: one process per host forming one JAX cluster, and host-local feeding.
+
+A pod slice runs the same command on every host; `initialize` turns those
+processes into one JAX cluster (`jax.distributed.initialize`), after which
+`jax.devices()` lists the devices of every host and a jit over a Mesh of all of
+them is one data-parallel program (big_vision and init2winit work this way).
+
+When to initialize (`--distributed`, or $MEMOBENCH_DISTRIBUTED):
+  auto   (default) on a Cloud TPU VM (a TPU device node and libtpu present), or
+         when a coordinator address is given; JAX then finds the coordinator,
+         process count and id itself (TPU metadata, SLURM, Open MPI, k8s).
+  true   always (an error when JAX cannot find the cluster).
+  false  never: a single-process run.
+Explicit clusters (e.g. N processes on one machine, launch/local_cluster.sh)
+pass --coordinator_address, --num_processes and --process_id, or
+$MEMOBENCH_COORDINATOR_ADDRESS, $MEMOBENCH_NUM_PROCESSES, $MEMOBENCH_PROCESS_ID.
+On CPU the cross-process collectives are gloo's (JAX's CPU default).
+
+Feeding: every process builds the same corrupted dataset (the corruption is a
+pure function of (seed, example index), so the host count never changes the
+data) and hands its process-local copy to `jax.make_array_from_process_local_data`;
+the training step then gathers each global batch inside the jitted program, and
+with the batch sharded over the 'data' axis every device materializes only its
+own slice of it, from its own host's copy: each host feeds its part of the
+global batch without any cross-host data traffic. `process_local_batch` is the
+per-step counterpart for loops that feed batches from the host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import importlib.util
+import os
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+MODES = ("auto", "true", "false")
+_ENV = "MEMOBENCH_"
+
+
+class DistributedError(RuntimeError):
+  """A cluster that cannot be formed; the message is one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterConfig:
+  mode: str = "auto"
+  coordinator_address: str | None = None
+  num_processes: int | None = None
+  process_id: int | None = None
+
+  @classmethod
+  def from_env(cls, mode: str | None = None, coordinator_address: str | None = None,
+               num_processes: int | None = None, process_id: int | None = None,
+               environ: dict[str, str] | None = None) -> ClusterConfig:
+    """Flags win over $MEMOBENCH_* environment variables."""
+    env = os.environ if environ is None else environ
+
+    def pick(value, name, cast):
+      if value is not None:
+        return value
+      raw = env.get(_ENV + name)
+      if raw in (None, ""):
+        return None
+      try:
+        return cast(raw)
+      except ValueError:
+        raise DistributedError(f"${_ENV}{name}={raw!r} is not a valid {cast.__name__}") from None
+
+    mode = (pick(mode, "DISTRIBUTED", str) or "auto").lower()
+    if mode not in MODES:
+      raise DistributedError(f"--distributed={mode!r}: expected one of {', '.join(MODES)}")
+    return cls(mode, pick(coordinator_address, "COORDINATOR_ADDRESS", str),
+               pick(num_processes, "NUM_PROCESSES", int), pick(process_id, "PROCESS_ID", int))
+
+  def wanted(self) -> bool:
+    if self.mode == "false":
+      return False
+    return self.mode == "true" or self.coordinator_address is not None or on_cloud_tpu_vm()
+
+
+def on_cloud_tpu_vm() -> bool:
+  """A TPU device node and libtpu: a Cloud TPU VM (checked without starting JAX's backend)."""
+  has_chips = bool(glob.glob("/dev/accel[0-9]*") or glob.glob("/dev/vfio/[0-9]*"))
+  return has_chips and importlib.util.find_spec("libtpu") is not None
+
+
+def initialize(config: ClusterConfig) -> bool:
+  """Joins the JAX cluster when `config` asks for one; returns whether it did.
+
+  Must run before anything touches a JAX device.
+  """
+  if not config.wanted():
+    return False
+  if jax.distributed.is_initialized():
+    return True
+  explicit = (config.coordinator_address, config.num_processes, config.process_id)
+  if any(v is not None for v in explicit) and any(v is None for v in explicit):
+    raise DistributedError("an explicit cluster needs all of --coordinator_address, "
+                           "--num_processes and --process_id")
+  try:
+    jax.distributed.initialize(coordinator_address=config.coordinator_address,
+                               num_processes=config.num_processes,
+                               process_id=config.process_id)
+  except (RuntimeError, ValueError) as e:
+    first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    raise DistributedError(f"could not form the JAX cluster: {first_line}") from None
+  return True
+
+
+def is_primary() -> bool:
+  """Process 0 writes result.json and metrics.jsonl, and logs progress."""
+  return jax.process_index() == 0
+
+
+def replicate(tree: Any, mesh: jax.sharding.Mesh) -> Any:
+  """Global arrays, replicated on every device of `mesh`, from each process's local copy.
+
+  Every process must pass the same values (here: the deterministic dataset and
+  the init state computed from the same key).
+  """
+  sharding = NamedSharding(mesh, P())
+
+  def put(leaf):
+    if isinstance(leaf, jax.Array) and leaf.sharding == sharding:
+      return leaf
+    return jax.make_array_from_process_local_data(sharding, np.asarray(leaf))
+
+  return jax.tree.map(put, tree)
+
+
+def process_local_batch(global_batch: np.ndarray) -> np.ndarray:
+  """This process's contiguous part of a host-computed global batch (leading axis)."""
+  n, k, i = global_batch.shape[0], jax.process_count(), jax.process_index()
+  if n % k:
+    raise ValueError(f"a global batch of {n} does not divide over {k} processes")
+  return global_batch[i * (n // k):(i + 1) * (n // k)]
+
+
+def shard_batch(global_batch: Any, mesh: jax.sharding.Mesh) -> Any:
+  """A global batch sharded over 'data', each process supplying only its own part."""
+  sharding = NamedSharding(mesh, P("data"))
+  return jax.tree.map(
+      lambda b: jax.make_array_from_process_local_data(
+          sharding, process_local_batch(np.asarray(b)), np.shape(b)), global_batch)
+
+
+def fetch(x: jax.Array) -> np.ndarray:
+  """A replicated global array as a host numpy array, on any process."""
+  if x.is_fully_addressable:
+    return np.asarray(x)
+  return np.asarray(x.addressable_data(0))

@@ -1,0 +1,178 @@
+"""Checkpoints: exact resume after SIGKILL, preemption by SIGTERM, corrupted checkpoints.
+
+One uninterrupted reference run is shared; every interrupted run must end with
+the very same result.json metrics, learning curve and (bitwise) final parameters.
+"""
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, run_main
+
+SPEC = "--spec=mnist5k_randlabels"  # random labels: does not fit within the budget
+ARGS = ["--set", "budget.max_steps=310", "--set", "budget.eval_every_steps=31",
+        "--checkpoint_every=62"]
+EVAL_STEPS = list(range(31, 311, 31))
+TIMING_FIELDS = ("wall_s", "images_per_sec")
+
+
+def _result(workdir):
+  return json.loads((workdir / "result.json").read_text())
+
+
+def _curve(workdir):
+  rows = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+  return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in rows]
+
+
+def _steps(workdir):
+  return sorted(int(p) for p in os.listdir(workdir / "checkpoints") if p.isdigit())
+
+
+def _final_state(workdir):
+  import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
+  step = _steps(workdir)[-1]
+  with ocp.StandardCheckpointer() as ckptr:
+    return step, ckptr.restore(workdir / "checkpoints" / str(step) / "state")
+
+
+def _assert_same_run(workdir, reference):
+  got, want = _result(workdir), _result(reference)
+  assert got["metrics"] == want["metrics"]
+  assert {k: got["run"][k] for k in ("status", "steps", "epochs")} == \
+         {k: want["run"][k] for k in ("status", "steps", "epochs")}
+  assert _curve(workdir) == _curve(reference)
+  step, state = _final_state(workdir)
+  ref_step, ref_state = _final_state(reference)
+  assert step == ref_step == want["run"]["steps"]
+  leaves = _flatten(state)
+  ref_leaves = _flatten(ref_state)
+  assert leaves.keys() == ref_leaves.keys() and "params/Dense_0/kernel" in "|".join(leaves)
+  for name, value in ref_leaves.items():
+    np.testing.assert_array_equal(leaves[name], value, err_msg=name)  # bitwise
+
+
+def _flatten(tree, prefix=""):
+  if isinstance(tree, dict):
+    out = {}
+    for k, v in tree.items():
+      out.update(_flatten(v, f"{prefix}{k}/"))
+    return out
+  if isinstance(tree, (list, tuple)):
+    return _flatten({str(i): v for i, v in enumerate(tree)}, prefix)
+  return {prefix.rstrip("/"): np.asarray(tree)}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("reference")
+  out = run_main(SPEC, f"--workdir={workdir}", *ARGS)
+  assert out.returncode == 0, out.stderr
+  assert _result(workdir)["run"]["status"] == "budget_exhausted"
+  assert _result(workdir)["run"]["preemption_count"] == 0
+  # Saves at 62, 124, ..., 310 (every 62 steps, and the end); the 3 newest are kept.
+  assert _steps(workdir) == [186, 248, 310]
+  return workdir
+
+
+def _start(workdir, *extra):
+  return subprocess.Popen(
+      [sys.executable, "-m", "memobench.main", SPEC, f"--workdir={workdir}", *ARGS, *extra],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _signal_at_step(proc, step, signum):
+  """Sends `signum` once the run reports `step`; returns the stdout seen so far."""
+  seen = []
+  try:
+    for line in proc.stdout:
+      seen.append(line)
+      if line.startswith(f"step {step}/"):
+        proc.send_signal(signum)
+        break
+    rest, err = proc.communicate(timeout=120)
+  except BaseException:
+    proc.kill()
+    proc.wait()
+    raise
+  return "".join(seen) + rest, err
+
+
+def test_sigkill_at_a_random_step_then_rerun_is_bitwise_identical(tmp_path, reference):
+  kill_at = random.choice(EVAL_STEPS[2:7])
+  proc = _start(tmp_path)
+  out, err = _signal_at_step(proc, kill_at, signal.SIGKILL)
+  assert proc.returncode == -signal.SIGKILL, (out, err)
+  assert not (tmp_path / "result.json").exists()
+  saved = _steps(tmp_path)
+  assert saved and max(saved) < 310, saved
+  rerun = run_main(SPEC, f"--workdir={tmp_path}", *ARGS)
+  assert rerun.returncode == 0, rerun.stderr
+  assert f"resumed from the checkpoint of step {max(saved)}" in rerun.stdout
+  _assert_same_run(tmp_path, reference)
+  assert _result(tmp_path)["run"]["resumed_from_step"] == max(saved)
+  assert _result(tmp_path)["run"]["preemption_count"] == 0
+
+
+def test_sigterm_checkpoints_and_reports_preempted_then_rerun_completes(tmp_path, reference):
+  proc = _start(tmp_path)
+  out, err = _signal_at_step(proc, 93, signal.SIGTERM)
+  assert proc.returncode == 143, (out, err)
+  result = _result(tmp_path)
+  assert result["run"]["status"] == "preempted" and result["run"]["preemption_count"] == 1
+  stopped = result["run"]["steps"]
+  assert 93 <= stopped < 310 and stopped in _steps(tmp_path)
+  assert f"preempted at step {stopped}" in out
+  assert [r["step"] for r in _curve(tmp_path)] == list(range(31, stopped + 1, 31))
+
+  rerun = run_main(SPEC, f"--workdir={tmp_path}", *ARGS)
+  assert rerun.returncode == 0, rerun.stderr
+  _assert_same_run(tmp_path, reference)
+  run = _result(tmp_path)["run"]
+  assert run["status"] == "budget_exhausted" and run["preemption_count"] == 1
+  assert run["resumed_from_step"] == stopped
+
+
+def test_corrupted_latest_checkpoint_is_skipped_for_the_previous(tmp_path, reference):
+  workdir = tmp_path / "w"
+  shutil.copytree(reference, workdir)
+  *_, previous, latest = _steps(workdir)
+  for root, _, files in os.walk(workdir / "checkpoints" / str(latest) / "state"):
+    for name in files:  # truncate every file of the latest state to half its size
+      path = os.path.join(root, name)
+      with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+  out = run_main(SPEC, f"--workdir={workdir}", *ARGS)
+  assert out.returncode == 0, out.stderr
+  warnings = [l for l in out.stderr.splitlines() if l.startswith("memobench: warning:")]
+  assert len(warnings) == 1 and f"checkpoint step {latest}" in warnings[0], out.stderr
+  assert f"resumed from the checkpoint of step {previous}" in out.stdout
+  _assert_same_run(workdir, reference)
+
+
+def _assert_one_line_error(out, needle):
+  assert out.returncode == 1, (out.stdout, out.stderr)
+  lines = out.stderr.strip().splitlines()
+  assert len(lines) == 1 and needle in lines[0] and "Traceback" not in out.stderr, out.stderr
+
+
+def test_workdir_of_another_spec_is_refused(tmp_path, reference):
+  workdir = tmp_path / "w"
+  shutil.copytree(reference, workdir)
+  other = ["--spec=mnist5k_clean", f"--workdir={workdir}", *ARGS]
+  _assert_one_line_error(run_main(*other), "holds a result of another spec")
+  # Killed before its first result.json: the checkpoints still say whose they are.
+  (workdir / "result.json").unlink()
+  _assert_one_line_error(run_main(*other), "belong to another run")
+  # Another seed of the same spec has the same hash but must not resume either.
+  _assert_one_line_error(run_main(SPEC, f"--workdir={workdir}", *ARGS, "--seed=1"),
+                         "belong to another run")
