@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from memobench import checkpoint, distributed, results, schemas, scores, specs, tb_events, train
+from memobench import analysis
 
 
 def run_spec(spec: specs.Spec, workdir: str, *, nonstandard: dict[str, Any] | None = None,
@@ -34,12 +35,14 @@ def run_spec(spec: specs.Spec, workdir: str, *, nonstandard: dict[str, Any] | No
   data = train.prepare_data(spec, data_dir)
   log(f"{spec.name} (hash {spec_hash}, seed {spec.seed}): {spec.description}")
   curve_writer = tb_events.CurveWriter(os.path.join(workdir, tb_events.TB_DIR), log=log)
+  run_analysis = analysis.RunAnalysis(spec, data)  # spec.analysis: per-example scores
   try:
     checkpointer = checkpoint.Checkpointer(
         workdir, checkpoint_every, identity={"spec_hash": spec_hash, "seed": spec.seed},
         overwrite=overwrite)
     try:
-      outcome = train.train(spec, data, log=log, on_eval=curve_writer if primary else None,
+      outcome = train.train(spec, data, log=log,
+                            on_eval=run_analysis.hooks(curve_writer if primary else None),
                             checkpointer=checkpointer)
     except checkpoint.CheckpointMismatchError as e:
       raise results.WorkdirError(str(e)) from None
@@ -65,6 +68,9 @@ def run_spec(spec: specs.Spec, workdir: str, *, nonstandard: dict[str, Any] | No
       run_info={"preemption_count": outcome.preemption_count,
                 "resumed_from_step": outcome.resumed_from_step,
                 "checkpoint": outcome.checkpoint})
+  memorization = run_analysis.finish(outcome, workdir if primary else None, log)
+  if memorization:
+    result["memorization"] = memorization
   schemas.validate(results.finite_or_none(result), "result")
   if primary:
     # The curve is rebuilt whole from the checkpointed rows on every resume.

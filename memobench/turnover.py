@@ -1,0 +1,177 @@
+"""Turn-over dropout: a one-run self-influence score for every training example.
+
+Kobayashi, Yokoi, Suzuki, Inui, "Efficient estimation of influence of a
+training instance", 2020 (arXiv 2012.04207). Each training example i owns a
+fixed dropout mask m_i over the units of the model's dropout layers, drawn once
+from a key and the example's index, so it is recomputed on the fly and never
+stored. Training applies m_i (scaled by 1/keep) whenever i is in a batch, so
+the sub-network of the flipped mask 1 - m_i is never updated on i: it behaves
+like a model trained without i. After one run, example i's self-influence is
+
+  self_influence_loss(i)     = loss(x_i, y_i; 1 - m_i) - loss(x_i, y_i; m_i)
+  self_influence_accuracy(i) = [f(x_i; m_i) = y_i] - [f(x_i; 1 - m_i) = y_i]
+
+against the label trained on: how much better the model does on i for having
+trained on it (Kobayashi et al.'s influence estimate with the test point z = z_i). A
+memorized example (e.g. a corrupted label the rest of the data contradicts) has
+high self-influence; an example the rest of the data explains has ~0.
+
+Implementation: the spec's model is built with dropout rate
+`analysis.turnover_dropout` and its `nn.Dropout` layers are intercepted
+(flax `nn.intercept_methods`), replacing each random mask with the example's
+own (or flipped) mask. The mask bit of example i, layer L, unit u is
+bernoulli(fold_in(fold_in(key, crc32(L's module path)), i))[u], key =
+fold_in(run key, TURNOVER_STREAM): a pure function of (seed, layer, index),
+the same in every run of the spec and on any number of devices. The flipped
+mask keeps a fraction `rate` of units and is scaled by 1/rate, the own mask
+1/(1 - rate); Kobayashi et al. use rate 0.5, where both are scaled by 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import zlib
+from typing import Any, Callable, ContextManager
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from memobench import specs, stats
+
+# Sub-stream of the run key; train.py uses 0-3 (data, init, shuffle, dropout).
+TURNOVER_STREAM = 4
+EVAL_BATCH = 1024
+
+
+def enabled(spec: specs.Spec) -> bool:
+  return spec.analysis.turnover_dropout > 0
+
+
+def model_spec(spec: specs.Spec) -> specs.ModelSpec:
+  """The model spec to build: dropout layers at the turn-over rate when it is on."""
+  if not enabled(spec):
+    return spec.model
+  return dataclasses.replace(spec.model, dropout=spec.analysis.turnover_dropout)
+
+
+def turnover_key(run_key: jax.Array) -> jax.Array:
+  return jax.random.fold_in(run_key, TURNOVER_STREAM)
+
+
+def layer_id(module: nn.Module) -> int:
+  """A stable integer for a layer: crc32 of its module path (not Python's hash)."""
+  path = "/".join(str(p) for p in module.scope.path) if module.scope else module.name
+  return zlib.crc32(path.encode()) & 0x7FFFFFFF
+
+
+def example_masks(key: jax.Array, layer: int, idx: jax.Array, shape: tuple[int, ...],
+                  keep: float) -> jax.Array:
+  """Boolean keep-masks (len(idx), *shape): example i's mask depends only on (key, layer, i)."""
+  layer_key = jax.random.fold_in(key, layer)
+  return jax.vmap(lambda i: jax.random.bernoulli(jax.random.fold_in(layer_key, i), keep, shape))(
+      jnp.asarray(idx, jnp.uint32))
+
+
+class NoDropoutLayers(specs.SpecError):
+  """The model has no nn.Dropout layer for turn-over dropout to act on."""
+
+
+@contextlib.contextmanager
+def masks_applied(key: jax.Array, rate: float, idx: jax.Array, flip: bool = False,
+                  require: bool = True):
+  """Within this context, every nn.Dropout call uses the examples' own (or flipped) masks.
+
+  `idx` holds the training-set index of each row of the batch. Applies in
+  training and evaluation mode alike. With `require`, a model that has no
+  dropout layer raises NoDropoutLayers when the context exits.
+  """
+  keep = 1.0 - rate
+  applied = []
+
+  def interceptor(next_fun, args, kwargs, context):
+    if not (isinstance(context.module, nn.Dropout) and context.method_name == "__call__"):
+      return next_fun(*args, **kwargs)
+    inputs = args[0] if args else kwargs["inputs"]
+    mask = example_masks(key, layer_id(context.module), idx, tuple(inputs.shape[1:]), keep)
+    if flip:
+      mask, scale = ~mask, 1.0 / rate
+    else:
+      scale = 1.0 / keep
+    applied.append(context.module.name)
+    return jnp.where(mask, inputs * scale, jnp.zeros_like(inputs)).astype(inputs.dtype)
+
+  with nn.intercept_methods(interceptor):
+    yield
+  if require and not applied:
+    raise NoDropoutLayers("analysis.turnover_dropout: the model has no dropout layer "
+                          "(nn.Dropout) for turn-over dropout to act on")
+
+
+def masker(spec: specs.Spec, run_key: jax.Array) -> Callable[[Any], ContextManager]:
+  """idx -> context applying the examples' own masks (a no-op when turn-over is off).
+
+  train.make_steps wraps the training forward pass in `masker(spec, key)(idx)`.
+  Calls with idx=None (e.g. a held-out batch) are never masked.
+  """
+  if not enabled(spec):
+    return lambda idx: contextlib.nullcontext()
+  key, rate = turnover_key(run_key), spec.analysis.turnover_dropout
+  return lambda idx: (contextlib.nullcontext() if idx is None
+                      else masks_applied(key, rate, idx))
+
+
+def self_influence(module: nn.Module, params: Any, model_state: Any, x: jax.Array,
+                   y: jax.Array, key: jax.Array, rate: float,
+                   batch: int = EVAL_BATCH) -> dict[str, np.ndarray]:
+  """Per-example loss and correctness under the own and the flipped masks.
+
+  Evaluation mode (BatchNorm running statistics), labels `y` (those trained on).
+  """
+  def evaluate(params, model_state, xb, yb, idx):
+    out = {}
+    for name, flip in (("own", False), ("flipped", True)):
+      with masks_applied(key, rate, idx, flip=flip):
+        logits = module.apply({"params": params, **model_state}, xb, train=False)
+      out[f"{name}_loss"] = optax.softmax_cross_entropy_with_integer_labels(
+          logits.astype(jnp.float32), yb)
+      out[f"{name}_correct"] = jnp.argmax(logits, -1) == yb
+    return out
+
+  evaluate = jax.jit(evaluate)
+  n = x.shape[0]
+  batch = min(batch, n)
+  parts = []
+  for start in range(0, n, batch):
+    idx = np.arange(start, min(start + batch, n))
+    pad = batch - len(idx)
+    idx_padded = np.concatenate([idx, np.zeros(pad, idx.dtype)])  # fixed shape: one compile
+    out = evaluate(params, model_state, x[idx_padded], y[idx_padded], jnp.asarray(idx_padded))
+    parts.append({k: np.asarray(v)[:len(idx)] for k, v in out.items()})
+  arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+  arrays["self_influence_loss"] = arrays["flipped_loss"] - arrays["own_loss"]
+  arrays["self_influence_accuracy"] = (arrays["own_correct"].astype(np.float32)
+                                       - arrays["flipped_correct"].astype(np.float32))
+  return arrays
+
+
+def summary(arrays: dict[str, np.ndarray], corrupted: np.ndarray, rate: float) -> dict[str, Any]:
+  """result.json section: split means and the AUCs against the corruption record."""
+  corrupted = np.asarray(corrupted, bool)
+  # Ties in the accuracy score are broken by the loss score, so that the AUC
+  # of the accuracy-based score is not dominated by its many ties at 0.
+  acc_then_loss = (arrays["self_influence_accuracy"]
+                   + 1e-6 * np.tanh(arrays["self_influence_loss"]))
+  return {
+      "rate": rate,
+      "self_influence_loss_mean": stats.split_summary(arrays["self_influence_loss"], corrupted),
+      "self_influence_accuracy_mean": stats.split_summary(
+          arrays["self_influence_accuracy"], corrupted),
+      "own_mask_accuracy": stats.split_summary(arrays["own_correct"], corrupted),
+      "flipped_mask_accuracy": stats.split_summary(arrays["flipped_correct"], corrupted),
+      "self_influence_auc": stats.roc_auc(arrays["self_influence_loss"], corrupted),
+      "self_influence_accuracy_auc": stats.roc_auc(acc_then_loss, corrupted),
+  }
