@@ -1,0 +1,157 @@
+"""Tests of the performance harness (memobench/bench.py) and the loop paths it tuned.
+
+No timing assertions: timings belong to the harness. These tests check that the
+harness runs in --quick mode and writes well-formed tables, that its FLOP count
+is the known analytic count, that it splices only its own section of
+docs/BENCHMARKS.md, and that computing the batch order once per epoch
+(train.fused_steps, the unfused loop) trains exactly the same batches.
+"""
+
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from memobench import bench, specs, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _tables(markdown):
+  """{title: (header, rows)} of every markdown table under a ### title."""
+  tables, title = {}, None
+  for line in markdown.splitlines():
+    if line.startswith("### "):
+      title = line[4:]
+    elif line.startswith("|") and title is not None:
+      cells = [c.strip() for c in line.strip().strip("|").split("|")]
+      if title not in tables:
+        tables[title] = (cells, [])
+      elif not all(re.fullmatch(r"-+", c) for c in cells):
+        tables[title][1].append(cells)
+  return tables
+
+
+def test_quick_run_writes_well_formed_tables(tmp_path):
+  out, raw = tmp_path / "bench.md", tmp_path / "bench.json"
+  proc = subprocess.run(
+      [sys.executable, "-m", "memobench.bench", "--quick", f"--out={out}", f"--json={raw}"],
+      capture_output=True, text=True, timeout=600, cwd=REPO)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  markdown = out.read_text()
+  assert markdown.strip() == proc.stdout.strip()
+  assert "backend `cpu`" in markdown and "Command: `python -m memobench.bench --quick`" in markdown
+  tables = _tables(markdown)
+  by_prefix = {t.split(" (")[0].split(":")[0]: t for t in tables}
+  for prefix in ("Peak matmul throughput", "memobench train step per model",
+                 "Batch order", "memobench's loop against a hand-written jitted loop",
+                 "Step fusion per model", "vmapped ensembles of mlp1x512 against sequential runs",
+                 "Targets"):
+    assert prefix in by_prefix, (prefix, list(tables))
+  for title, (header, rows) in tables.items():
+    assert rows, title
+    assert all(len(r) == len(header) for r in rows), title
+  header, rows = tables[by_prefix["memobench train step per model"]]
+  row = dict(zip(header, rows[0]))
+  assert row["model"] == "mlp1x512" and float(row["images/s"].replace(",", "")) > 0
+  assert row["fusion"].startswith("scan")  # MLPs are step-fused on every backend
+  assert row["MFU vs f32 peak"].endswith("%")
+  _, target_rows = tables[by_prefix["Targets"]]
+  assert all(r[2] in ("met", "missed", "not measured") for r in target_rows)
+  # The raw measurements agree with the table.
+  import json  # pylint: disable=import-outside-toplevel
+  data = json.loads(raw.read_text())
+  assert data["config"] == "quick" and data["environment"]["backend"] == "cpu"
+  assert data["models"][0]["flops_per_step"] > 0
+
+
+def test_bad_section_is_one_line_error():
+  proc = subprocess.run([sys.executable, "-m", "memobench.bench", "--quick", "--sections=nope"],
+                        capture_output=True, text=True, timeout=120, cwd=REPO)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [
+      "memobench.bench: error: --sections: unknown section(s) nope; known: "
+      + ", ".join(bench.SECTIONS)]
+
+
+def test_hlo_flops_match_the_analytic_mlp_count():
+  # mlp1x512 on 28x28x3, batch 32: forward 2*B*sum(in*out); the backward pass
+  # computes weight gradients of every layer (2*B*in*out each) and input
+  # gradients of every layer but the first (the data needs none).
+  # SGD with momentum adds 4 FLOPs per parameter (t = g + 0.9 t; p = p - lr t).
+  batch, layers = 32, [(2352, 512), (512, 10)]
+  forward = sum(2 * batch * i * o for i, o in layers)
+  num_params = sum(i * o + o for i, o in layers)
+  assert num_params == 1_209_866  # Zhang et al. 2017, Table 1
+  analytic = forward + forward + 2 * batch * 512 * 10 + 4 * num_params
+  flops = bench.step_flops(bench.bench_spec("mlp1x512", batch),
+                           bench.synthetic_data((28, 28, 3), 64))
+  # What remains: bias, ReLU and softmax elementwise ops (well under 1%).
+  assert analytic <= flops <= 1.01 * analytic
+
+
+def test_splice_doc_replaces_only_its_own_section():
+  other = "# memobench benchmarks\n\n## CNN step fusion\n\nfigures of someone else\n"
+  once = bench.splice_doc(other, "## Performance harness\n\nv1\n")
+  assert once.startswith(other.rstrip("\n"))
+  assert bench.DOC_BEGIN in once and "v1" in once
+  twice = bench.splice_doc(once + "\n## Checkpoint timing\n\nmore\n", "## Performance harness\n\nv2")
+  assert "v1" not in twice and "v2" in twice
+  assert twice.count(bench.DOC_BEGIN) == 1
+  assert "figures of someone else" in twice and twice.rstrip().endswith("more")
+  assert bench.splice_doc("", "x").startswith("# memobench benchmarks")
+
+
+def test_table_rejects_ragged_rows_and_formats_cells():
+  table = bench.Table("t", ["a", "b"])
+  table.add(12345.6, None)
+  table.add(0.123, "x|y")
+  assert table.rows == [["12,346", "-"], ["0.12", "x\\|y"]]
+  with pytest.raises(ValueError):
+    table.add(1)
+
+
+def _tiny_spec(steps_per_epoch_batch=64):
+  spec = specs.get("digits_randlabels")
+  return dataclasses.replace(spec, budget=dataclasses.replace(
+      spec.budget, batch_size=steps_per_epoch_batch, max_epochs=3, eval_every_steps=30,
+      fit_threshold=1.0))
+
+
+def test_fused_steps_train_the_same_batches_as_single_steps():
+  # 30 steps from step 10 cross the epoch boundary at step 22 (1,437 // 64 = 22
+  # steps per epoch): the carried order must switch exactly there.
+  spec = _tiny_spec()
+  data = train.prepare_data(spec)
+  steps = train.make_steps(spec, data.num_classes, tuple(data.x_train.shape[1:]),
+                           int(data.x_train.shape[0]), train.run_key(spec.seed))
+  state = steps.init(jax.random.fold_in(train.run_key(spec.seed), train.INIT_STREAM))
+  step = jax.jit(steps.train_step)
+  for _ in range(10):
+    state = step(state, data)
+  reference = state
+  for _ in range(30):
+    reference = step(reference, data)
+  fused = jax.jit(train.fused_steps, static_argnums=(0, 3))(steps, state, data, 30)
+  assert int(fused.step) == 40
+  for a, b in zip(jax.tree.leaves(reference.params), jax.tree.leaves(fused.params)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(reference.loss_sum, fused.loss_sum, rtol=1e-5)
+
+
+def test_unfused_loop_matches_fused_loop(monkeypatch):
+  # The unfused path (convolutional models on CPU) fetches each epoch's order
+  # once; it must train what the fused path trains.
+  spec = _tiny_spec()
+  data = train.prepare_data(spec)
+  fused = train.train(spec, data, log=lambda _: None)
+  monkeypatch.setattr(train, "uses_fused_steps", lambda _: False)
+  unfused = train.train(spec, data, log=lambda _: None)
+  assert fused.final.step == unfused.final.step == 66
+  for a, b in zip(jax.tree.leaves(fused.state.params), jax.tree.leaves(unfused.state.params)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
