@@ -161,6 +161,12 @@ document.querySelectorAll("table.sortable").forEach(function(table){
   });
 });
 
+// A link may carry a sort: page.html#sort=<table id>.<column name>.<asc|desc>
+var m=/^#sort=([a-z]+)\.([^.]+)\.(asc|desc)$/.exec(decodeURIComponent(location.hash));
+if(m){var t=document.getElementById(m[1]);
+  if(t){Array.prototype.forEach.call(t.tHead.rows[0].cells,function(th){
+    if(th.textContent===m[2]){th.click(); if(m[3]==="desc")th.click();}});}}
+
 var data=JSON.parse(document.getElementById("curve-data").textContent);
 var NS="http://www.w3.org/2000/svg";
 var COLORS=["#1f77b4","#ff7f0e","#2ca02c","#d62728","#9467bd","#8c564b","#e377c2",

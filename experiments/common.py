@@ -1,0 +1,152 @@
+"""Shared plumbing of the experiment scripts: arguments, the sweep, statistics, export.
+
+Every script builds a list of (spec, overrides) cells, runs them with
+`memobench.sweep.run_jobs` (resumable, progress bar with ETA on stderr; each
+run's own log lines go to <workdir>/runs.log), aggregates with
+`memobench.leaderboard`, and writes figures with matplotlib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from typing import Any, Iterable
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-position
+
+from memobench import leaderboard, results, specs, sweep  # noqa: E402
+
+plt.rcParams.update({"figure.dpi": 110, "font.size": 9})
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+  """One point of an experiment grid: a spec, its --set overrides, and plot labels."""
+  key: str
+  spec: specs.Spec
+  overrides: tuple[str, ...] = ()
+
+
+def parser(doc: str, name: str, default_dataset: str, quick_dataset: str = "digits",
+           seeds: int = 3) -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--dataset", default=None,
+                 help=f"dataset (default {default_dataset}; {quick_dataset} with --quick)")
+  p.add_argument("--seeds", type=int, default=None,
+                 help=f"seeds per cell (default {seeds}; 1 with --quick)")
+  p.add_argument("--workdir", default=None,
+                 help=f"results and figures (default /tmp/memobench/experiments/{name}"
+                      "[-quick]/<dataset>)")
+  p.add_argument("--data_dir", default=None, help="TFDS data dir (real datasets)")
+  p.add_argument("--quick", action="store_true",
+                 help="a tiny smoke run (seconds): few steps, 1 seed, non-standard results")
+  p.add_argument("--no_resume", action="store_true",
+                 help="rerun cells whose result already exists")
+  p.set_defaults(_name=name, _default_dataset=default_dataset, _quick_dataset=quick_dataset,
+                 _default_seeds=seeds)
+  return p
+
+
+def finish_args(args: argparse.Namespace) -> argparse.Namespace:
+  if args.dataset is None:
+    args.dataset = args._quick_dataset if args.quick else args._default_dataset
+  if args.seeds is None:
+    args.seeds = 1 if args.quick else args._default_seeds
+  if args.seeds < 1:
+    fail(f"--seeds must be >= 1, got {args.seeds}", 2)
+  if args.workdir is None:
+    suffix = "-quick" if args.quick else ""
+    args.workdir = os.path.join("/tmp/memobench/experiments", args._name + suffix, args.dataset)
+  return args
+
+
+def fail(message: str, code: int) -> None:
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(code)
+
+
+def get_spec(name: str, overrides: Iterable[str] = ()) -> tuple[specs.Spec, dict[str, Any]]:
+  """A registered spec with overrides applied; one-line exit on a bad name or value."""
+  try:
+    return specs.with_overrides(specs.get(name), list(overrides))
+  except specs.SpecError as e:
+    fail(str(e), 2)
+    raise  # unreachable
+
+
+def run_cells(cells: list[Cell], args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+  """Runs every cell for args.seeds seeds; returns {cell key: [result per seed]}."""
+  from memobench import datasets  # pylint: disable=import-outside-toplevel
+  os.makedirs(args.workdir, exist_ok=True)
+  jobs, keys = [], []
+  for cell in cells:
+    spec, applied = specs.with_overrides(cell.spec, list(cell.overrides))
+    folder = os.path.join(args.workdir, "runs", cell.key)
+    for job in sweep.seed_jobs(spec, folder, args.seeds, applied):
+      jobs.append(job)
+      keys.append(cell.key)
+  log_path = os.path.join(args.workdir, "runs.log")
+  print(f"{len(jobs)} runs ({len(cells)} cells x {args.seeds} seeds) -> {args.workdir} "
+        f"(per-run log: {log_path})", file=sys.stderr)
+  with open(log_path, "a") as log_file:
+    def log(msg):
+      log_file.write(msg + "\n")
+      log_file.flush()
+    try:
+      outs = sweep.run_jobs(jobs, resume=not args.no_resume, overwrite=True,
+                            data_dir=args.data_dir, log=log)
+    except (datasets.DataError, results.WorkdirError, specs.SpecError) as e:
+      fail(str(e), 1)
+  grouped: dict[str, list[dict[str, Any]]] = {c.key: [] for c in cells}
+  for key, out in zip(keys, outs):
+    grouped[key].append(out)
+  return grouped
+
+
+def stat(runs: list[dict[str, Any]], metric: str, transform=lambda v: v) -> dict[str, Any]:
+  """leaderboard.summarize of one metric over runs (mean, sample std, 95% CI, n)."""
+  values = [r["metrics"].get(metric) for r in runs]
+  return leaderboard.summarize(None if v is None else transform(v) for v in values)
+
+
+def curve(args: argparse.Namespace, key: str, seed: int) -> dict[str, list] | None:
+  """The learning curve (columns) of cell `key`, seed `seed`."""
+  return leaderboard.read_curve(os.path.join(args.workdir, "runs", key, f"seed{seed}"))
+
+
+def export(args: argparse.Namespace, summary: dict[str, Any]) -> None:
+  """Writes summary.json, leaderboard.json and leaderboard.html into the workdir."""
+  results.write_json_atomic(os.path.join(args.workdir, "summary.json"), summary)
+  board = leaderboard.build([os.path.join(args.workdir, "runs")])
+  leaderboard.export(board, os.path.join(args.workdir, "leaderboard.json"),
+                     os.path.join(args.workdir, "leaderboard.html"))
+  print(f"summary, leaderboard.json and leaderboard.html -> {args.workdir}", file=sys.stderr)
+
+
+def savefig(fig, args: argparse.Namespace, name: str) -> str:
+  path = os.path.join(args.workdir, name)
+  tmp = path + ".tmp.png"
+  fig.savefig(tmp, bbox_inches="tight")
+  os.replace(tmp, path)  # a half-written figure is never left under the final name
+  plt.close(fig)
+  print(f"figure -> {path}", file=sys.stderr)
+  return path
+
+
+def errorbar(ax, xs, stats, **kw):
+  """Plots means with sample-std error bars, skipping points without a mean."""
+  pts = [(x, s["mean"], s["std"] or 0.0) for x, s in zip(xs, stats) if s["mean"] is not None]
+  if pts:
+    x, m, e = zip(*pts)
+    ax.errorbar(x, m, yerr=e, marker="o", capsize=3, **kw)
+
+
+def dumps(obj: Any) -> str:
+  return json.dumps(results.finite_or_none(obj), indent=2)
