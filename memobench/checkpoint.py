@@ -51,6 +51,8 @@ class CheckpointMismatchError(RuntimeError):
 
 
 def checkpoint_dir(workdir: str) -> str:
+  if "://" in workdir:  # gs://...: orbax writes there through tensorstore / epath
+    return workdir.rstrip("/") + "/" + CHECKPOINT_DIR
   return os.path.join(os.path.abspath(workdir), CHECKPOINT_DIR)
 
 
@@ -148,7 +150,7 @@ class Checkpointer:
   def _discard_all(self) -> None:
     self._manager.wait_until_finished()
     if jax.process_index() == 0:
-      shutil.rmtree(self.directory, ignore_errors=True)
+      _rmtree(self.directory)
     _sync("memobench_discard_checkpoints")
     self._manager.close()
     self._manager = ocp.CheckpointManager(
@@ -165,7 +167,7 @@ class Checkpointer:
       # Deleting is housekeeping (a later save of the same step needs the
       # name); a folder orbax cannot delete is removed by hand.
       if jax.process_index() == 0:
-        shutil.rmtree(os.path.join(self.directory, str(step)), ignore_errors=True)
+        _rmtree(f"{self.directory}/{step}")
       _sync(f"memobench_skip_{step}")
       self._manager.reload()
 
@@ -213,6 +215,16 @@ def restore_or_none(checkpointer: Checkpointer, abstract_state: Any, tracker_tar
     return checkpointer.restore_latest(abstract_state, tracker_target)
   except _Discarded:
     return None
+
+
+def _rmtree(path: str) -> None:
+  if "://" in path:
+    from etils import epath  # pylint: disable=import-outside-toplevel
+    p = epath.Path(path)
+    if p.exists():
+      p.rmtree()
+  else:
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _fmt(identity: dict[str, Any]) -> str:

@@ -41,8 +41,26 @@ class WorkdirError(RuntimeError):
   """A workdir that cannot be used; the message is one line."""
 
 
+def is_remote(path: str) -> bool:
+  """A URL such as gs://bucket/run (a pod's shared workdir), not a local path."""
+  return "://" in str(path)
+
+
+def _remote(path: str):
+  # etils.epath (an orbax dependency) reads and writes gs:// through gcsfs or
+  # tf.io.gfile, whichever is installed (launch/tpu_pod.sh installs gcsfs).
+  from etils import epath  # pylint: disable=import-outside-toplevel
+  return epath.Path(path)
+
+
 def write_atomic(path: str, text: str) -> None:
-  """Writes `text` to `path` via a temp file in the same folder and a rename."""
+  """Writes `text` to `path` via a temp file in the same folder and a rename.
+
+  Remote paths are written in one object upload, which is atomic on GCS.
+  """
+  if is_remote(path):
+    _remote(path).write_text(text)
+    return
   folder = os.path.dirname(os.path.abspath(path))
   fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
   try:
@@ -74,6 +92,9 @@ def write_json_atomic(path: str, obj: Any) -> None:
 
 def prepare_workdir(workdir: str, spec_hash: str, overwrite: bool) -> None:
   """Creates `workdir`, refusing one that holds a result of another spec."""
+  if is_remote(workdir):
+    _check_previous_result(workdir, spec_hash, overwrite, _prepare_remote(workdir))
+    return
   try:
     os.makedirs(workdir, exist_ok=True)
   except OSError as e:
@@ -81,11 +102,34 @@ def prepare_workdir(workdir: str, spec_hash: str, overwrite: bool) -> None:
   if not os.access(workdir, os.W_OK):
     raise WorkdirError(f"workdir {workdir} is not writable")
   existing = os.path.join(workdir, RESULT_FILE)
-  if os.path.exists(existing) and not overwrite:
+  text = None
+  if os.path.exists(existing):
     try:
       with open(existing) as f:
-        old_hash = json.load(f)["spec"]["hash"]
-    except (OSError, ValueError, KeyError, TypeError):
+        text = f.read()
+    except OSError:
+      text = ""
+  _check_previous_result(workdir, spec_hash, overwrite, text)
+
+
+def _prepare_remote(workdir: str) -> str | None:
+  """Creates a remote workdir; returns the text of its result.json, if any."""
+  path = _remote(workdir)
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+    existing = path / RESULT_FILE
+    return existing.read_text() if existing.exists() else None
+  except Exception as e:  # pylint: disable=broad-except  (backends raise their own types)
+    raise WorkdirError(f"cannot use workdir {workdir}: {type(e).__name__}: "
+                       f"{(str(e).splitlines() or [''])[0]}") from None
+
+
+def _check_previous_result(workdir: str, spec_hash: str, overwrite: bool,
+                           text: str | None) -> None:
+  if text is not None and not overwrite:
+    try:
+      old_hash = json.loads(text)["spec"]["hash"]
+    except (ValueError, KeyError, TypeError):
       old_hash = None
     if old_hash != spec_hash:
       raise WorkdirError(f"workdir {workdir} holds a result of another spec "
