@@ -83,16 +83,16 @@ def summarize(args, grouped) -> dict:
         "test_error": common.stat(runs, "test_accuracy", error),
         "statuses": [r["run"]["status"] for r in runs],
     }
-  levels = []
+  by_level = []
   for p, corruption in levels(args).items():
     runs = grouped[corruption]
-    levels.append({"p": p, "corruption": corruption,
+    by_level.append({"p": p, "corruption": corruption,
                    "steps_to_fit": common.stat(runs, "steps_to_fit"),
                    "test_error": common.stat(runs, "test_accuracy", error),
                    "label_noise_fraction": common.stat(runs, "label_noise_fraction"),
                    "statuses": [r["run"]["status"] for r in runs]})
   return {"experiment": "zhang2017_fig1", "dataset": args.dataset, "seeds": args.seeds,
-          "quick": args.quick, "panel_a": panel_a, "label_corruption": levels}
+          "quick": args.quick, "panel_a": panel_a, "label_corruption": by_level}
 
 
 def plot(args, grouped, summary) -> None:
@@ -104,8 +104,10 @@ def plot(args, grouped, summary) -> None:
       if c is None or "train_loss" not in c:
         continue
       steps = [s / 1000 for s in c["step"]]
+      # shufpix is dashed: for an MLP it is clean data up to a fixed input
+      # permutation, so its curve lies on top of clean's.
       ax.plot(steps, c["train_loss"], color=COLORS[corruption], lw=1.2, alpha=0.8,
-              label=corruption if i == 0 else None)
+              ls="--" if corruption == "shufpix" else "-", label=corruption if i == 0 else None)
   ax.set(xlabel="thousand steps", ylabel="average training loss",
          title="(a) learning curves")
   ax.legend()

@@ -1,0 +1,90 @@
+"""Each experiment script runs end to end in its --quick mode and writes what it promises."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from memobench import leaderboard
+from tests.conftest import REPO
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run_script(name, workdir, *args):
+  out = subprocess.run([sys.executable, os.path.join(REPO, "experiments", name), "--quick",
+                        f"--workdir={workdir}", *args], capture_output=True, text=True,
+                       timeout=600, cwd=REPO)
+  assert out.returncode == 0, out.stderr[-3000:]
+  return out
+
+
+def check_outputs(workdir, figure, n_runs):
+  assert (workdir / figure).read_bytes()[:8] == PNG
+  assert os.path.getsize(workdir / figure) > 10_000
+  board = leaderboard.read(str(workdir / "leaderboard.json"))
+  runs = sum(len(e["sources"]) for e in board["ranked"] + board["unranked"])
+  assert runs == n_runs and board["skipped"] == []
+  # --quick runs override the budget: non-standard, never ranked.
+  assert board["ranked"] == []
+  assert "<table" in (workdir / "leaderboard.html").read_text()
+  return json.loads((workdir / "summary.json").read_text())
+
+
+def test_zhang2017_fig1_quick(tmp_path):
+  out = run_script("zhang2017_fig1.py", tmp_path)
+  assert "6/6 runs" in out.stderr
+  summary = check_outputs(tmp_path, "fig1.png", 6)
+  a = summary["panel_a"]
+  assert set(a) == {"clean", "randlabels", "shufpix", "randpix", "gaussian"}
+  # Even 20 steps separate real labels from random ones on the clean test set.
+  assert a["clean"]["test_error"]["mean"] < 0.5 < a["randlabels"]["test_error"]["mean"]
+  assert [lv["p"] for lv in summary["label_corruption"]] == [0.0, 0.4, 1.0]
+  noise = [lv["label_noise_fraction"]["mean"] for lv in summary["label_corruption"]]
+  assert noise[0] == 0 and 0.3 < noise[1] < 0.42 and noise[2] > 0.85
+  # Resumable: a second invocation reruns nothing.
+  again = run_script("zhang2017_fig1.py", tmp_path)
+  assert again.stderr.count("kept existing result") == 6
+
+
+def test_zhang2017_table1_quick(tmp_path):
+  out = run_script("zhang2017_table1.py", tmp_path)
+  summary = check_outputs(tmp_path, "table1.png", 2)
+  rows = {(r["corruption"], r["weight_decay"]): r for r in summary["rows"]}
+  assert set(rows) == {("clean", True), ("randlabels", False)}
+  assert rows[("randlabels", False)]["paper_cifar10"] == {"train": 99.34, "test": 10.61}
+  table = (tmp_path / "table1.md").read_text()
+  assert "| mlp1x512 | random | no | no |" in table and "| 99.34 | 10.61 |" in table
+  assert table in out.stdout
+
+
+def test_arpit2017_regularizers_quick(tmp_path):
+  run_script("arpit2017_regularizers.py", tmp_path)
+  summary = check_outputs(tmp_path, "regularizers.png", 4)
+  assert [r["setting"] for r in summary["rows"]] == ["none", "dropout0.5"]
+  for r in summary["rows"]:
+    assert 0 <= r["random_label_train_accuracy"]["mean"] <= 1
+    assert r["clean_test_accuracy"]["mean"] > 0.5
+
+
+def test_badger2022_noise_and_size_quick(tmp_path):
+  run_script("badger2022_noise_and_size.py", tmp_path, "--sizes=300")
+  summary = check_outputs(tmp_path, "noise_and_size.png", 5)
+  assert [r["signal_fraction"] for r in summary["noise"]] == [0.5, 1.0]
+  sizes = {(r["labels"], r["train_size"]) for r in summary["size"]}
+  assert sizes == {("clean", 300), ("clean", 1437), ("randlabels", 300), ("randlabels", 1437)}
+
+
+@pytest.mark.parametrize("script,args,needle", [
+    ("zhang2017_fig1.py", ["--dataset=nosuchset"], "unknown spec 'nosuchset_clean'"),
+    ("badger2022_noise_and_size.py", ["--sizes=a,b"], "expected comma-separated integers"),
+    ("zhang2017_table1.py", ["--models=nosuchmodel"], "unknown model 'nosuchmodel'"),
+])
+def test_bad_input_is_one_line(tmp_path, script, args, needle):
+  out = subprocess.run([sys.executable, os.path.join(REPO, "experiments", script), "--quick",
+                        f"--workdir={tmp_path}", *args], capture_output=True, text=True,
+                       timeout=120, cwd=REPO)
+  assert out.returncode == 2 and needle in out.stderr
+  assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
