@@ -102,6 +102,8 @@ class RunAnalysis:
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """The result.json `memorization` section; writes the npz files when `workdir` is set."""
     spec, a = self.spec, self.spec.analysis
+    if outcome.status == "preempted":
+      return {}  # the resumed run reports it; a preempted process has little time left
     data = outcome.data
     fetch = lambda tree: jax.tree.map(distributed.fetch, tree)
     params, model_state = fetch(outcome.state.params), fetch(outcome.state.model_state)

@@ -205,7 +205,8 @@ def train_ensemble(member: Member, keys: jax.Array, x: jax.Array, y: jax.Array,
   train_s = time.perf_counter() - t0
   return {"train_predictions": _predict_all(member, params, model_state, x, True),
           "test_predictions": _predict_all(member, params, model_state, x_test, True),
-          "in_subset": np.asarray(masks), "compile_s": compile_s, "train_s": train_s}
+          "in_subset": np.asarray(masks), "compile_s": compile_s, "train_s": train_s,
+          "compiled": compiled}
 
 
 def train_sequentially(member: Member, keys: jax.Array, x: jax.Array, y: jax.Array,

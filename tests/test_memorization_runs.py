@@ -89,8 +89,10 @@ keys = M.model_keys(0, 4)
 two = M.train_ensemble(member, keys, data.x_train, data.y_train, data.x_test)
 one = M.train_ensemble(member, keys, data.x_train, data.y_train, data.x_test,
                        mesh=Mesh(np.array(jax.devices()[:1]), ("models",)))
+# Each device holds 2 of the 4 models: the first layer's kernels are f32[2,64,512] there.
+per_device = "f32[2,64,512]" in two["compiled"].as_text()
 print(jax.device_count(), float(np.mean(two["train_predictions"] == one["train_predictions"])),
-      bool((two["in_subset"] == one["in_subset"]).all()))
+      bool((two["in_subset"] == one["in_subset"]).all()), per_device)
 """
 
 
@@ -98,8 +100,8 @@ def test_ensemble_shards_models_over_devices():
   out = subprocess.run([sys.executable, "-c", _SHARDED], capture_output=True, text=True,
                        cwd=REPO, timeout=300)
   assert out.returncode == 0, out.stderr[-2000:]
-  devices, agree, same_masks = out.stdout.split()
-  assert devices == "2" and same_masks == "True"
+  devices, agree, same_masks, per_device = out.stdout.split()
+  assert devices == "2" and same_masks == "True" and per_device == "True"
   assert float(agree) > 0.98
 
 
