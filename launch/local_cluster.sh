@@ -40,8 +40,13 @@ trap 'kill -TERM "${pids[@]}" 2>/dev/null' TERM INT
 
 status=0
 for pid in "${pids[@]}"; do
-  wait "$pid"
-  rc=$?
+  # `wait` returns early when a trapped signal arrives; wait again until the
+  # process has really exited (it is checkpointing and writing its result).
+  while true; do
+    wait "$pid"
+    rc=$?
+    kill -0 "$pid" 2>/dev/null || break
+  done
   if [[ $rc -ne 0 && $status -eq 0 ]]; then
     status=$rc
   fi
