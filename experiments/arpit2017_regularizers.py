@@ -62,8 +62,7 @@ def main() -> None:
   args = common.finish_args(p.parse_args())
   if args.epochs < 1:
     common.fail(f"--epochs must be >= 1, got {args.epochs}", 2)
-  budget = (("budget.max_steps=20", "budget.eval_every_steps=10") if args.quick
-            else (f"budget.max_epochs={args.epochs}",))
+  budget = common.QUICK_SET if args.quick else (f"budget.max_epochs={args.epochs}",)
   cells, table = [], settings(args.quick)
   for key, _, _, overrides in table:
     for corruption in ("randlabels", "clean"):
@@ -108,7 +107,8 @@ def main() -> None:
       ax.annotate(r["setting"], (m, g), fontsize=7, xytext=(3, 3), textcoords="offset points")
   ax.set(xlabel="random-label train accuracy", ylabel="clean test accuracy",
          title="memorization vs generalization")
-  fig.suptitle(f"Arpit et al. 2017 regularizers on {args.dataset} ({' '.join(budget)}; "
+  budget_note = " ".join(b for b in budget if b.startswith("budget."))
+  fig.suptitle(f"Arpit et al. 2017 regularizers on {args.dataset} ({budget_note}; "
                f"{args.seeds} seed(s))" + (" [--quick]" if args.quick else ""))
   fig.tight_layout()
   common.savefig(fig, args, "regularizers.png")

@@ -42,7 +42,7 @@ import common
 
 SIGNAL = {0.10: "noise10", 0.25: "noise25", 0.50: "noise50", 0.75: "noise75",
           0.90: "noise90", 1.0: "clean"}
-QUICK_SET = ("budget.max_steps=20", "budget.eval_every_steps=10")
+QUICK_SET = common.QUICK_SET
 
 
 def main() -> None:

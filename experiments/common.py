@@ -25,6 +25,12 @@ from memobench import leaderboard, results, specs, sweep  # noqa: E402
 plt.rcParams.update({"figure.dpi": 110, "font.size": 9})
 
 
+# --quick: a few steps, and the optional per-run analyses off (they cost more
+# than the training at this size). Results are non-standard, so never ranked.
+QUICK_SET = ("budget.max_steps=20", "budget.eval_every_steps=10",
+             "analysis.effective_rank=false", "analysis.dynamics=false")
+
+
 @dataclasses.dataclass(frozen=True)
 class Cell:
   """One point of an experiment grid: a spec, its --set overrides, and plot labels."""

@@ -12,7 +12,7 @@ Command:
     python experiments/zhang2017_table1.py                    # mnist5k, MLP 1x512 and 3x512, 3 seeds
     python experiments/zhang2017_table1.py --dataset=cifar10  # the paper's setting: Inception, AlexNet, MLPs (TFDS data, GPU)
     python experiments/zhang2017_table1.py --models=mlp1x512 --seeds=1
-    python experiments/zhang2017_table1.py --quick            # smoke test: digits, few steps, ~10 s
+    python experiments/zhang2017_table1.py --quick            # smoke test: digits, 2 runs of 20 steps
 
 Expected runtime: ~5-8 min on 2 idle CPU cores for the default (18 runs; MLP
 3x512 on random labels is the slowest). cifar10 takes GPU-hours.
@@ -49,7 +49,7 @@ PAPER = {
     ("mlp1x512", "randlabels", False, False): (99.34, 10.61),
 }
 CIFAR_MODELS = ("inception", "alexnet", "mlp3x512", "mlp1x512")
-QUICK_SET = ("budget.max_steps=20", "budget.eval_every_steps=10")
+QUICK_SET = common.QUICK_SET
 
 
 @dataclasses.dataclass(frozen=True)
