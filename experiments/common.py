@@ -39,10 +39,17 @@ class Cell:
   overrides: tuple[str, ...] = ()
 
 
+class _Parser(argparse.ArgumentParser):
+  """argparse, but a bad command line is one line on stderr (exit 2), not the usage text."""
+
+  def error(self, message):
+    fail(message, 2)
+
+
 def parser(doc: str, name: str, default_dataset: str, quick_dataset: str = "digits",
            seeds: int = 3) -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p = _Parser(description=doc.split("\n\n")[0],
+              formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--dataset", default=None,
                  help=f"dataset (default {default_dataset}; {quick_dataset} with --quick)")
   p.add_argument("--seeds", type=int, default=None,

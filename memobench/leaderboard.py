@@ -333,9 +333,16 @@ def read(path: str) -> dict[str, Any]:
   return board
 
 
+class _Parser(argparse.ArgumentParser):
+  """argparse, but a bad command line is one line on stderr (exit 2), not the usage text."""
+
+  def error(self, message):
+    _fail(message, 2)
+
+
 def _parse_args(argv: list[str]) -> argparse.Namespace:
-  parser = argparse.ArgumentParser(prog="python -m memobench.leaderboard",
-                                   description=__doc__.split("\n\n")[0])
+  parser = _Parser(prog="python -m memobench.leaderboard",
+                   description=__doc__.split("\n\n")[0])
   parser.add_argument("--results", nargs="+", required=True, metavar="DIR",
                       help="folders scanned recursively for result.json")
   parser.add_argument("--out", required=True, help="leaderboard JSON to write")

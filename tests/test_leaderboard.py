@@ -218,10 +218,17 @@ def test_cli_writes_valid_json_and_html_and_reports_skipped_paths(results_tree, 
   assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp")]
 
 
-def test_cli_bad_input_is_one_line(tmp_path):
-  out = run_leaderboard("--results", str(tmp_path / "nope"), "--out", str(tmp_path / "x.json"))
-  assert out.returncode == 2 and out.stderr.strip().count("\n") == 0
-  assert "no such file or folder" in out.stderr and "Traceback" not in out.stderr
+@pytest.mark.parametrize("args,needle", [
+    (["--results", "{tmp}/nope", "--out", "{tmp}/x.json"], "no such file or folder"),
+    (["--results", "{tmp}", "--out", "{tmp}/x.json", "--rank_by", "wall_s"],
+     "argument --rank_by: invalid choice: 'wall_s'"),
+    (["--results", "{tmp}"], "the following arguments are required: --out"),
+    (["--results", "{tmp}", "--out", "{tmp}/no/such/dir/x.json"], "does not exist"),
+])
+def test_cli_bad_input_is_one_line(tmp_path, args, needle):
+  out = run_leaderboard(*[a.format(tmp=tmp_path) for a in args])
+  assert out.returncode in (1, 2) and out.stderr.strip().count("\n") == 0, out.stderr
+  assert needle in out.stderr and "Traceback" not in out.stderr
 
 
 _WRITER = """
