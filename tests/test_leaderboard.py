@@ -314,3 +314,21 @@ def test_seeds_match_single_seed_runs_and_write_tensorboard_curves(tmp_path):
       [r["train_accuracy"] for r in rows])
   assert [v for _, v in scalars["curve/train_loss"]] == pytest.approx(
       [r["train_loss"] for r in rows], rel=1e-6)
+
+
+def test_progress_bar_eta_from_mean_run_time():
+  import io  # pylint: disable=import-outside-toplevel
+  from memobench import sweep  # pylint: disable=import-outside-toplevel
+  now = [100.0]
+  stream = io.StringIO()
+  bar = sweep.Progress(4, stream=stream, width=8, clock=lambda: now[0])
+  now[0] += 5
+  bar.advance(None, "kept")  # resumed runs count as done but not in the ETA
+  assert "[##......] 1/4 runs | elapsed 0m05s | ETA ?" in stream.getvalue()
+  now[0] += 30
+  bar.advance(30.0, "a")
+  now[0] += 10
+  bar.advance(10.0, "b")
+  # mean 20 s per timed run x 1 run left
+  assert stream.getvalue().splitlines()[-1] == (
+      "[######..] 3/4 runs | elapsed 0m45s | ETA 0m20s | b")
