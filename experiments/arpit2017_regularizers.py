@@ -97,7 +97,7 @@ def main() -> None:
     common.errorbar(ax, xs, [r["clean_test_accuracy"] for r in sub], color="C0",
                     label="clean labels: test acc")
     ax.set(xlabel=reg.replace("_", " "), ylabel="accuracy", ylim=(0, 1.02), title=reg)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="center left")
   ax = axes[-1]
   for r in rows:
     m, g = r["random_label_train_accuracy"]["mean"], r["clean_test_accuracy"]["mean"]
@@ -106,7 +106,7 @@ def main() -> None:
           r["regularizer"]])
       ax.annotate(r["setting"], (m, g), fontsize=7, xytext=(3, 3), textcoords="offset points")
   ax.set(xlabel="random-label train accuracy", ylabel="clean test accuracy",
-         title="memorization vs generalization")
+         title="memorization vs generalization", xlim=(0, 1.02), ylim=(0, 1.02))
   budget_note = " ".join(b for b in budget if b.startswith("budget."))
   fig.suptitle(f"Arpit et al. 2017 regularizers on {args.dataset} ({budget_note}; "
                f"{args.seeds} seed(s))" + (" [--quick]" if args.quick else ""))
