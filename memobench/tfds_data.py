@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 from typing import Callable
 
 import numpy as np
@@ -86,8 +87,12 @@ def builder(name: str, data_dir: str | None):
 def check_prepared(name: str, data_dir: str | None, b) -> None:
   """Raises DataError (one line) unless `b` is prepared as array_record."""
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-  where = f"{b.data_path}" + ("" if data_dir else " (TFDS default data dir; set --data_dir "
-                                                   "or TFDS_DATA_DIR to look elsewhere)")
+  if data_dir:
+    where = f"{b.data_path}"
+  elif os.environ.get("TFDS_DATA_DIR"):
+    where = f"{b.data_path} (from TFDS_DATA_DIR)"
+  else:
+    where = f"{b.data_path} (TFDS's default; set --data_dir or TFDS_DATA_DIR to look elsewhere)"
   if not b.is_prepared():
     raise datasets.DataError(
         f"dataset {name} is not prepared: no TFDS {b.info.full_name} in {where}; "
