@@ -16,6 +16,7 @@ from tests.conftest import REPO, run_main
 
 SPEC = "--spec=digits_partial40"
 ARGS = ["--set", "budget.max_steps=44", "--set", "budget.eval_every_steps=11",
+        "--set", "analysis.effective_rank=false", "--set", "analysis.dynamics=false",
         "--checkpoint_every=0"]
 ONE_DEVICE = {"XLA_FLAGS": "--xla_force_host_platform_device_count=1", "JAX_PLATFORMS": "cpu"}
 
