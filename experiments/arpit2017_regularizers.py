@@ -27,9 +27,21 @@ most 80 mnist5k epochs).
 Expected result (the paper's, qualitatively): as dropout grows, random-label
 training accuracy after the budget falls far below 100% while clean test
 accuracy stays within a few points of the baseline; weight decay only limits
-memorization at coefficients that also cost clean accuracy. The settings
-are --set overrides, so these runs are non-standard and the leaderboard lists
-them unranked.
+memorization at large coefficients. Measured (mnist5k, MLP 1x512, 80 epochs,
+1 seed; 8.4 min on the shared 2-core machine at load ~9):
+
+  setting      random-label train acc   clean test acc
+  none         0.990                    0.940
+  dropout 0.2  0.983                    0.942
+  dropout 0.4  0.950                    0.945
+  dropout 0.6  0.825                    0.948
+  dropout 0.8  0.482                    0.952
+  wd 1e-4      0.990                    0.940
+  wd 1e-3      0.983                    0.942
+  wd 1e-2      0.397                    0.934  (clean train acc 0.970: not fit)
+
+The settings are --set overrides, so these runs are non-standard and the
+leaderboard lists them unranked.
 
 Outputs in the workdir: regularizers.png, summary.json, leaderboard.json/.html,
 runs/<cell>/seed<N>/.
@@ -96,7 +108,8 @@ def main() -> None:
                     label="random labels: train acc (memorization)")
     common.errorbar(ax, xs, [r["clean_test_accuracy"] for r in sub], color="C0",
                     label="clean labels: test acc")
-    ax.set(xlabel=reg.replace("_", " "), ylabel="accuracy", ylim=(0, 1.02), title=reg)
+    xlabel = reg.replace("_", " ") + (" (0 drawn at 1e-5)" if reg == "weight_decay" else "")
+    ax.set(xlabel=xlabel, ylabel="accuracy", ylim=(0, 1.02), title=reg)
     ax.legend(fontsize=7, loc="center left")
   ax = axes[-1]
   for r in rows:
