@@ -20,8 +20,8 @@ Command:
     python experiments/badger2022_noise_and_size.py --seeds=3 --sizes=500,1000,2000,4000
     python experiments/badger2022_noise_and_size.py --quick   # smoke test: digits, few steps
 
-Expected runtime: ~5 min on 2 idle CPU cores for the default (6 noise runs and
-8 size runs).
+Expected runtime: ~2 min for the default (6 noise runs, 7 size runs),
+measured on the shared 2-core machine.
 
 Expected result (the paper's, qualitatively): noisier inputs generalize
 worse; random labels take more epochs as n grows, while true labels fit in
