@@ -53,6 +53,15 @@ def _remote(path: str):
   return epath.Path(path)
 
 
+def _read_umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
+_UMASK = _read_umask()
+
+
 def write_atomic(path: str, text: str) -> None:
   """Writes `text` to `path` via a temp file in the same folder and a rename.
 
@@ -64,6 +73,9 @@ def write_atomic(path: str, text: str) -> None:
   folder = os.path.dirname(os.path.abspath(path))
   fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
   try:
+    # mkstemp makes the file 0600; give it the mode a plain open() would
+    # (0666 & ~umask), so results and leaderboards stay readable by others.
+    os.fchmod(fd, 0o666 & ~_UMASK)
     with os.fdopen(fd, "w") as f:
       f.write(text)
       f.flush()

@@ -216,6 +216,10 @@ def test_cli_writes_valid_json_and_html_and_reports_skipped_paths(results_tree, 
   assert [e["spec_hash"] for e in board["ranked"]] == [HASH_A, HASH_B]
   assert "digits_randlabels" in (tmp_path / "lb.html").read_text()
   assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp")]
+  umask = os.umask(0)
+  os.umask(umask)
+  for name in ("lb.json", "lb.html"):  # publishable: the mode open() gives, not mkstemp's 0600
+    assert os.stat(tmp_path / name).st_mode & 0o777 == 0o666 & ~umask
 
 
 @pytest.mark.parametrize("args,needle", [
