@@ -88,3 +88,13 @@ def test_bad_input_is_one_line(tmp_path, script, args, needle):
                        timeout=120, cwd=REPO)
   assert out.returncode == 2 and needle in out.stderr
   assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("script", ["zhang2017_fig1.py", "zhang2017_table1.py",
+                                    "arpit2017_regularizers.py",
+                                    "badger2022_noise_and_size.py"])
+def test_docstring_gives_command_runtime_and_expected_result(script):
+  import ast  # pylint: disable=import-outside-toplevel
+  doc = ast.get_docstring(ast.parse(open(os.path.join(REPO, "experiments", script)).read()))
+  assert f"python experiments/{script}" in doc and f"python experiments/{script} --quick" in doc
+  assert "Expected runtime:" in doc and "Expected result" in doc
