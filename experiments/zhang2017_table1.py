@@ -181,7 +181,8 @@ def main() -> None:
   ax.set(ylabel="accuracy (%)", ylim=(0, 105),
          title=f"Zhang et al. 2017 Table 1 on {args.dataset}" + (" [--quick]" if args.quick
                                                                   else ""))
-  ax.legend(fontsize=7, loc="center right")
+  # Below the axes, so no bar or paper marker hides behind it.
+  ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
   fig.tight_layout()
   common.savefig(fig, args, "table1.png")
   common.export(args, summary)
