@@ -93,7 +93,7 @@ def test_power_iteration_matches_dense_hessian_top_eigenvalue():
         module.apply({"params": p}, x), y))
 
   flat, unravel = ravel_pytree(params)
-  dense = np.asarray(jax.hessian(lambda f: loss_fn(unravel(f)))(flat), np.float64)
+  dense = np.asarray(jax.jit(jax.hessian(lambda f: loss_fn(unravel(f))))(flat), np.float64)
   eigenvalues = np.linalg.eigvalsh((dense + dense.T) / 2)
   top = eigenvalues[np.argmax(np.abs(eigenvalues))]
   second = np.sort(np.abs(eigenvalues))[-2]
