@@ -18,7 +18,9 @@ size m = round(fraction * |S|) (fraction 0.7 in the paper):
               C-score) at subset ratio `fraction`.
 
 y_i is the label trained on (the corrupted one where labels are corrupted), so
-a corrupted label that the other examples contradict scores mem ~ 1.
+a corrupted label that the other examples contradict scores mem ~ 1. Each model
+uses the spec's model, optimizer, batch size and corrupted data with the mean
+cross-entropy objective (no turn-over masks), for a fixed number of epochs.
 
 All K models train in one program: `jax.vmap` over per-model keys (each key
 gives the model's subset mask, initialization, batch order and dropout), the
@@ -26,7 +28,8 @@ whole loop a `lax.fori_loop`, under one `jax.jit` whose model axis is sharded
 over every device (mesh axis 'models'), so adding devices adds models in
 parallel. Seeds: model k's key is fold_in(fold_in(run key, MEMORIZATION_STREAM),
 k), so model k (its subset, initialization and batches) is the same whatever K
-it runs beside, on any number of devices.
+it runs beside, on any number of devices. One process drives all its local
+devices; multi-host ensembles are not supported yet.
 
   python -m memobench.memorization --spec=mnist5k_partial20 --models=64 --workdir=W
 
@@ -273,6 +276,8 @@ def run(spec: specs.Spec, config: EnsembleConfig, workdir: str, *, sequential: b
     os.makedirs(workdir, exist_ok=True)
   except OSError as e:
     raise results.WorkdirError(f"cannot create workdir {workdir}: {e.strerror}") from None
+  if not os.access(workdir, os.W_OK):
+    raise results.WorkdirError(f"workdir {workdir} is not writable")
   data = train.prepare_data(spec, data_dir)
   n = int(data.x_train.shape[0])
   member = make_member(spec, data.num_classes, tuple(data.x_train.shape[1:]), n, config)
