@@ -18,6 +18,7 @@ be judged against it offline. docs/METRICS.md defines every entry.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import time
@@ -26,7 +27,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from memobench import distributed, dynamics, geometry, models, specs, train, turnover
+from memobench import distributed, dynamics, geometry, models, results, specs, train, turnover
 
 DYNAMICS_FILE = "dynamics.npz"
 TURNOVER_FILE = "turnover.npz"
@@ -52,10 +53,17 @@ def _check_analysis(spec: specs.Spec) -> None:
 
 
 def write_npz_atomic(path: str, arrays: dict[str, np.ndarray]) -> None:
-  """np.savez to a temp file in the same folder, then a rename."""
+  """np.savez to a temp file in the same folder, then a rename (one upload if remote)."""
+  if results.is_remote(path):
+    from etils import epath  # pylint: disable=import-outside-toplevel
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    epath.Path(path).write_bytes(buffer.getvalue())  # one object upload: atomic on GCS
+    return
   folder = os.path.dirname(os.path.abspath(path))
   fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
   try:
+    os.fchmod(fd, 0o666 & ~_UMASK)  # what a plain open() would give, not mkstemp's 0600
     with os.fdopen(fd, "wb") as f:
       np.savez(f, **arrays)
       f.flush()
@@ -65,6 +73,15 @@ def write_npz_atomic(path: str, arrays: dict[str, np.ndarray]) -> None:
     if os.path.exists(tmp):
       os.unlink(tmp)
     raise
+
+
+def _read_umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
+_UMASK = _read_umask()
 
 
 class _Hooks:

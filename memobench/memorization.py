@@ -272,12 +272,13 @@ def run(spec: specs.Spec, config: EnsembleConfig, workdir: str, *, sequential: b
     raise specs.SpecError(f"--models must be at least 2, got {config.models}")
   if config.epochs <= 0:
     raise specs.SpecError(f"--epochs must be positive, got {config.epochs}")
-  try:
-    os.makedirs(workdir, exist_ok=True)
-  except OSError as e:
-    raise results.WorkdirError(f"cannot create workdir {workdir}: {e.strerror}") from None
-  if not os.access(workdir, os.W_OK):
-    raise results.WorkdirError(f"workdir {workdir} is not writable")
+  if not results.is_remote(workdir):  # gs:// workdirs are written by whole-object uploads
+    try:
+      os.makedirs(workdir, exist_ok=True)
+    except OSError as e:
+      raise results.WorkdirError(f"cannot create workdir {workdir}: {e.strerror}") from None
+    if not os.access(workdir, os.W_OK):
+      raise results.WorkdirError(f"workdir {workdir} is not writable")
   data = train.prepare_data(spec, data_dir)
   n = int(data.x_train.shape[0])
   member = make_member(spec, data.num_classes, tuple(data.x_train.shape[1:]), n, config)
