@@ -246,12 +246,12 @@ for _ in range(int(sys.argv[3])):
 
 def test_concurrent_exports_never_leave_a_partial_file(tmp_path):
   # A board big enough that a non-atomic write would be observable mid-way.
-  curve = [{"step": i, "train_loss": 1.0 / (i + 1), "train_accuracy": 0.5} for i in range(3000)]
+  curve = [{"step": i, "train_loss": 1.0 / (i + 1), "train_accuracy": 0.5} for i in range(1500)]
   for seed in range(3):
     write(tmp_path / "res", f"s{seed}", fake_result("digits_clean", HASH_A, seed, 0.9), curve)
   out = tmp_path / "lb.json"
   writers = [subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path / "res"), str(out),
-                               "25"], cwd=REPO, stderr=subprocess.PIPE, text=True)
+                               "10"], cwd=REPO, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
   reads = 0
   while any(w.poll() is None for w in writers):
