@@ -49,7 +49,7 @@ def test_quick_run_writes_well_formed_tables(tmp_path):
   tables = _tables(markdown)
   by_prefix = {t.split(" (")[0].split(":")[0]: t for t in tables}
   for prefix in ("Peak matmul throughput", "memobench train step per model",
-                 "Batch order", "memobench's loop against a hand-written jitted loop",
+                 "Where an MLP step's time goes", "Batch order", "memobench's loop against a hand-written jitted loop",
                  "Step fusion per model", "vmapped ensembles of mlp1x512 against sequential runs",
                  "Targets"):
     assert prefix in by_prefix, (prefix, list(tables))
