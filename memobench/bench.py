@@ -158,9 +158,8 @@ class Table:
       lines.append("|" + "|".join("---" for _ in self.header) + "|")
       lines += ["| " + " | ".join(r) + " |" for r in self.rows]
       lines.append("")
-    lines += [f"{n}" for n in self.notes]
-    if self.notes:
-      lines.append("")
+    for note in self.notes:  # one paragraph each
+      lines += [note, ""]
     return "\n".join(lines)
 
 
