@@ -201,7 +201,11 @@ def fused_steps(steps: Steps, state: TrainState, data: corruptions.CorruptedData
 
 
 def uses_fused_steps(spec: specs.Spec) -> bool:
-  """Fuse steps in lax.scan unless the model has convolutions and we are on CPU."""
+  """Fuse steps in lax.scan unless the model has convolutions and we are on CPU.
+
+  Measured on CPU (docs/BENCHMARKS.md, "CNN step fusion"): fused steps of the
+  small AlexNet / Inception run 21x / 49x slower than a loop of jitted steps.
+  """
   return not (models.has_convolutions(spec.model.name) and jax.default_backend() == "cpu")
 
 
