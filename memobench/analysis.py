@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import time
 from typing import Any, Callable
 
@@ -53,35 +52,10 @@ def _check_analysis(spec: specs.Spec) -> None:
 
 
 def write_npz_atomic(path: str, arrays: dict[str, np.ndarray]) -> None:
-  """np.savez to a temp file in the same folder, then a rename (one upload if remote)."""
-  if results.is_remote(path):
-    from etils import epath  # pylint: disable=import-outside-toplevel
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    epath.Path(path).write_bytes(buffer.getvalue())  # one object upload: atomic on GCS
-    return
-  folder = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-  try:
-    os.fchmod(fd, 0o666 & ~_UMASK)  # what a plain open() would give, not mkstemp's 0600
-    with os.fdopen(fd, "wb") as f:
-      np.savez(f, **arrays)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
-
-
-def _read_umask() -> int:
-  mask = os.umask(0)
-  os.umask(mask)
-  return mask
-
-
-_UMASK = _read_umask()
+  """np.savez, written atomically by results.write_atomic (one upload if remote)."""
+  buffer = io.BytesIO()
+  np.savez(buffer, **arrays)
+  results.write_atomic(path, buffer.getvalue())
 
 
 class _Hooks:

@@ -62,13 +62,16 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
-def write_atomic(path: str, text: str) -> None:
-  """Writes `text` to `path` via a temp file in the same folder and a rename.
+def write_atomic(path: str, text: str | bytes) -> None:
+  """Writes `text` (str or bytes) to `path` via a temp file in the same folder and a rename.
 
   Remote paths are written in one object upload, which is atomic on GCS.
   """
   if is_remote(path):
-    _remote(path).write_text(text)
+    if isinstance(text, bytes):
+      _remote(path).write_bytes(text)
+    else:
+      _remote(path).write_text(text)
     return
   folder = os.path.dirname(os.path.abspath(path))
   fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
@@ -76,7 +79,7 @@ def write_atomic(path: str, text: str) -> None:
     # mkstemp makes the file 0600; give it the mode a plain open() would
     # (0666 & ~umask), so results and leaderboards stay readable by others.
     os.fchmod(fd, 0o666 & ~_UMASK)
-    with os.fdopen(fd, "w") as f:
+    with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
       f.write(text)
       f.flush()
       os.fsync(f.fileno())
