@@ -94,13 +94,21 @@ def _start(workdir, *extra):
       env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
-def _signal_at_step(proc, step, signum):
-  """Sends `signum` once the run reports `step`; returns the stdout seen so far."""
+def _signal_at_step(proc, step, signum, after_checkpoint_in=None):
+  """Sends `signum` once the run reports `step`; returns the stdout seen so far.
+
+  after_checkpoint_in: a workdir; the signal waits for the first step report
+  (from `step` on) at which a checkpoint there is committed (saves are
+  asynchronous: a kill right after one was started can leave none).
+  """
   seen = []
   try:
     for line in proc.stdout:
       seen.append(line)
-      if line.startswith(f"step {step}/"):
+      if not line.startswith("step "):
+        continue
+      reported = int(line.split()[1].split("/")[0])
+      if reported >= step and (after_checkpoint_in is None or _steps(after_checkpoint_in)):
         proc.send_signal(signum)
         break
     rest, err = proc.communicate(timeout=120)
@@ -114,7 +122,7 @@ def _signal_at_step(proc, step, signum):
 def test_sigkill_at_a_random_step_then_rerun_is_bitwise_identical(tmp_path, reference):
   kill_at = random.choice(EVAL_STEPS[2:5])  # after the first save
   proc = _start(tmp_path)
-  out, err = _signal_at_step(proc, kill_at, signal.SIGKILL)
+  out, err = _signal_at_step(proc, kill_at, signal.SIGKILL, after_checkpoint_in=tmp_path)
   assert proc.returncode == -signal.SIGKILL, (out, err)
   assert not (tmp_path / "result.json").exists()
   saved = _steps(tmp_path)
