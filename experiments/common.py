@@ -62,6 +62,8 @@ def parser(doc: str, name: str, default_dataset: str, quick_dataset: str = "digi
                  help="a tiny smoke run (seconds): few steps, 1 seed, non-standard results")
   p.add_argument("--no_resume", action="store_true",
                  help="rerun cells whose result already exists")
+  p.add_argument("--vmap_seeds", choices=("auto", "true", "false"), default="auto",
+                 help="train a cell's seeds in one vmapped program (auto: for small models)")
   p.set_defaults(_name=name, _default_dataset=default_dataset, _quick_dataset=quick_dataset,
                  _default_seeds=seeds)
   return p
@@ -114,7 +116,9 @@ def run_cells(cells: list[Cell], args: argparse.Namespace) -> dict[str, list[dic
       log_file.flush()
     try:
       outs = sweep.run_jobs(jobs, resume=not args.no_resume, overwrite=True,
-                            data_dir=args.data_dir, log=log)
+                            data_dir=args.data_dir, log=log, vmap=args.vmap_seeds)
+    except sweep.Preempted as e:
+      fail(str(e), 143)
     except (datasets.DataError, results.WorkdirError, specs.SpecError) as e:
       fail(str(e), 1)
   grouped: dict[str, list[dict[str, Any]]] = {c.key: [] for c in cells}

@@ -26,13 +26,11 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from memobench import distributed, dynamics, geometry, models, results, specs, train, turnover
+from memobench import distributed, dynamics, geometry, models, prng, results, specs, train
+from memobench import turnover
 
 DYNAMICS_FILE = "dynamics.npz"
 TURNOVER_FILE = "turnover.npz"
-# Sub-streams of the run key for the geometry searches (train.py 0-3,
-# turnover.py 4, objectives.py 5).
-CSR_STREAM, SHARPNESS_STREAM = 6, 7
 
 
 @specs.add_validator
@@ -132,11 +130,11 @@ class RunAnalysis:
     if a.csr_samples:
       section["critical_sample_ratio"] = timed("csr", lambda: geometry.critical_sample_ratio(
           module, params, model_state, x_test, a.csr_samples,
-          jax.random.fold_in(key, CSR_STREAM)))
+          jax.random.fold_in(key, prng.CSR)))
     if a.sharpness_iters:
       section["sharpness"] = timed("sharpness", lambda: geometry.sharpness(
           module, params, model_state, x_train, y_train, a.sharpness_examples,
-          a.sharpness_iters, jax.random.fold_in(key, SHARPNESS_STREAM)))
+          a.sharpness_iters, jax.random.fold_in(key, prng.SHARPNESS)))
     if not section:
       return {}
     section["timing_s"] = timing

@@ -32,6 +32,9 @@ Sections (``--sections``):
             steps, K steps unrolled in one jit, K steps in one lax.fori_loop.
   ensemble  K models of mlp1x512 trained in one vmapped program against K
             sequential single-model programs.
+  seeds     ``--seeds=K`` end to end (run.run_seeds: data, compilation, training,
+            evaluation, scores, result files) with the seeds in one vmapped
+            program against one run after another, on real offline specs.
   estimator the Feldman & Zhang subsample estimator (memobench.memorization),
             when that module exists: 200 models, 70% subsets, 10 epochs.
 
@@ -57,7 +60,7 @@ from typing import Any, Callable
 from absl import app, flags, logging
 
 SECTIONS = ("peak", "models", "breakdown", "order", "loop", "torch", "fusion", "ensemble",
-            "estimator")
+            "seeds", "estimator")
 ALL_MODELS = ("mlp1x512", "mlp3x512", "alexnet", "inception", "wrn28_1")
 DOC_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                         "docs", "BENCHMARKS.md")
@@ -111,6 +114,10 @@ class Config:
   ensemble_datasets: tuple[str, ...]
   ensemble_ks: tuple[int, ...]
   ensemble_epochs: int
+  # (spec, seeds K) of the `seeds` section, and the --set overrides of its runs.
+  seed_groups: tuple[tuple[str, int], ...]
+  seed_overrides: tuple[str, ...]
+  seed_repeats: int
   estimator_models: int
   estimator_epochs: int
   default_models: tuple[str, ...]
@@ -122,7 +129,10 @@ FULL = Config(
     conv_batches=(32,), chunk_steps=32, conv_chunk_steps=2, repeats=5, budget_s=8.0,
     fusion_batch=128, fusion_k=8, conv_fusion_batch=8, conv_fusion_k=2, scan_budget_s=40.0, loop_spec="mnist5k_randlabels", loop_epochs=10,
     loop_repeats=3, torch_steps=50, ensemble_datasets=("mnist1d", "mnist5k"),
-    ensemble_ks=(1, 8, 32, 128), ensemble_epochs=2, estimator_models=200,
+    ensemble_ks=(1, 8, 32, 128), ensemble_epochs=2,
+    seed_groups=(("mnist1d_clean", 8), ("mnist5k_clean", 3), ("mnist5k_clean", 8),
+                 ("mnist5k_randlabels", 3)),
+    seed_overrides=(), seed_repeats=2, estimator_models=200,
     estimator_epochs=10, default_models=ALL_MODELS)
 
 QUICK = Config(
@@ -131,6 +141,9 @@ QUICK = Config(
     conv_fusion_batch=8, conv_fusion_k=2, scan_budget_s=20.0,
     loop_spec="digits_randlabels", loop_epochs=1, loop_repeats=1, torch_steps=4,
     ensemble_datasets=("digits",), ensemble_ks=(4,), ensemble_epochs=1,
+    seed_groups=(("digits_clean", 2),), seed_repeats=1,
+    seed_overrides=("budget.max_steps=22", "budget.eval_every_steps=11",
+                    "analysis.effective_rank=false"),
     estimator_models=0, estimator_epochs=0, default_models=("mlp1x512",))
 
 
@@ -388,7 +401,7 @@ def _prepared(spec, data):
   """memobench's steps, replicated data and initial state, as train.train builds them."""
   import jax  # pylint: disable=import-outside-toplevel
   from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=import-outside-toplevel
-  from memobench import train  # pylint: disable=import-outside-toplevel
+  from memobench import prng, train  # pylint: disable=import-outside-toplevel
   mesh = train.make_mesh()
   key = train.run_key(spec.seed)
   steps = train.make_steps(spec, data.num_classes, tuple(data.x_train.shape[1:]),
@@ -396,7 +409,7 @@ def _prepared(spec, data):
   replicated = NamedSharding(mesh, P())
   data = jax.device_put(data, replicated)
   state = jax.jit(steps.init, out_shardings=replicated)(
-      jax.random.fold_in(key, train.INIT_STREAM))
+      jax.random.fold_in(key, prng.INIT))
   return steps, data, state
 
 
@@ -861,12 +874,12 @@ def ensemble_program(spec, data, num_models: int, num_epochs: int, vmapped: bool
   """
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  from memobench import train  # pylint: disable=import-outside-toplevel
+  from memobench import prng, train  # pylint: disable=import-outside-toplevel
   shape, n = tuple(data.x_train.shape[1:]), int(data.x_train.shape[0])
 
   def one(key, data):
     steps = train.make_steps(spec, data.num_classes, shape, n, key)
-    state = steps.init(jax.random.fold_in(key, train.INIT_STREAM))
+    state = steps.init(jax.random.fold_in(key, prng.INIT))
     spe = steps.schedule.steps_per_epoch
     # Epochs outside, steps inside: each model's order once per epoch. (Under vmap
     # the lax.cond of train.fused_steps would become a select that sorts every step.)
@@ -965,7 +978,53 @@ def bench_ensemble(cfg: Config, out: dict[str, Any]) -> Table:
 
 
 # --------------------------------------------------------------------------
-# 7. The Feldman & Zhang subsample estimator
+# 7. --seeds: one vmapped program against one run after another
+# --------------------------------------------------------------------------
+
+
+def bench_seeds(cfg: Config, out: dict[str, Any]) -> Table:
+  import tempfile  # pylint: disable=import-outside-toplevel
+  from memobench import run, specs  # pylint: disable=import-outside-toplevel
+  table = Table("--seeds=K end to end: one vmapped program vs one run after another",
+                ["spec", "seeds K", "steps to fit (per seed)", "vmapped s", "sequential s",
+                 "speed-up", "vmapped compile s", "sequential compile s"])
+  for name, k in cfg.seed_groups:
+    spec, applied = specs.with_overrides(specs.get(name), list(cfg.seed_overrides))
+    seed_specs = [dataclasses.replace(spec, seed=s) for s in range(k)]
+    walls: dict[str, list[float]] = {"true": [], "false": []}
+    last: dict[str, list[dict[str, Any]]] = {}
+    for _ in range(cfg.seed_repeats):
+      for mode in ("true", "false"):  # interleaved: both modes see the same interference
+        _log(f"seeds: {name} K={k} vmap={mode}")
+        with tempfile.TemporaryDirectory() as root:
+          t0 = time.perf_counter()
+          last[mode] = run.run_seeds(
+              seed_specs, [os.path.join(root, f"seed{s}") for s in range(k)],
+              nonstandard=applied, logs=[lambda _: None] * k, vmap=mode)
+          walls[mode].append(time.perf_counter() - t0)
+    vm, seq = min(walls["true"]), min(walls["false"])
+    fits = [r["metrics"]["steps_to_fit"] for r in last["false"]]
+    same = fits == [r["metrics"]["steps_to_fit"] for r in last["true"]]
+    compile_vm = last["true"][0]["timing"]["compile_s"]
+    compile_seq = sum(r["timing"]["compile_s"] for r in last["false"])
+    out.setdefault("seeds", []).append(dict(
+        spec=name, k=k, steps_to_fit=fits, same_steps_to_fit=same, vmapped_s=vm,
+        sequential_s=seq, speedup=seq / vm, vmapped_compile_s=compile_vm,
+        sequential_compile_s=compile_seq))
+    table.add(name, k, ", ".join(str(f) for f in fits) + ("" if same else " (vmapped differ!)"),
+              vm, seq, f"{seq / vm:.2f}x", compile_vm, compile_seq)
+  table.notes.append(
+      "`run.run_seeds` (what `python -m memobench.main --spec=SPEC --seeds=K` runs) with "
+      "`vmap='true'` against `'false'`, in-process, so JAX start-up is excluded; wall time "
+      "from loading the data to the last result.json, default checkpointing and analyses "
+      f"included. Best of {cfg.seed_repeats} interleaved repeats. In the vmapped program "
+      "a seed that has fitted keeps computing (masked out) until half the slots are idle, "
+      "when the rest move to a smaller program; steps to fit are the same either way.")
+  return table
+
+
+# --------------------------------------------------------------------------
+# 8. The Feldman & Zhang subsample estimator
 # --------------------------------------------------------------------------
 
 
@@ -1105,6 +1164,8 @@ def run(cfg: Config, model_names: list[str], sections: list[str],
     tables.append(bench_fusion(cfg, registered, out))
   if "ensemble" in sections:
     tables.append(bench_ensemble(cfg, out))
+  if "seeds" in sections:
+    tables.append(bench_seeds(cfg, out))
   if "estimator" in sections:
     tables.append(bench_estimator(cfg, out))
   tables = [t() if callable(t) else t for t in tables]

@@ -3,6 +3,7 @@
   python -m memobench.main                                  # offline default spec
   python -m memobench.main --spec=mnist5k_clean --workdir=/tmp/mb
   python -m memobench.main --spec=mnist5k_randlabels --set optimizer.lr=0.05
+  python -m memobench.main --spec=mnist5k_clean --seeds=3   # seeds 0-2, vmapped for small models
   python -m memobench.main --list_specs
 
 Bad input (unknown spec, bad --set, unusable workdir, missing data) prints one
@@ -32,6 +33,10 @@ _WORKDIR = flags.DEFINE_string("workdir", None,
 _SEED = flags.DEFINE_integer("seed", None, "Seed (default: the spec's).")
 _SEEDS = flags.DEFINE_integer("seeds", 1, "Run this many seeds (--seed, --seed+1, ...), one "
                               "result per seed in <workdir>/seed<N>/.", lower_bound=1)
+_VMAP_SEEDS = flags.DEFINE_enum(
+    "vmap_seeds", "auto", ["auto", "true", "false"], "With --seeds: train the seeds in one "
+    "vmapped program (true), one after another (false), or vmapped where the model is small "
+    "and its steps fuse on this backend (auto).")
 _SET = flags.DEFINE_multi_string("set", [], "Override a spec field: key=value "
                                  "(e.g. optimizer.lr=0.05); marks the run non-standard.")
 _LIST = flags.DEFINE_boolean("list_specs", False, "Print every spec name and exit.")
@@ -94,19 +99,22 @@ def main(argv):
         _DISTRIBUTED.value, _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value))
   except distributed.DistributedError as e:
     _fail(str(e), 1)
+  from memobench import sweep  # pylint: disable=import-outside-toplevel
   try:
     if _SEEDS.value > 1:
-      from memobench import sweep  # pylint: disable=import-outside-toplevel
       sweep.run_jobs(sweep.seed_jobs(spec, _WORKDIR.value or os.path.dirname(workdir),
                                      _SEEDS.value, overrides),
                      resume=False, overwrite=_OVERWRITE.value, data_dir=_DATA_DIR.value,
-                     log=print)
+                     log=print, vmap=_VMAP_SEEDS.value,
+                     checkpoint_every=_CHECKPOINT_EVERY.value)
     else:
       result = run.run_spec(spec, workdir, nonstandard=overrides, data_dir=_DATA_DIR.value,
                             overwrite=_OVERWRITE.value, checkpoint_every=_CHECKPOINT_EVERY.value)
       if result["run"]["status"] == "preempted":
-        sys.stdout.flush()
-        sys.exit(PREEMPTED_EXIT_CODE)
+        raise sweep.Preempted()
+  except sweep.Preempted:
+    sys.stdout.flush()
+    sys.exit(PREEMPTED_EXIT_CODE)
   except specs.SpecError as e:
     _fail(str(e), 2)
   except (datasets.DataError, results.WorkdirError) as e:

@@ -26,7 +26,7 @@ All K models train in one program: `jax.vmap` over per-model keys (each key
 gives the model's subset mask, initialization, batch order and dropout), the
 whole loop a `lax.fori_loop`, under one `jax.jit` whose model axis is sharded
 over every device (mesh axis 'models'), so adding devices adds models in
-parallel. Seeds: model k's key is fold_in(fold_in(run key, MEMORIZATION_STREAM),
+parallel. Seeds: model k's key is fold_in(fold_in(run key, prng.MEMORIZATION),
 k), so model k (its subset, initialization and batches) is the same whatever K
 it runs beside, on any number of devices. One process drives all its local
 devices; multi-host ensembles are not supported yet.
@@ -41,7 +41,6 @@ at separating corrupted from clean training examples), both atomically.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -55,9 +54,8 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from memobench import models, optimizers, specs, stats
+from memobench import models, optimizers, prng, specs, stats
 
-MEMORIZATION_STREAM = 8  # sub-stream of the run key (train.py 0-3, analysis 4-7)
 SCORES_FILE = "memorization.npz"
 SUMMARY_FILE = "memorization.json"
 EVAL_CHUNK = 1024
@@ -104,7 +102,7 @@ def subsample_memorization(correct: np.ndarray, in_subset: np.ndarray) -> dict[s
 
 def model_keys(seed: int, count: int) -> jax.Array:
   from memobench import train  # pylint: disable=import-outside-toplevel
-  base = jax.random.fold_in(train.run_key(seed), MEMORIZATION_STREAM)
+  base = jax.random.fold_in(train.run_key(seed), prng.MEMORIZATION)
   return jax.vmap(lambda k: jax.random.fold_in(base, k))(jnp.arange(count, dtype=jnp.uint32))
 
 
@@ -132,6 +130,9 @@ def make_member(spec: specs.Spec, num_classes: int, input_shape: tuple[int, ...]
     raise specs.SpecError(f"--subset_fraction must be in (0, 1), got {config.subset_fraction}")
   if batch > m:
     raise specs.SpecError(f"budget.batch_size={batch} is larger than a subset of {m} examples")
+  if spec.dataset.random_crop or spec.dataset.input_noise:
+    raise specs.SpecError("the subsample estimator trains without augmentation: leave "
+                          "dataset.random_crop and dataset.input_noise off")
   steps_per_epoch = m // batch
   total = config.epochs * steps_per_epoch
   module = models.build(spec.model, num_classes)

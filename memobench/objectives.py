@@ -41,11 +41,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from memobench import datasets, specs
+from memobench import datasets, prng, specs
 
-# Sub-stream of the run key for the held-out batches (train.py uses 0-3,
-# turnover.py 4).
-HELDOUT_STREAM = 5
 # Corruptions that leave inputs alone: the clean held-out inputs then come from
 # the distribution the model trains on.
 _LABEL_ONLY = ("clean", "partial", "randlabels")
@@ -104,7 +101,7 @@ def _forced_memorization(spec, run_key, data_dir):
   # The pool is closed over, so it becomes a constant of the compiled step:
   # fine for the offline datasets (~1-3 MB), not meant for pools of CIFAR size.
   x_pool, y_pool = jnp.asarray(x_pool, jnp.float32), jnp.asarray(y_pool, jnp.int32)
-  key = jax.random.fold_in(run_key, HELDOUT_STREAM)
+  key = jax.random.fold_in(run_key, prng.HELDOUT)
   batch = spec.budget.batch_size
   chance_ce = float(np.log(num_classes))  # CE of a uniform prediction, log K
 

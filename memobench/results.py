@@ -10,8 +10,10 @@ every metric):
                    preempted (SIGTERM: checkpointed; rerunning the same
                    command resumes), steps, epochs, preemption_count (over
                    the run's life), resumed_from_step (checkpoint step this
-                   last session started from, or null), checkpoint {directory,
-                   every_steps, saves, save_s_total, restore_s}}
+                   last session started from, or null), vmapped_seeds (the
+                   seeds trained in one vmapped program with this one, whose
+                   wall and compile times they share, or null), checkpoint
+                   {directory, every_steps, saves, save_s_total, restore_s}}
   metrics         scores.standard_scores(...)
   environment     {python, jax, flax, optax, numpy, backend, device_kind,
                    device_count, process_count, platform, git_commit}

@@ -3,7 +3,8 @@
 Used by ``python -m memobench.main --seeds=K`` and by the scripts in
 experiments/. A job whose workdir already holds a result of the same spec hash,
 seed and overrides is not rerun (so an interrupted sweep resumes where it
-stopped); its result is read back instead.
+stopped); its result is read back instead. Consecutive jobs that are seeds of
+one spec train together (`run.run_seeds`: one vmapped program for small models).
 """
 
 from __future__ import annotations
@@ -89,24 +90,75 @@ def existing_result(job: Job) -> dict[str, Any] | None:
   return old if same else None
 
 
+class Preempted(Exception):
+  """A run of the sweep was preempted (SIGTERM); the sweep stopped after checkpointing it."""
+
+
+def _group_key(job: Job) -> str:
+  """Jobs with equal keys are seeds of one spec and can train as one group."""
+  return json.dumps([specs.to_dict(dataclasses.replace(job.spec, seed=0)), job.nonstandard],
+                    sort_keys=True, default=str)
+
+
+def groups(jobs: list[Job]) -> list[list[int]]:
+  """Indices of `jobs`, consecutive runs of one spec (differing seeds) put together."""
+  out: list[list[int]] = []
+  for i, job in enumerate(jobs):
+    last = out[-1] if out else None
+    if (last and _group_key(jobs[last[0]]) == _group_key(job)
+        and job.spec.seed not in {jobs[j].spec.seed for j in last}):
+      last.append(i)
+    else:
+      out.append([i])
+  return out
+
+
 def run_jobs(jobs: list[Job], *, resume: bool = True, overwrite: bool = False,
              data_dir: str | None = None, log: Callable[[str], None] | None = None,
-             progress_stream: TextIO | None = None) -> list[dict[str, Any]]:
-  """Runs every job (one after another) and returns their results in order."""
-  from memobench import run  # pylint: disable=import-outside-toplevel  (JAX start-up)
+             progress_stream: TextIO | None = None, vmap: str = "auto",
+             checkpoint_every: int | None = None) -> list[dict[str, Any]]:
+  """Runs every job and returns their results in order.
+
+  Consecutive jobs that are seeds of one spec run together through
+  `run.run_seeds`, in one vmapped program where `vmap` (auto | true | false)
+  allows. A preempted run (SIGTERM) stops the sweep: its checkpoint is written,
+  later jobs are not started, and `Preempted` is raised; rerunning resumes.
+  """
+  from memobench import checkpoint, run  # pylint: disable=import-outside-toplevel  (JAX start-up)
   log = log or (lambda msg: None)
+  if checkpoint_every is None:
+    checkpoint_every = checkpoint.DEFAULT_EVERY_STEPS
   progress = Progress(len(jobs), stream=progress_stream)
-  out = []
-  for job in jobs:
-    result = existing_result(job) if resume else None
-    if result is not None:
-      progress.advance(None, f"{job.label}: kept existing result")
-    else:
-      t0 = time.monotonic()
-      result = run.run_spec(job.spec, job.workdir, nonstandard=job.nonstandard,
-                            data_dir=data_dir, overwrite=overwrite, log=log)
-      progress.advance(time.monotonic() - t0, f"{job.label}: {result['run']['status']}")
-    out.append(result)
+  out: list[dict[str, Any] | None] = [None] * len(jobs)
+  for group in groups(jobs):
+    todo = []
+    for i in group:
+      out[i] = existing_result(jobs[i]) if resume else None
+      if out[i] is not None:
+        progress.advance(None, f"{jobs[i].label}: kept existing result")
+      else:
+        todo.append(i)
+    if not todo:
+      continue
+    prefix = (lambda i: f"{jobs[i].label}: ") if len(todo) > 1 else (lambda i: "")
+    clock = [time.monotonic()]
+
+    def on_results(members: list[int], results_: list[dict[str, Any]]) -> None:
+      # Several at once from a vmapped group: they share its time.
+      seconds = (time.monotonic() - clock[0]) / len(members)
+      clock[0] = time.monotonic()
+      for k, result in zip(members, results_):
+        out[todo[k]] = result
+        progress.advance(seconds, f"{jobs[todo[k]].label}: {result['run']['status']}")
+
+    done = run.run_seeds(
+        [jobs[i].spec for i in todo], [jobs[i].workdir for i in todo],
+        nonstandard=jobs[todo[0]].nonstandard, data_dir=data_dir, overwrite=overwrite,
+        logs=[(lambda msg, p=prefix(i): log(p + msg)) for i in todo],
+        checkpoint_every=checkpoint_every, vmap=vmap, on_results=on_results)
+    if any(r["run"]["status"] == "preempted" for r in done):
+      raise Preempted(f"preempted during {jobs[todo[0]].spec.name}: checkpointed; rerun the "
+                      "same command to resume")
   return out
 
 

@@ -44,20 +44,13 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from memobench import checkpoint, corruptions, datasets, distributed, models, optimizers, specs
-from memobench import objectives, preprocessing, turnover
+from memobench import objectives, preprocessing, prng, turnover
+from memobench.prng import run_key  # noqa: F401  (train.run_key: the name callers know)
 
-# Sub-streams of the run key (jax.random.fold_in(run_key, STREAM)).
-DATA_STREAM, INIT_STREAM, SHUFFLE_STREAM, DROPOUT_STREAM = 0, 1, 2, 3
-AUGMENT_STREAM = 7  # random-crop augmentation (preprocessing.random_crop)
 # On CPU, more than ~32 queued multi-device steps without a sync can deadlock
 # XLA's rendezvous; unfused loops block at least this often.
 _MAX_QUEUED_STEPS = 16
 EVAL_BATCH = 1024
-
-
-def run_key(seed: int) -> jax.Array:
-  """The root PRNG key of a run, with the PRNG implementation pinned."""
-  return jax.random.key(seed, impl="threefry2x32")
 
 
 @flax.struct.dataclass
@@ -122,6 +115,25 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
   return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
 
 
+def augment(spec: specs.Spec, key: jax.Array, x: jax.Array, step: jax.Array) -> jax.Array:
+  """The training inputs of `step` (a batch `x`), augmented as spec.dataset asks.
+
+  random_crop: Zhang et al. 2017 Table 1's random crops, fresh every step.
+  input_noise: x + input_noise * N(0, 1), fresh every step (Arpit et al. 2017,
+  Sec. 5). Both are pure functions of (run key, step), like dropout.
+  """
+  if spec.dataset.random_crop:
+    if x.ndim != 4:
+      raise specs.SpecError(f"dataset.random_crop needs images (N, H, W, C); "
+                            f"{spec.dataset.name} inputs are {tuple(x.shape[1:])}")
+    x = preprocessing.random_crop(jax.random.fold_in(jax.random.fold_in(key, prng.AUGMENT),
+                                                     step), x)
+  if spec.dataset.input_noise:
+    noise_key = jax.random.fold_in(jax.random.fold_in(key, prng.INPUT_NOISE), step)
+    x = x + spec.dataset.input_noise * jax.random.normal(noise_key, x.shape, x.dtype)
+  return x
+
+
 def make_steps(spec: specs.Spec, num_classes: int, input_shape: tuple[int, ...],
                num_train: int, key: jax.Array, mesh: jax.sharding.Mesh | None = None) -> Steps:
   """Builds the pure init/train/eval functions of `spec`."""
@@ -129,9 +141,8 @@ def make_steps(spec: specs.Spec, num_classes: int, input_shape: tuple[int, ...],
   # Turn-over dropout (turnover.py) builds the model with dropout at its rate.
   module = models.build(turnover.model_spec(spec), num_classes)
   tx = optimizers.build(spec.optimizer, schedule.steps_per_epoch)
-  shuffle_key = jax.random.fold_in(key, SHUFFLE_STREAM)
-  dropout_key = jax.random.fold_in(key, DROPOUT_STREAM)
-  augment_key = jax.random.fold_in(key, AUGMENT_STREAM)
+  shuffle_key = jax.random.fold_in(key, prng.SHUFFLE)
+  dropout_key = jax.random.fold_in(key, prng.DROPOUT)
   objective = objectives.build(spec, key)  # spec.analysis.objective; default: mean CE
   example_masks = turnover.masker(spec, key)  # idx -> per-example dropout masks (or no-op)
   batch_sharding = NamedSharding(mesh, P("data")) if mesh is not None else None
@@ -146,12 +157,7 @@ def make_steps(spec: specs.Spec, num_classes: int, input_shape: tuple[int, ...],
 
   def train_step(state, data, order=None):
     idx = batch_indices(shuffle_key, state.step, schedule, order)
-    x, y = data.x_train[idx], data.y_train[idx]
-    if spec.dataset.random_crop:  # Zhang et al. Table 1 "random crop": fresh crops each step
-      if x.ndim != 4:
-        raise specs.SpecError(f"dataset.random_crop needs images (N, H, W, C); "
-                              f"{spec.dataset.name} inputs are {tuple(x.shape[1:])}")
-      x = preprocessing.random_crop(jax.random.fold_in(augment_key, state.step), x)
+    x, y = augment(spec, key, data.x_train[idx], state.step), data.y_train[idx]
     if batch_sharding is not None:
       x = jax.lax.with_sharding_constraint(x, batch_sharding)
       y = jax.lax.with_sharding_constraint(y, batch_sharding)
@@ -179,7 +185,7 @@ def make_steps(spec: specs.Spec, num_classes: int, input_shape: tuple[int, ...],
 
 
 def fused_steps(steps: Steps, state: TrainState, data: corruptions.CorruptedData,
-                n: int) -> TrainState:
+                n: int, start_step: jax.Array | None = None) -> TrainState:
   """`n` train steps in one lax.fori_loop, computing each epoch's batch order once.
 
   The order is a full permutation (a sort): on a 2-core CPU ~1.7 ms for 4,000
@@ -188,11 +194,13 @@ def fused_steps(steps: Steps, state: TrainState, data: corruptions.CorruptedData
   Same batches as `train_step` alone.
   """
   spe = steps.schedule.steps_per_epoch
+  start_step = state.step if start_step is None else start_step
 
   def body(i, carry):
     state, order = carry
-    order = jax.lax.cond((i == 0) | (state.step % spe == 0),
-                         lambda: steps.epoch_order(state.step // spe), lambda: order)
+    step = start_step + i
+    order = jax.lax.cond((i == 0) | (step % spe == 0),
+                         lambda: steps.epoch_order(step // spe), lambda: order)
     return steps.train_step(state, data, order), order
 
   order = jax.eval_shape(steps.epoch_order, state.step)
@@ -255,6 +263,9 @@ class RunOutcome:
   preemption_count: int = 0    # preemptions over the run's life, this one included
   resumed_from_step: int | None = None  # the checkpoint step this session started from
   checkpoint: dict[str, Any] | None = None  # Checkpointer.summary()
+  # The seeds trained in the same vmapped program as this run (itself included),
+  # whose wall and compile times it shares; None when it trained alone.
+  vmapped_seeds: list[int] | None = None
 
 
 def prepare_data(spec: specs.Spec, data_dir: str | None = None,
@@ -263,27 +274,34 @@ def prepare_data(spec: specs.Spec, data_dir: str | None = None,
   dataset = dataset or datasets.load(spec.dataset, data_dir)
   clean = corruptions.clean_data(dataset.x_train, dataset.y_train, dataset.x_test,
                                  dataset.y_test, dataset.num_classes)
-  data_key = jax.random.fold_in(run_key(spec.seed), DATA_STREAM)
+  data_key = jax.random.fold_in(run_key(spec.seed), prng.DATA)
   return jax.jit(corruptions.corrupt, static_argnums=2)(data_key, clean, spec.corruption)
 
 
-def _evaluate_split(eval_fn, state, x, y, n_devices):
-  """Predictions and per-example losses over a whole split, in fixed-size chunks."""
-  n = x.shape[0]
+def _evaluate_split(eval_fn, state, x, y, n_devices, stacked=False):
+  """Predictions and per-example losses over a whole split, in fixed-size chunks.
+
+  stacked: `state`, `x` and `y` have a leading member axis (a vmapped group);
+  the outputs are then (members, examples).
+  """
+  axis = 1 if stacked else 0
+  n = x.shape[axis]
   chunk = min(EVAL_BATCH, math.ceil(n / n_devices) * n_devices)
   chunk = math.ceil(chunk / n_devices) * n_devices
   preds, losses = [], []
   for start in range(0, n, chunk):
-    xs, ys = x[start:start + chunk], y[start:start + chunk]
-    pad = chunk - xs.shape[0]
+    xs = jax.lax.slice_in_dim(x, start, min(start + chunk, n), axis=axis)
+    ys = jax.lax.slice_in_dim(y, start, min(start + chunk, n), axis=axis)
+    pad = chunk - xs.shape[axis]
     if pad:
-      xs = jnp.concatenate([xs, jnp.zeros((pad, *xs.shape[1:]), xs.dtype)])
-      ys = jnp.concatenate([ys, jnp.zeros((pad,), ys.dtype)])
+      xs = jnp.concatenate([xs, jnp.zeros((*xs.shape[:axis], pad, *xs.shape[axis + 1:]),
+                                          xs.dtype)], axis=axis)
+      ys = jnp.concatenate([ys, jnp.zeros((*ys.shape[:axis], pad), ys.dtype)], axis=axis)
     p, l = eval_fn(state.params, state.model_state, xs, ys)
     # Replicated outputs: readable on every process of a multi-host run.
-    preds.append(distributed.fetch(p)[:chunk - pad])
-    losses.append(distributed.fetch(l)[:chunk - pad])
-  return np.concatenate(preds), np.concatenate(losses)
+    preds.append(distributed.fetch(p)[..., :chunk - pad])
+    losses.append(distributed.fetch(l)[..., :chunk - pad])
+  return np.concatenate(preds, axis=-1), np.concatenate(losses, axis=-1)
 
 
 def _format_eta(seconds: float) -> str:
@@ -304,6 +322,16 @@ def _is_resumable(tracker: Any) -> bool:
           and hasattr(tracker, "restore_checkpoint_state"))
 
 
+@dataclasses.dataclass
+class Member:
+  """One run of a group that `train_group` trains: a spec, its data and its outputs."""
+  spec: specs.Spec
+  data: corruptions.CorruptedData
+  log: Callable[[str], None] = print
+  on_eval: Callable[[Evaluation], None] | None = None
+  checkpointer: checkpoint.Checkpointer | None = None
+
+
 def train(spec: specs.Spec, data: corruptions.CorruptedData,
           log: Callable[[str], None] = print,
           on_eval: Callable[[Evaluation], None] | None = None,
@@ -313,163 +341,348 @@ def train(spec: specs.Spec, data: corruptions.CorruptedData,
   With a `checkpointer`, resumes from its latest good checkpoint and saves at
   evaluation boundaries when due, at the end, and on preemption (SIGTERM).
   """
+  return train_group([Member(spec, data, log, on_eval, checkpointer)], vmapped=False)[0]
+
+
+def can_vmap(spec: specs.Spec) -> bool:
+  """Whether seeds of `spec` can train in one vmapped program: its steps fuse."""
+  return uses_fused_steps(spec)
+
+
+def train_group(members: list[Member], vmapped: bool) -> list[RunOutcome]:
+  """Trains runs of one spec that differ only in their seed; one outcome per member.
+
+  vmapped=False: one after another, each with its own program (what `train` does).
+  vmapped=True: side by side in ONE jitted program, `jax.vmap` over the members'
+  keys, states and corrupted data, evaluated together. Each member keeps its own
+  batches, dropout keys, chunking, stopping rule and checkpoints, so it ends as
+  its single run would up to float rounding (tests/test_seeds.py: the same steps
+  to fit, accuracies and decisions; losses to ~1e-7), and its checkpoints are
+  a single run's: either way resumes them. A member that
+  has stopped keeps its final state while the others go on (its slot still
+  computes, masked out: the price of one program); once half the slots are
+  masked out, the rest go on in a smaller program (one recompilation). Members
+  whose checkpoints resume from different steps train as separate vmapped
+  groups, one per step.
+  On preemption every member still training checkpoints; members of a group not
+  reached yet then train one evaluation interval and checkpoint too.
+  """
+  spec = members[0].spec
+  base = dataclasses.replace(spec, seed=0)
+  if any(dataclasses.replace(m.spec, seed=0) != base for m in members):
+    raise ValueError("train_group: members must differ only in their seed")
+  if vmapped and not can_vmap(spec):
+    raise specs.SpecError(f"{spec.model.name} steps are not fused on "
+                          f"{jax.default_backend()}, so its seeds cannot share a vmapped "
+                          "program; train them one after another")
   with checkpoint.PreemptionWatcher() as watcher:
-    return _train(spec, data, log, on_eval, checkpointer, watcher)
+    group = _Group(members)
+    runs = [group.resume(m) for m in members]
+    todo = [r for r in runs if r.finished is None and r.step < group.schedule.total_steps]
+    if vmapped:
+      by_step: dict[int, list[_Run]] = {}
+      for r in todo:
+        by_step.setdefault(r.step, []).append(r)
+      if len(by_step) > 1:
+        members[0].log("the seeds resume from different steps (" + ", ".join(
+            f"step {s}: seeds {', '.join(str(r.seed) for r in rs)}"
+            for s, rs in sorted(by_step.items())) + "); one vmapped program per step")
+      partitions = list(by_step.values())
+    else:
+      partitions = [[r] for r in todo]
+    for part in partitions:
+      group.train(part, vmapped and len(part) > 1, watcher)
+    return [group.outcome(r) for r in runs]
 
 
-def _train(spec, data, log, on_eval, checkpointer, watcher) -> RunOutcome:
-  t_start = time.perf_counter()
-  mesh = make_mesh()
-  n_dev = mesh.size
-  if spec.budget.batch_size % n_dev:
-    raise specs.SpecError(f"budget.batch_size={spec.budget.batch_size} does not divide over "
-                          f"{n_dev} devices")
-  key = run_key(spec.seed)
-  steps = make_steps(spec, data.num_classes, tuple(data.x_train.shape[1:]),
-                     int(data.x_train.shape[0]), key, mesh)
-  schedule = steps.schedule
-  replicated = NamedSharding(mesh, P())
-  batch_sharding = NamedSharding(mesh, P("data"))
-  data = distributed.replicate(data, mesh)
-  y_train, y_test = distributed.fetch(data.y_train), distributed.fetch(data.y_test)
-  state = jax.jit(steps.init, out_shardings=replicated)(jax.random.fold_in(key, INIT_STREAM))
-  lr_fn = optimizers.learning_rate(spec.optimizer, schedule.steps_per_epoch)
-
-  # Resume: the learning curve, time and images trained so far, and the stop
-  # decision if the checkpoint was taken at the end, come back with the state.
-  curve: list[Evaluation] = []
+@dataclasses.dataclass
+class _Run:
+  """One member in the loop: its TrainState, data, and what its checkpoints' `loop` holds."""
+  member: Member
+  key: jax.Array
+  state: TrainState
+  data: corruptions.CorruptedData      # replicated on the mesh
+  y_train: np.ndarray
+  y_test: np.ndarray
+  tracker: Any = None
+  curve: list[Evaluation] = dataclasses.field(default_factory=list)
   finished: dict[str, Any] | None = None
-  train_time, trained_images, wall_before, preemption_count = 0.0, 0, 0.0, 0
-  resumed_from = None
-  tracker = on_eval if _is_resumable(on_eval) else None
-  if checkpointer is not None:
-    restored = checkpoint.restore_or_none(
-        checkpointer, checkpoint.abstract_like(state),
-        tracker.checkpoint_state() if tracker is not None else None)
-    if restored is not None:
-      state, loop, tracker_state = restored
-      curve = [Evaluation(**row) for row in loop["curve"]]
-      train_time, trained_images = loop["train_time_s"], loop["trained_images"]
-      wall_before, preemption_count = loop["wall_s"], loop["preemption_count"]
-      finished = loop["finished"]
-      if tracker_state is not None:
-        tracker.restore_checkpoint_state(tracker_state)
-      resumed_from = int(state.step)
-      log(f"resumed from the checkpoint of step {resumed_from} "
-          f"({preemption_count} preemption(s) so far)")
+  train_time: float = 0.0
+  trained_images: int = 0
+  wall_before: float = 0.0
+  preemption_count: int = 0
+  resumed_from: int | None = None
+  preempted: bool = False
+  compile_s: float = 0.0
+  vmapped_seeds: list[int] | None = None
+  # This session's wall clock: from the group's start to the end of its training.
+  t_start: float = 0.0
+  t_end: float | None = None
 
-  fused = uses_fused_steps(spec)
-  chunk_len = spec.budget.eval_every_steps
-  if fused:
-    def run_chunk(state, data, n):
-      return fused_steps(steps, state, data, n)
-    chunk_fn = jax.jit(run_chunk, static_argnums=2, donate_argnums=0)
-  else:
+  @property
+  def seed(self) -> int:
+    return self.member.spec.seed
+
+  @property
+  def step(self) -> int:
+    return int(self.state.step)
+
+
+class _Group:
+  """What the members of a group share: the mesh, the schedule and the jitted programs."""
+
+  def __init__(self, members: list[Member]):
+    self.t_start = time.perf_counter()
+    self.spec = spec = members[0].spec
+    self.mesh = mesh = make_mesh()
+    self.n_dev = mesh.size
+    if spec.budget.batch_size % self.n_dev:
+      raise specs.SpecError(f"budget.batch_size={spec.budget.batch_size} does not divide "
+                            f"over {self.n_dev} devices")
+    data = members[0].data
+    self.shape_args = (data.num_classes, tuple(data.x_train.shape[1:]),
+                       int(data.x_train.shape[0]))
+    self.template = make_steps(spec, *self.shape_args, run_key(spec.seed), mesh)
+    self.schedule = self.template.schedule
+    self.replicated = NamedSharding(mesh, P())
+    self.batch_sharding = NamedSharding(mesh, P("data"))
+    self.init = jax.jit(self.template.init, out_shardings=self.replicated)
+    self.lr_fn = optimizers.learning_rate(spec.optimizer, self.schedule.steps_per_epoch)
+    self.fused = uses_fused_steps(spec)
+
+    def sharded_eval(params, model_state, x, y):
+      x = jax.lax.with_sharding_constraint(x, self.batch_sharding)
+      y = jax.lax.with_sharding_constraint(y, self.batch_sharding)
+      return jax.lax.with_sharding_constraint(
+          self.template.eval_step(params, model_state, x, y), self.replicated)
+    self.eval_fn = jax.jit(sharded_eval)
+    self.stacked_eval_fn = jax.jit(jax.vmap(sharded_eval))
+
+  # -- resume ----------------------------------------------------------------
+
+  def resume(self, member: Member) -> _Run:
+    """A member's fresh state, or the state and loop of its latest good checkpoint."""
+    key = run_key(member.spec.seed)
+    data = distributed.replicate(member.data, self.mesh)
+    run = _Run(member, key, self.init(jax.random.fold_in(key, prng.INIT)), data,
+               distributed.fetch(data.y_train), distributed.fetch(data.y_test),
+               tracker=member.on_eval if _is_resumable(member.on_eval) else None,
+               t_start=self.t_start)
+    if member.checkpointer is None:
+      return run
+    restored = checkpoint.restore_or_none(
+        member.checkpointer, checkpoint.abstract_like(run.state),
+        run.tracker.checkpoint_state() if run.tracker is not None else None)
+    if restored is None:
+      return run
+    # The learning curve, time and images trained so far, and the stop
+    # decision if the checkpoint was taken at the end, come back with the state.
+    run.state, loop, tracker_state = restored
+    run.curve = [Evaluation(**row) for row in loop["curve"]]
+    run.train_time, run.trained_images = loop["train_time_s"], loop["trained_images"]
+    run.wall_before, run.preemption_count = loop["wall_s"], loop["preemption_count"]
+    run.finished = loop["finished"]
+    if tracker_state is not None:
+      run.tracker.restore_checkpoint_state(tracker_state)
+    run.resumed_from = run.step
+    member.log(f"resumed from the checkpoint of step {run.resumed_from} "
+               f"({run.preemption_count} preemption(s) so far)")
+    return run
+
+  # -- training --------------------------------------------------------------
+
+  def _wall(self, run: _Run) -> float:
+    end = time.perf_counter() if run.t_end is None else run.t_end
+    return run.wall_before + end - run.t_start
+
+  def _loop_record(self, run: _Run) -> dict[str, Any]:
+    return {"curve": [e.curve_row() for e in run.curve], "train_time_s": run.train_time,
+            "trained_images": run.trained_images, "wall_s": self._wall(run),
+            "preemption_count": run.preemption_count, "finished": run.finished}
+
+  def _single_program(self, run: _Run):
+    """(compile_s, advance(state, step, n, active) -> state) of one member's own program."""
+    schedule, chunk_len = self.schedule, self.spec.budget.eval_every_steps
+    steps = make_steps(self.spec, *self.shape_args, run.key, self.mesh)
+    data = run.data
+    t0 = time.perf_counter()
+    if self.fused:
+      chunk_fn = jax.jit(lambda state, data, n: fused_steps(steps, state, data, n),
+                         static_argnums=2, donate_argnums=0)
+      full = min(chunk_len, schedule.total_steps)
+      compiled_chunk = chunk_fn.lower(run.state, data, full).compile()
+
+      def advance(state, step, n, active):
+        del step, active
+        return compiled_chunk(state, data) if n == full else chunk_fn(state, data, n)
+      return time.perf_counter() - t0, advance
+
     step_fn = jax.jit(steps.train_step, donate_argnums=0)
     # Once per epoch, not per step (see fused_steps).
-    order_fn = jax.jit(steps.epoch_order, out_shardings=replicated)
+    order_fn = jax.jit(steps.epoch_order, out_shardings=self.replicated)
+    compiled_step = step_fn.lower(run.state, data, order_fn(0)).compile()
 
-  def sharded_eval(params, model_state, x, y):
-    x = jax.lax.with_sharding_constraint(x, batch_sharding)
-    y = jax.lax.with_sharding_constraint(y, batch_sharding)
-    return jax.lax.with_sharding_constraint(steps.eval_step(params, model_state, x, y),
-                                            replicated)
-  eval_fn = jax.jit(sharded_eval)
+    def advance(state, step, n, active):
+      del active
+      for i in range(n):
+        if i == 0 or (step + i) % schedule.steps_per_epoch == 0:
+          order = order_fn((step + i) // schedule.steps_per_epoch)
+        state = compiled_step(state, data, order)
+        if (i + 1) % _MAX_QUEUED_STEPS == 0:
+          jax.block_until_ready(state.step)
+      return state
+    return time.perf_counter() - t0, advance
 
-  # Compile ahead of time so that compile time is reported apart from training.
-  t_compile = time.perf_counter()
-  if fused:
-    compiled_chunk = chunk_fn.lower(state, data, min(chunk_len, schedule.total_steps)).compile()
-  else:
-    compiled_step = step_fn.lower(state, data, order_fn(0)).compile()
-  compile_s = time.perf_counter() - t_compile
+  def _vmapped_program(self, runs: list[_Run], state, data):
+    """(compile_s, advance) of one program that trains every member of `runs`."""
+    spec, shape_args, mesh = self.spec, self.shape_args, self.mesh
+    keys = jnp.stack([r.key for r in runs])
+    chunk_len = min(spec.budget.eval_every_steps, self.schedule.total_steps)
 
-  def advance(state, step, n):
-    if fused:
-      if n == min(chunk_len, schedule.total_steps):
-        return compiled_chunk(state, data)
-      return chunk_fn(state, data, n)
-    for i in range(n):
-      if i == 0 or (step + i) % schedule.steps_per_epoch == 0:
-        order = order_fn((step + i) // schedule.steps_per_epoch)
-      state = compiled_step(state, data, order)
-      if (i + 1) % _MAX_QUEUED_STEPS == 0:
-        jax.block_until_ready(state.step)
-    return state
+    def run_chunk(state, data, active, start_step, n):
+      def one(key, state, data):
+        # Each member's own steps (keys, masks) from its traced key; start_step
+        # is shared, so each epoch's order is a real lax.cond, not a select.
+        return fused_steps(make_steps(spec, *shape_args, key, mesh), state, data, n, start_step)
+      new = jax.vmap(one)(keys, state, data)
+      # Finished members keep their state.
+      return jax.tree.map(
+          lambda a, b: jnp.where(active.reshape((-1,) + (1,) * (a.ndim - 1)), a, b), new, state)
 
-  def evaluate(state):
-    train_pred, train_losses = _evaluate_split(eval_fn, state, data.x_train, data.y_train, n_dev)
-    test_pred, test_losses = _evaluate_split(eval_fn, state, data.x_test, data.y_test, n_dev)
-    return train_pred, train_losses, test_pred, test_losses
-
-  def loop_record():
-    return {"curve": [e.curve_row() for e in curve], "train_time_s": train_time,
-            "trained_images": trained_images, "wall_s": wall_before + time.perf_counter() - t_start,
-            "preemption_count": preemption_count, "finished": finished}
-
-  preempted = False
-  step = int(state.step)
-  while finished is None and step < schedule.total_steps:
-    # Chunks end on multiples of eval_every_steps, so a resumed run cuts the
-    # schedule exactly where an uninterrupted one does.
-    n = min(chunk_len, schedule.total_steps - step)
+    chunk_fn = jax.jit(run_chunk, static_argnums=4, donate_argnums=0)
     t0 = time.perf_counter()
-    state = advance(state, step, n)
-    loss_sum = float(distributed.fetch(state.loss_sum))  # syncs
-    train_time += time.perf_counter() - t0
-    trained_images += n * schedule.batch_size
-    step += n
-    state = state.replace(loss_sum=jnp.zeros_like(state.loss_sum))
+    compiled = chunk_fn.lower(state, data, np.ones(len(runs), bool), np.int32(0),
+                              chunk_len).compile()
 
-    train_pred, train_losses, test_pred, test_losses = evaluate(state)
-    ips = trained_images / max(train_time, 1e-9)
+    def advance(state, step, n, active):
+      # numpy, not device arrays: every process of a multi-host run passes the same.
+      active, step = np.asarray(active), np.int32(step)
+      return (compiled(state, data, active, step) if n == chunk_len
+              else chunk_fn(state, data, active, step, n))
+    return time.perf_counter() - t0, advance
+
+  def train(self, runs: list[_Run], vmapped: bool, watcher) -> None:
+    """Trains `runs` (all at the same step) side by side until each stops or a preemption."""
+    schedule, batch = self.schedule, self.schedule.batch_size
+    if vmapped:
+      stack = jax.jit(lambda *trees: jax.tree.map(lambda *xs: jnp.stack(xs), *trees),
+                      out_shardings=self.replicated)
+      state, data = stack(*[r.state for r in runs]), stack(*[r.data for r in runs])
+      compile_s, advance = self._vmapped_program(runs, state, data)
+      member_state = jax.jit(lambda tree, k: jax.tree.map(lambda x: x[k], tree),
+                             out_shardings=self.replicated)
+      eval_fn, seeds = self.stacked_eval_fn, [r.seed for r in runs]
+    else:
+      (run,) = runs
+      state, data = run.state, run.data
+      compile_s, advance = self._single_program(run)
+      member_state = lambda state, k: state  # pylint: disable=unnecessary-lambda-assignment
+      eval_fn, seeds = self.eval_fn, None
+    for r in runs:
+      r.compile_s += compile_s
+      r.vmapped_seeds = r.vmapped_seeds or seeds
+    active = [True] * len(runs)
+    step = runs[0].step
+    while any(active) and step < schedule.total_steps:
+      # Chunks end on multiples of eval_every_steps, so a resumed run cuts the
+      # schedule exactly where an uninterrupted one does.
+      n = min(self.spec.budget.eval_every_steps, schedule.total_steps - step)
+      t0 = time.perf_counter()
+      state = advance(state, step, n, active)
+      loss_sums = np.atleast_1d(distributed.fetch(state.loss_sum))  # syncs
+      chunk_s = time.perf_counter() - t0
+      step += n
+      state = state.replace(loss_sum=jnp.zeros_like(state.loss_sum))
+      train_pred, train_losses = _evaluate_split(eval_fn, state, data.x_train, data.y_train,
+                                                 self.n_dev, vmapped)
+      test_pred, test_losses = _evaluate_split(eval_fn, state, data.x_test, data.y_test,
+                                               self.n_dev, vmapped)
+      if not vmapped:
+        train_pred, train_losses, test_pred, test_losses = (
+            a[None] for a in (train_pred, train_losses, test_pred, test_losses))
+      for k, r in enumerate(runs):
+        if active[k]:
+          r.train_time += chunk_s
+          r.trained_images += n * batch
+          self._record(r, step, n, float(loss_sums[k]), train_pred[k], train_losses[k],
+                       test_pred[k], test_losses[k])
+      # Every process asks at every boundary (the multi-host sync point needs it).
+      preempted = watcher.preempted()
+      for k, r in enumerate(runs):
+        if not active[k]:
+          continue
+        r.preempted = preempted and r.finished is None
+        if r.preempted:
+          r.preemption_count += 1
+        ckpt = r.member.checkpointer
+        if ckpt is not None and (r.finished or r.preempted or ckpt.due(step)):
+          ckpt.save(step, member_state(state, k), self._loop_record(r),
+                    r.tracker.checkpoint_state() if r.tracker is not None else None)
+        if r.preempted:
+          r.member.log(f"preempted at step {step}: checkpointed; rerun the same command "
+                       "to resume")
+        active[k] = r.finished is None and not r.preempted
+      if vmapped and 0 < sum(active) <= len(runs) // 2:
+        break  # most slots are masked out: the rest go on in a smaller program
+    for k, r in enumerate(runs):
+      r.state = member_state(state, k)
+      r.t_end = time.perf_counter()
+    rest = [r for k, r in enumerate(runs) if active[k]]
+    if rest and len(rest) < len(runs):
+      self.train(rest, len(rest) > 1, watcher)
+
+  def _record(self, run: _Run, step: int, n: int, loss_sum: float, train_pred, train_losses,
+              test_pred, test_losses) -> None:
+    """A member's evaluation after a chunk: curve, on_eval, log line, stop decision."""
+    schedule = self.schedule
+    ips = run.trained_images / max(run.train_time, 1e-9)
     ev = Evaluation(
         step=step, epoch=step / schedule.steps_per_epoch, train_loss=loss_sum / n,
-        train_accuracy=float(np.mean(train_pred == y_train)),
+        train_accuracy=float(np.mean(train_pred == run.y_train)),
         train_eval_loss=float(np.mean(train_losses)),
-        test_accuracy=float(np.mean(test_pred == y_test)),
-        test_loss=float(np.mean(test_losses)), learning_rate=float(lr_fn(step - 1)),
-        images_per_sec=ips, wall_s=wall_before + time.perf_counter() - t_start,
+        test_accuracy=float(np.mean(test_pred == run.y_test)),
+        test_loss=float(np.mean(test_losses)), learning_rate=float(self.lr_fn(step - 1)),
+        images_per_sec=ips, wall_s=self._wall(run),
         train_predictions=train_pred, test_predictions=test_pred)
-    curve.append(ev)
-    if on_eval is not None:
-      on_eval(ev)
+    run.curve.append(ev)
+    if run.member.on_eval is not None:
+      run.member.on_eval(ev)
     eta = (schedule.total_steps - step) * schedule.batch_size / max(ips, 1e-9)
-    log(f"step {step}/{schedule.total_steps} (epoch {ev.epoch:.1f}) | "
-        f"train acc {ev.train_accuracy:.4f} test acc {ev.test_accuracy:.4f} | "
-        f"loss {ev.train_loss:.4f} | {ips:,.0f} img/s | ETA {_format_eta(eta)}")
+    run.member.log(f"step {step}/{schedule.total_steps} (epoch {ev.epoch:.1f}) | "
+                   f"train acc {ev.train_accuracy:.4f} test acc {ev.test_accuracy:.4f} | "
+                   f"loss {ev.train_loss:.4f} | {ips:,.0f} img/s | ETA {_format_eta(eta)}")
     if not math.isfinite(ev.train_loss) or not math.isfinite(ev.train_eval_loss):
-      finished = {"status": "diverged", "steps_to_fit": None, "time_to_fit_s": None}
-      log(f"loss is not finite at step {step}: run diverged")
-    elif ev.train_accuracy >= spec.budget.fit_threshold:
-      finished = {"status": "completed", "steps_to_fit": step, "time_to_fit_s": ev.wall_s}
+      run.finished = {"status": "diverged", "steps_to_fit": None, "time_to_fit_s": None}
+      run.member.log(f"loss is not finite at step {step}: run diverged")
+    elif ev.train_accuracy >= self.spec.budget.fit_threshold:
+      run.finished = {"status": "completed", "steps_to_fit": step, "time_to_fit_s": ev.wall_s}
     elif step >= schedule.total_steps:
-      finished = {"status": "budget_exhausted", "steps_to_fit": None, "time_to_fit_s": None}
-    # Every process asks at every boundary (the multi-host sync point needs it).
-    preempted = watcher.preempted() and finished is None
-    if preempted:
-      preemption_count += 1
-    if checkpointer is not None and (finished or preempted or checkpointer.due(step)):
-      checkpointer.save(step, state, loop_record(),
-                        tracker.checkpoint_state() if tracker is not None else None)
-    if preempted:
-      log(f"preempted at step {step}: checkpointed; rerun the same command to resume")
-      break
+      run.finished = {"status": "budget_exhausted", "steps_to_fit": None,
+                      "time_to_fit_s": None}
 
-  if checkpointer is not None:
-    checkpointer.wait()
-  final = curve[-1]
-  if final.train_predictions is None:
-    # Resumed from the final checkpoint: recompute the final predictions (the
-    # same program on the same parameters gives the same values).
-    train_pred, _, test_pred, _ = evaluate(state)
-    final = dataclasses.replace(final, train_predictions=train_pred, test_predictions=test_pred)
-    curve[-1] = final
-  status = "preempted" if preempted else finished["status"]
-  steps_to_fit = None if preempted else finished["steps_to_fit"]
-  time_to_fit = None if preempted else finished["time_to_fit_s"]
-  wall = wall_before + time.perf_counter() - t_start
-  return RunOutcome(status, final, curve, steps_to_fit, time_to_fit, compile_s, wall,
-                    trained_images / max(train_time, 1e-9), state, data, schedule,
-                    preemption_count=preemption_count, resumed_from_step=resumed_from,
-                    checkpoint=checkpointer.summary() if checkpointer is not None else None)
+  # -- outcome ---------------------------------------------------------------
+
+  def outcome(self, run: _Run) -> RunOutcome:
+    ckpt = run.member.checkpointer
+    if ckpt is not None:
+      ckpt.wait()
+    final = run.curve[-1]
+    if final.train_predictions is None:
+      # Resumed from the final checkpoint: recompute the final predictions (the
+      # same program on the same parameters gives the same values).
+      train_pred, _ = _evaluate_split(self.eval_fn, run.state, run.data.x_train,
+                                      run.data.y_train, self.n_dev)
+      test_pred, _ = _evaluate_split(self.eval_fn, run.state, run.data.x_test,
+                                     run.data.y_test, self.n_dev)
+      final = dataclasses.replace(final, train_predictions=train_pred,
+                                  test_predictions=test_pred)
+      run.curve[-1] = final
+    done = run.finished if not run.preempted else None
+    return RunOutcome(
+        "preempted" if done is None else done["status"], final, run.curve,
+        None if done is None else done["steps_to_fit"],
+        None if done is None else done["time_to_fit_s"], run.compile_s, self._wall(run),
+        run.trained_images / max(run.train_time, 1e-9), run.state, run.data, self.schedule,
+        preemption_count=run.preemption_count, resumed_from_step=run.resumed_from,
+        checkpoint=ckpt.summary() if ckpt is not None else None,
+        vmapped_seeds=run.vmapped_seeds)

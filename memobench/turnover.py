@@ -21,7 +21,7 @@ Implementation: the spec's model is built with dropout rate
 (flax `nn.intercept_methods`), replacing each random mask with the example's
 own (or flipped) mask. The mask bit of example i, layer L, unit u is
 bernoulli(fold_in(fold_in(key, crc32(L's module path)), i))[u], key =
-fold_in(run key, TURNOVER_STREAM): a pure function of (seed, layer, index),
+fold_in(run key, prng.TURNOVER): a pure function of (seed, layer, index),
 the same in every run of the spec and on any number of devices. The flipped
 mask keeps a fraction `rate` of units and is scaled by 1/rate, the own mask
 1/(1 - rate); Kobayashi et al. use rate 0.5, where both are scaled by 2.
@@ -40,10 +40,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from memobench import specs, stats
+from memobench import prng, specs, stats
 
-# Sub-stream of the run key; train.py uses 0-3 (data, init, shuffle, dropout).
-TURNOVER_STREAM = 4
 EVAL_BATCH = 1024
 
 
@@ -59,7 +57,7 @@ def model_spec(spec: specs.Spec) -> specs.ModelSpec:
 
 
 def turnover_key(run_key: jax.Array) -> jax.Array:
-  return jax.random.fold_in(run_key, TURNOVER_STREAM)
+  return jax.random.fold_in(run_key, prng.TURNOVER)
 
 
 def layer_id(module: nn.Module) -> int:

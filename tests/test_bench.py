@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import pytest
 
-from memobench import bench, specs, train
+from memobench import bench, prng, specs, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,7 +51,7 @@ def test_quick_run_writes_well_formed_tables(tmp_path):
   for prefix in ("Peak matmul throughput", "memobench train step per model",
                  "Where an MLP step's time goes", "Batch order", "memobench's loop against a hand-written jitted loop",
                  "Step fusion per model", "vmapped ensembles of mlp1x512 against sequential runs",
-                 "Targets"):
+                 "--seeds=K end to end", "Targets"):
     assert prefix in by_prefix, (prefix, list(tables))
   for title, (header, rows) in tables.items():
     assert rows, title
@@ -130,7 +130,7 @@ def test_fused_steps_train_the_same_batches_as_single_steps():
   data = train.prepare_data(spec)
   steps = train.make_steps(spec, data.num_classes, tuple(data.x_train.shape[1:]),
                            int(data.x_train.shape[0]), train.run_key(spec.seed))
-  state = steps.init(jax.random.fold_in(train.run_key(spec.seed), train.INIT_STREAM))
+  state = steps.init(jax.random.fold_in(train.run_key(spec.seed), prng.INIT))
   step = jax.jit(steps.train_step)
   for _ in range(10):
     state = step(state, data)

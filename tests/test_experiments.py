@@ -62,8 +62,8 @@ def test_zhang2017_table1_quick(tmp_path):
 
 def test_arpit2017_regularizers_quick(tmp_path):
   run_script("arpit2017_regularizers.py", tmp_path)
-  summary = check_outputs(tmp_path, "regularizers.png", 4)
-  assert [r["setting"] for r in summary["rows"]] == ["none", "dropout0.5"]
+  summary = check_outputs(tmp_path, "regularizers.png", 6)
+  assert [r["setting"] for r in summary["rows"]] == ["none", "dropout0.5", "noise0.5"]
   for r in summary["rows"]:
     assert 0 <= r["random_label_train_accuracy"]["mean"] <= 1
     assert r["clean_test_accuracy"]["mean"] > 0.5

@@ -233,13 +233,13 @@ def test_cifar10_randpix_trains_small_inception_with_batchnorm_state(mock_dir, t
                                                                      monkeypatch):
   """The headline spec end to end under mock_data; BatchNorm statistics are carried."""
   outcomes = []
-  real_train = train.train
+  real_train_group = train.train_group
 
   def spy(*args, **kwargs):
-    outcomes.append(real_train(*args, **kwargs))
-    return outcomes[-1]
+    outcomes.extend(real_train_group(*args, **kwargs))
+    return outcomes
 
-  monkeypatch.setattr(train, "train", spy)
+  monkeypatch.setattr(train, "train_group", spy)
   result = _run("cifar10_randpix", mock_dir, tmp_path)
   assert result["spec"]["resolved"]["model"]["name"] == "inception"
   stats = outcomes[0].state.model_state["batch_stats"]
