@@ -356,9 +356,11 @@ def train_group(members: list[Member], vmapped: bool) -> list[RunOutcome]:
   vmapped=True: side by side in ONE jitted program, `jax.vmap` over the members'
   keys, states and corrupted data, evaluated together. Each member keeps its own
   batches, dropout keys, chunking, stopping rule and checkpoints, so it ends as
-  its single run would up to float rounding (tests/test_seeds.py: the same steps
-  to fit, accuracies and decisions; losses to ~1e-7), and its checkpoints are
-  a single run's: either way resumes them. A member that
+  its single run would up to float rounding, and its checkpoints are a single
+  run's: either way resumes them. (XLA may sum a batched matmul in another order
+  than a single one: losses then drift in the 6th digit over hundreds of steps,
+  and a discrete outcome such as the stopping step can move by one evaluation;
+  tests/test_seeds.py and docs/BENCHMARKS.md measure it.) A member that
   has stopped keeps its final state while the others go on (its slot still
   computes, masked out: the price of one program); once half the slots are
   masked out, the rest go on in a smaller program (one recompilation). Members
