@@ -86,13 +86,19 @@ class Checkpointer:
     self.last_saved_step: int | None = None
     self.save_s: list[float] = []  # wall time of each save call (blocking part)
     self.restore_s: float | None = None
-    self._manager = None
-    if self.enabled:
-      # Async saves: the blocking part copies arrays to host memory, the writes
-      # overlap the next training chunk (wait_until_finished before exit).
-      self._manager = ocp.CheckpointManager(
-          self.directory, options=ocp.CheckpointManagerOptions(
-              max_to_keep=max_to_keep, create=True, enable_async_checkpointing=True))
+    self.max_to_keep = max_to_keep
+    # Orbax's multi-process barriers are named by step; runs that checkpoint
+    # side by side (the seeds of a vmapped group) need names of their own.
+    self._barrier_prefix = "_".join(["memobench", *map(str, self.identity.values())])
+    self._manager = self._new_manager() if self.enabled else None
+
+  def _new_manager(self) -> ocp.CheckpointManager:
+    # Async saves: the blocking part copies arrays to host memory, the writes
+    # overlap the next training chunk (wait_until_finished before exit).
+    return ocp.CheckpointManager(self.directory, options=ocp.CheckpointManagerOptions(
+        max_to_keep=self.max_to_keep, create=True, enable_async_checkpointing=True,
+        multiprocessing_options=ocp.options.MultiprocessingOptions(
+            barrier_sync_key_prefix=self._barrier_prefix)))
 
   @property
   def enabled(self) -> bool:
@@ -151,11 +157,9 @@ class Checkpointer:
     self._manager.wait_until_finished()
     if jax.process_index() == 0:
       _rmtree(self.directory)
-    _sync("memobench_discard_checkpoints")
+    _sync(f"{self._barrier_prefix}_discard")
     self._manager.close()
-    self._manager = ocp.CheckpointManager(
-        self.directory, options=ocp.CheckpointManagerOptions(
-            max_to_keep=MAX_TO_KEEP, create=True, enable_async_checkpointing=True))
+    self._manager = self._new_manager()
 
   def _skip(self, step: int, error: Exception) -> None:
     reason = (str(error).strip().splitlines() or [""])[0][:160]
@@ -168,7 +172,7 @@ class Checkpointer:
       # name); a folder orbax cannot delete is removed by hand.
       if jax.process_index() == 0:
         _rmtree(f"{self.directory}/{step}")
-      _sync(f"memobench_skip_{step}")
+      _sync(f"{self._barrier_prefix}_skip_{step}")
       self._manager.reload()
 
   def due(self, step: int) -> bool:

@@ -57,11 +57,22 @@ def test_four_fake_devices_match_one_device(tmp_path, single):
   _assert_same_metrics(result, single)
 
 
-def test_two_processes_on_localhost_match_one_process(tmp_path, single):
+def test_four_fake_devices_vmapped_seeds_match_one_device(tmp_path, single):
+  """Each seed's batch is sharded over the devices inside the vmapped program."""
+  env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+  out = run_main(SPEC, f"--workdir={tmp_path}", "--seeds=2", "--vmap_seeds=true", *ARGS,
+                 env=env)
+  assert out.returncode == 0, out.stderr
+  result = _result(tmp_path / "seed0")
+  assert result["environment"]["device_count"] == 4 and result["run"]["vmapped_seeds"] == [0, 1]
+  _assert_same_metrics(result, single)
+
+
+def _local_cluster(workdir, *args):
   env = {**os.environ, "MEMOBENCH_TIMEOUT": "150", "PYTHONUNBUFFERED": "1"}
   env.pop("XLA_FLAGS", None)
   cmd = ["timeout", "-k", "5", "170", os.path.join(REPO, "launch", "local_cluster.sh"), "2",
-         SPEC, f"--workdir={tmp_path}", *ARGS]
+         SPEC, f"--workdir={workdir}", *args]
   proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, start_new_session=True)
   try:
@@ -71,12 +82,30 @@ def test_two_processes_on_localhost_match_one_process(tmp_path, single):
       os.killpg(proc.pid, signal.SIGKILL)
       proc.wait()
   assert proc.returncode == 0, err[-3000:]
+  return out
+
+
+def test_two_processes_on_localhost_match_one_process(tmp_path, single):
+  out = _local_cluster(tmp_path, *ARGS)
   result = _result(tmp_path)
   assert result["environment"]["process_count"] == 2
   assert result["environment"]["device_count"] == 2
   # Only process 0 logs (and writes result.json).
   assert out.count("step 11/44") == 1, out
   _assert_same_metrics(result, single)
+
+
+def test_two_processes_train_vmapped_seeds_with_checkpoints(tmp_path, single):
+  """Both seeds' checkpoints are written side by side by both processes (orbax barriers)."""
+  _local_cluster(tmp_path, "--seeds=2", "--vmap_seeds=true",
+                 *[a for a in ARGS if not a.startswith("--checkpoint_every")],
+                 "--checkpoint_every=22")
+  for s in (0, 1):
+    assert sorted(os.listdir(tmp_path / f"seed{s}" / "checkpoints")) == ["22", "44"]
+    result = _result(tmp_path / f"seed{s}")
+    assert result["environment"]["process_count"] == 2
+    assert result["run"]["vmapped_seeds"] == [0, 1]
+  _assert_same_metrics(_result(tmp_path / "seed0"), single)
 
 
 def test_batch_that_does_not_divide_over_devices_is_a_clear_error(tmp_path):
