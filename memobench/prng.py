@@ -24,7 +24,7 @@ CSR = 6           # critical sample ratio's search (geometry.py)
 AUGMENT = 7       # random-crop augmentation, per step (preprocessing.random_crop)
 MEMORIZATION = 8  # the Feldman & Zhang ensemble's models (memorization.py)
 INPUT_NOISE = 9   # Gaussian input noise, per step (dataset.input_noise)
-SHARPNESS = 10    # sharpness's example subset and power-iteration start (geometry.py)
+SHARPNESS = 10    # sharpness: the power iteration's start vector (geometry.py)
 
 STREAMS = {name: value for name, value in globals().items() if name.isupper()}
 if len(set(STREAMS.values())) != len(STREAMS):
