@@ -505,7 +505,10 @@ class _Group:
   def _single_program(self, run: _Run):
     """(compile_s, advance(state, step, n, active) -> state) of one member's own program."""
     schedule, chunk_len = self.schedule, self.spec.budget.eval_every_steps
-    steps = make_steps(self.spec, *self.shape_args, run.key, self.mesh)
+    # The template is member 0's steps: not built twice (forced memorization's
+    # objective loads its held-out pool each time).
+    steps = (self.template if run.seed == self.spec.seed
+             else make_steps(self.spec, *self.shape_args, run.key, self.mesh))
     data = run.data
     t0 = time.perf_counter()
     if self.fused:
@@ -628,7 +631,8 @@ class _Group:
         break  # most slots are masked out: the rest go on in a smaller program
     for k, r in enumerate(runs):
       r.state = member_state(state, k)
-      r.t_end = time.perf_counter()
+      if not active[k]:  # the active ones go on below: their clock keeps running
+        r.t_end = time.perf_counter()
     rest = [r for k, r in enumerate(runs) if active[k]]
     if rest and len(rest) < len(runs):
       self.train(rest, len(rest) > 1, watcher)

@@ -87,6 +87,9 @@ def test_vmapped_seeds_equal_their_single_runs(sequential, vmapped):
     assert a["spec"] == b["spec"]
     assert a["memorization"]["learning_dynamics"] == b["memorization"]["learning_dynamics"]
     assert _curve(vm_root / f"seed{s}") == _approx(_curve(seq_root / f"seed{s}"))
+    rows = [json.loads(l) for l in (vm_root / f"seed{s}" / results.CURVE_FILE).read_text()
+            .splitlines()]
+    assert b["timing"]["time_to_fit_s"] == rows[-1]["wall_s"]
     on_disk = json.loads((vm_root / f"seed{s}" / results.RESULT_FILE).read_text())
     assert on_disk["run"]["vmapped_seeds"] == list(SEEDS)
     # The same final parameters, and checkpoints a single run can resume.
@@ -94,6 +97,11 @@ def test_vmapped_seeds_equal_their_single_runs(sequential, vmapped):
     flat_want = dict(_flatten(want))
     for k, v in _flatten(got):
       np.testing.assert_allclose(v, flat_want[k], rtol=1e-6, atol=1e-7, err_msg=k)
+  # Seeds 0 and 1 go on in a smaller program after step 132, where seed 3 stopped: their
+  # clocks keep running through its compilation.
+  extra_compile = vm[0]["timing"]["compile_s"] - vm[3]["timing"]["compile_s"]
+  assert extra_compile > 0
+  assert vm[0]["timing"]["time_to_fit_s"] - vm[3]["timing"]["time_to_fit_s"] > extra_compile
 
 
 def _flatten(tree, prefix=""):
