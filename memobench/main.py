@@ -121,8 +121,17 @@ def main(argv):
     _fail(str(e), 1)
 
 
+def _parse_flags(argv: list[str]) -> list[str]:
+  """absl's parser, but a bad flag is one line on stderr and exit code 2."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    _fail(str(e), 2)
+    raise  # unreachable
+
+
 def entry():
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":
