@@ -152,7 +152,8 @@ def main() -> None:
 
 def _full_size(runs, data_dir) -> int:
   """The full training-set size of the runs' dataset (loaded once; offline sets take ~1 s)."""
-  from memobench import datasets, specs  # pylint: disable=import-outside-toplevel
+  from memobench import specs  # pylint: disable=import-outside-toplevel
+  from memobench.data import datasets
   spec = specs.from_dict(runs[0]["spec"]["resolved"])
   return int(datasets.load(spec.dataset, data_dir).x_train.shape[0])
 

@@ -98,7 +98,7 @@ def get_spec(name: str, overrides: Iterable[str] = ()) -> tuple[specs.Spec, dict
 
 def run_cells(cells: list[Cell], args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
   """Runs every cell for args.seeds seeds; returns {cell key: [result per seed]}."""
-  from memobench import datasets  # pylint: disable=import-outside-toplevel
+  from memobench.data import datasets  # pylint: disable=import-outside-toplevel
   os.makedirs(args.workdir, exist_ok=True)
   jobs, keys = [], []
   for cell in cells:

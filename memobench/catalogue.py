@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from memobench import corruptions, datasets, models, optimizers, specs  # noqa: F401  (validators)
+from memobench import models, specs  # noqa: F401  (validators)
+from memobench.data import corruptions, datasets
+from memobench.training import optimizers
 from memobench.specs import BudgetSpec, CorruptionSpec, DatasetSpec, ModelSpec, OptimizerSpec
 
 CORRUPTIONS: dict[str, CorruptionSpec] = {

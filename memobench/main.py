@@ -74,7 +74,8 @@ def main(argv):
   if len(argv) > 1:
     _fail(f"unexpected arguments: {' '.join(argv[1:])}", 2)
   # Imported here so that --help and flag errors do not pay for JAX start-up.
-  from memobench import datasets, results, run, specs  # pylint: disable=import-outside-toplevel
+  from memobench import results, run, specs  # pylint: disable=import-outside-toplevel
+  from memobench.data import datasets
 
   if _LIST.value:
     for spec in specs.all_specs():

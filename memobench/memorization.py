@@ -54,7 +54,9 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from memobench import models, optimizers, prng, specs, stats
+from memobench import models, prng, specs
+from memobench.training import optimizers
+from memobench.metrics import stats
 
 SCORES_FILE = "memorization.npz"
 SUMMARY_FILE = "memorization.json"
@@ -101,7 +103,7 @@ def subsample_memorization(correct: np.ndarray, in_subset: np.ndarray) -> dict[s
 
 
 def model_keys(seed: int, count: int) -> jax.Array:
-  from memobench import train  # pylint: disable=import-outside-toplevel
+  from memobench.training import train  # pylint: disable=import-outside-toplevel
   base = jax.random.fold_in(train.run_key(seed), prng.MEMORIZATION)
   return jax.vmap(lambda k: jax.random.fold_in(base, k))(jnp.arange(count, dtype=jnp.uint32))
 
@@ -267,7 +269,9 @@ def summarize(scores: dict[str, np.ndarray], correct: np.ndarray, in_subset: np.
 def run(spec: specs.Spec, config: EnsembleConfig, workdir: str, *, sequential: bool = False,
         data_dir: str | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
   """Trains the ensemble of `spec`, writes the npz and the summary JSON; returns the summary."""
-  from memobench import analysis, results, train  # pylint: disable=import-outside-toplevel
+  from memobench import results  # pylint: disable=import-outside-toplevel
+  from memobench.metrics import analysis
+  from memobench.training import train
   specs.validate(spec)
   if config.models < 2:
     raise specs.SpecError(f"--models must be at least 2, got {config.models}")
@@ -334,7 +338,8 @@ def _fmt(v) -> str:
 
 def main(argv):
   from absl import flags  # pylint: disable=import-outside-toplevel
-  from memobench import datasets, results  # pylint: disable=import-outside-toplevel
+  from memobench import results  # pylint: disable=import-outside-toplevel
+  from memobench.data import datasets
   f = flags.FLAGS
   if len(argv) > 1:
     _fail(f"unexpected arguments: {' '.join(argv[1:])}", 2)

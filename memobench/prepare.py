@@ -17,7 +17,7 @@ import sys
 
 from absl import app, flags, logging
 
-from memobench import tfds_data
+from memobench.data import tfds_data
 
 _DATASET = flags.DEFINE_enum("dataset", None, sorted(tfds_data.SOURCES), "Dataset to prepare.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data dir (default $TFDS_DATA_DIR, "

@@ -16,9 +16,12 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from memobench import checkpoint, datasets, distributed, models, results, schemas, scores
-from memobench import specs, tb_events, train
-from memobench import analysis
+from memobench import checkpoint, distributed, models, results, schemas
+from memobench.data import datasets
+from memobench.metrics import scores
+from memobench import specs, tb_events
+from memobench.training import train
+from memobench.metrics import analysis
 
 VMAP_MODES = ("auto", "true", "false")
 # `auto` vmaps seeds of a model with at most this many parameters...

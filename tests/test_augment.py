@@ -6,7 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memobench import prng, specs, train
+from memobench import prng, specs
+from memobench.training import train
 
 
 def _spec(**dataset):

@@ -17,7 +17,9 @@ import jax
 import numpy as np
 import pytest
 
-from memobench import bench, prng, specs, train
+from memobench import prng, specs
+from memobench.bench import harness as bench
+from memobench.training import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

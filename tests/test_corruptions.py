@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memobench import corruptions, specs
+from memobench import specs
+from memobench.data import corruptions
 
 N, NUM_CLASSES = 4000, 10
 

@@ -5,7 +5,8 @@ import random
 import numpy as np
 import pytest
 
-from memobench import datasets, specs
+from memobench import specs
+from memobench.data import datasets
 
 
 @pytest.mark.parametrize("name,n_train,n_test,shape", [

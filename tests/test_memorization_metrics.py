@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from memobench import dynamics, geometry, memorization, specs, stats, turnover
+from memobench import memorization, specs
+from memobench.metrics import dynamics, geometry, stats, turnover
 from tests.conftest import REPO
 
 
@@ -163,7 +164,8 @@ def test_learning_dynamics_known_sequence_and_checkpoint_roundtrip():
 
 _MASK_SNIPPET = """
 import jax, numpy as np
-from memobench import train, turnover
+from memobench.training import train
+from memobench.metrics import turnover
 key = turnover.turnover_key(train.run_key(7))
 m = turnover.example_masks(key, 123, np.array([0, 5, 4000]), (64,), 0.5)
 print(''.join('1' if b else '0' for b in np.asarray(m).ravel()))
@@ -266,7 +268,8 @@ def test_subset_masks_have_exact_size_and_do_not_depend_on_the_ensemble_size():
     ("analysis.objective=forced_memorization", "needs dataset.train_size"),
 ])
 def test_bad_analysis_options_are_refused(override, needle):
-  from memobench import analysis, objectives  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
+  from memobench.metrics import analysis  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
+  from memobench.training import objectives  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
   with pytest.raises(specs.SpecError, match=needle.replace("[", r"\[").replace(")", r"\)")):
     specs.with_overrides(specs.get("digits_clean"), [override])
 

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from memobench import analysis, memorization, run, specs
+from memobench import memorization, run, specs
+from memobench.metrics import analysis
 from tests.conftest import REPO, run_main
 
 
@@ -80,7 +81,8 @@ import jax
 jax.config.update("jax_num_cpu_devices", 2)
 import numpy as np
 from jax.sharding import Mesh
-from memobench import memorization as M, specs, train
+from memobench import memorization as M, specs
+from memobench.training import train
 spec, _ = specs.with_overrides(specs.get("digits_partial20"), ["dataset.train_size=200",
                                                               "budget.batch_size=32"])
 data = train.prepare_data(spec)

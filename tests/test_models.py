@@ -7,7 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memobench import corruptions, models, preprocessing, specs, train
+from memobench import models, specs
+from memobench.data import corruptions, preprocessing
+from memobench.training import train
 from memobench.models import alexnet
 
 CIFAR_INPUT = (28, 28, 3)

@@ -14,7 +14,9 @@ import signal
 import numpy as np
 import pytest
 
-from memobench import datasets, results, run, specs, sweep, train
+from memobench import results, run, specs, sweep
+from memobench.data import datasets
+from memobench.training import train
 from tests.conftest import run_main
 
 SEEDS = (0, 1, 2, 3)

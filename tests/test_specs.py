@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from memobench import catalogue, datasets, specs
+from memobench import catalogue, specs
+from memobench.data import datasets
 
 
 def test_names_unique_and_well_formed():

@@ -14,7 +14,9 @@ import jax
 import numpy as np
 import pytest
 
-from memobench import catalogue, datasets, preprocessing, run, specs, tfds_data, train
+from memobench import catalogue, run, specs
+from memobench.data import datasets, preprocessing, tfds_data
+from memobench.training import train
 from tests.conftest import run_main
 from tests.tfds_fakes import mock_tfds, write_prepared
 

@@ -26,7 +26,7 @@ from unittest import mock
 import numpy as np
 from PIL import Image
 
-from memobench import tfds_data
+from memobench.data import tfds_data
 
 
 def write_prepared(name: str, data_dir: str, num_train: int, num_test: int, seed: int = 0):

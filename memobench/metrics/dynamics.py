@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from memobench import stats
+from memobench.metrics import stats
 
 
 class LearningDynamics:

@@ -41,7 +41,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from memobench import datasets, prng, specs
+from memobench import prng, specs
+from memobench.data import datasets
 
 # Corruptions that leave inputs alone: the clean held-out inputs then come from
 # the distribution the model trains on.

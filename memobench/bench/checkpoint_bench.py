@@ -1,7 +1,7 @@
 """What checkpointing costs: save and restore times, and a checkpointing run's slowdown.
 
-  python -m memobench.bench_checkpoint                 # ~1-2 min on 2 CPU cores
-  python -m memobench.bench_checkpoint --models=mlp1x512 --steps=310
+  python -m memobench.bench.checkpoint_bench                 # ~1-2 min on 2 CPU cores
+  python -m memobench.bench.checkpoint_bench --models=mlp1x512 --steps=310
 
 Measured in one process, one after the other, so the ratios are comparable on
 a noisy machine (absolute times are not): for each model, the same training
@@ -46,7 +46,8 @@ def _train_time(spec, data, every: int, root: str) -> tuple[float, float, dict]:
   CPU time (all threads of this process, orbax's writers included) is the
   steadier figure on a machine shared with other jobs.
   """
-  from memobench import checkpoint, train  # pylint: disable=import-outside-toplevel
+  from memobench import checkpoint  # pylint: disable=import-outside-toplevel
+  from memobench.training import train
   workdir = tempfile.mkdtemp(dir=root)
   ckpt = checkpoint.Checkpointer(workdir, every, identity={"bench": 1}) if every else None
   t0, c0 = time.perf_counter(), time.process_time()
@@ -60,7 +61,8 @@ def _train_time(spec, data, every: int, root: str) -> tuple[float, float, dict]:
 def _save_restore(spec, data, root: str) -> dict[str, float]:
   """Save (blocking part; until written) and restore times of the trained state."""
   import jax  # pylint: disable=import-outside-toplevel
-  from memobench import checkpoint, train  # pylint: disable=import-outside-toplevel
+  from memobench import checkpoint  # pylint: disable=import-outside-toplevel
+  from memobench.training import train
   outcome = train.train(dataclasses.replace(spec), data, log=lambda _: None)
   state = outcome.state
   nbytes = sum(x.nbytes for x in jax.tree.leaves(state))
@@ -102,7 +104,8 @@ def _compile_cache(root: str) -> tuple[float, float, list[str]]:
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
-  from memobench import checkpoint, train  # pylint: disable=import-outside-toplevel
+  from memobench import checkpoint  # pylint: disable=import-outside-toplevel
+  from memobench.training import train
   checkpoint.enable_compilation_cache(checkpoint.default_compilation_cache_dir())
   rows, sr_rows = [], []
   with tempfile.TemporaryDirectory() as root:
@@ -124,7 +127,7 @@ def main(argv):
     cold, warm, cmd = _compile_cache(root)
 
   lines = ["## Checkpointing (orbax) and restarts", "",
-           "Command: `python -m memobench.bench_checkpoint "
+           "Command: `python -m memobench.bench.checkpoint_bench "
            f"--models={','.join(_MODELS.value)} --steps={_STEPS.value} "
            f"--repeats={_REPEATS.value}` (one process; fastest of the repeats; ratios are "
            "the comparable figures on a shared machine).", "",

@@ -31,7 +31,7 @@ from typing import Callable
 
 import numpy as np
 
-from memobench import datasets, preprocessing
+from memobench.data import datasets, preprocessing
 
 # Examples fetched per data-source call (array_record reads a batch in parallel).
 _READ_CHUNK = 4096

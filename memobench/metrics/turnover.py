@@ -40,7 +40,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from memobench import prng, specs, stats
+from memobench import prng, specs
+from memobench.metrics import stats
 
 EVAL_BATCH = 1024
 

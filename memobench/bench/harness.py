@@ -23,7 +23,7 @@ Sections (``--sections``):
             batch gather alone, and the whole step, against the peak.
   order     the cost of the epoch's batch order (a permutation, i.e. a sort)
             computed by every step against once per epoch (train.fused_steps).
-  loop      memobench.train.train on a resident dataset against a minimal
+  loop      memobench.training.train.train on a resident dataset against a minimal
             hand-written jitted loop of the same model, data, optimizer and
             evaluation schedule: the framework's overhead.
   torch     the same MLPs trained in PyTorch (eager, same thread count), when
@@ -371,7 +371,7 @@ def synthetic_data(input_shape: tuple[int, ...], num_train: int, num_classes: in
                    seed: int = 0):
   """Resident random data shaped like Zhang et al.'s CIFAR-10 inputs (28x28x3)."""
   import numpy as np  # pylint: disable=import-outside-toplevel
-  from memobench import corruptions  # pylint: disable=import-outside-toplevel
+  from memobench.data import corruptions  # pylint: disable=import-outside-toplevel
   rng = np.random.RandomState(seed)
   x = rng.standard_normal((num_train, *input_shape)).astype(np.float32)
   y = rng.randint(0, num_classes, num_train).astype(np.int32)
@@ -401,7 +401,8 @@ def _prepared(spec, data):
   """memobench's steps, replicated data and initial state, as train.train builds them."""
   import jax  # pylint: disable=import-outside-toplevel
   from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=import-outside-toplevel
-  from memobench import prng, train  # pylint: disable=import-outside-toplevel
+  from memobench import prng  # pylint: disable=import-outside-toplevel
+  from memobench.training import train
   mesh = train.make_mesh()
   key = train.run_key(spec.seed)
   steps = train.make_steps(spec, data.num_classes, tuple(data.x_train.shape[1:]),
@@ -436,7 +437,7 @@ def time_steps(spec, data, mode: str, k: int, repeats: int, budget_s: float) -> 
   loop before the harness showed its cost).
   """
   import jax  # pylint: disable=import-outside-toplevel
-  from memobench import train  # pylint: disable=import-outside-toplevel
+  from memobench.training import train  # pylint: disable=import-outside-toplevel
   steps, data, state = _prepared(spec, data)
   spe = steps.schedule.steps_per_epoch
   t0 = time.perf_counter()
@@ -482,7 +483,7 @@ def time_steps(spec, data, mode: str, k: int, repeats: int, budget_s: float) -> 
 
 def memobench_mode(model: str) -> str:
   """The fusion memobench's loop uses for `model` on this backend (train.uses_fused_steps)."""
-  from memobench import train  # pylint: disable=import-outside-toplevel
+  from memobench.training import train  # pylint: disable=import-outside-toplevel
   return "scan" if train.uses_fused_steps(bench_spec(model, 1)) else "loop"
 
 
@@ -726,7 +727,8 @@ def hand_written_loop(spec, data, epochs: int) -> dict[str, float]:
 
 
 def bench_loop(cfg: Config, out: dict[str, Any]) -> Table:
-  from memobench import specs, train  # pylint: disable=import-outside-toplevel
+  from memobench import specs  # pylint: disable=import-outside-toplevel
+  from memobench.training import train
   base = specs.get(cfg.loop_spec)
   spec = dataclasses.replace(base, budget=dataclasses.replace(
       base.budget, max_epochs=cfg.loop_epochs, max_steps=None, fit_threshold=1.0))
@@ -756,7 +758,7 @@ def bench_loop(cfg: Config, out: dict[str, Any]) -> Table:
                  "end-to-end CPU s", "training speed vs hand-written"])
   ips = {k: v["images"] / v["train_s"] for k, v in best.items()}
   for name, label in (("hand", "hand-written jit (Python loop of jitted steps)"),
-                      ("memobench", "memobench.train.train")):
+                      ("memobench", "memobench.training.train.train")):
     table.add(label, ips[name], best[name]["wall_s"], best[name]["cpu_s"],
               f"{ips[name] / ips['hand']:.2f}x")
   out["loop"] = {"spec": spec.name, "epochs": cfg.loop_epochs, **{
@@ -874,7 +876,8 @@ def ensemble_program(spec, data, num_models: int, num_epochs: int, vmapped: bool
   """
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  from memobench import prng, train  # pylint: disable=import-outside-toplevel
+  from memobench import prng  # pylint: disable=import-outside-toplevel
+  from memobench.training import train
   shape, n = tuple(data.x_train.shape[1:]), int(data.x_train.shape[0])
 
   def one(key, data):
@@ -925,11 +928,13 @@ def batched_matmul_rates(k: int, repeats: int, budget_s: float) -> tuple[float, 
 
 def bench_ensemble(cfg: Config, out: dict[str, Any]) -> Table:
   import jax  # pylint: disable=import-outside-toplevel
-  from memobench import datasets, specs, train  # pylint: disable=import-outside-toplevel
+  from memobench import specs  # pylint: disable=import-outside-toplevel
+  from memobench.data import datasets
+  from memobench.training import train
   table = Table("vmapped ensembles of mlp1x512 against sequential runs",
                 ["dataset", "models K", "steps per model", "one program s", "compile s",
                  "K x single-model program s", "vs single-model programs",
-                 "K x memobench.train s", "vs memobench.train runs"])
+                 "K x memobench.training.train s", "vs memobench.training.train runs"])
   for ds_name in cfg.ensemble_datasets:
     spec = dataclasses.replace(bench_spec("mlp1x512", 128, ds_name),
                                dataset=specs.DatasetSpec(ds_name))
@@ -964,7 +969,7 @@ def bench_ensemble(cfg: Config, out: dict[str, Any]) -> Table:
       "and batch order; each epoch's order computed once), batch 128, for `steps` steps; "
       "the ensemble vmaps it over K seeds in one jitted program. `vs single-model "
       "programs`: K x the steady-state time of the same program for one model, "
-      "compilation excluded on both sides. `vs memobench.train runs`: K x one "
+      "compilation excluded on both sides. `vs memobench.training.train runs`: K x one "
       "train.train run of the same spec and epochs (compilation, fused training, one "
       "final evaluation), against the ensemble's compile + run time.")
   k = max(cfg.ensemble_ks)
@@ -1100,7 +1105,7 @@ def targets(out: dict[str, Any]) -> Table:
   if not mlps:
     row("MLP training >= 60% of f32 matmul peak at batch >= 128", None, "", None)
   ens = [e for e in out.get("ensemble", []) if e["dataset"] == "mnist1d" and e["k"] == 32]
-  row("32 vmapped mlp1x512 on mnist1d >= 8x 32 sequential memobench.train runs",
+  row("32 vmapped mlp1x512 on mnist1d >= 8x 32 sequential memobench.training.train runs",
       ens[0]["ratio_vs_train_runs"] if ens else None, "{:.1f}x", lambda v: v >= 8.0)
   row("32 vmapped mlp1x512 on mnist1d >= 8x 32 runs of the compiled single-model program",
       ens[0]["ratio"] if ens else None, "{:.2f}x", lambda v: v >= 8.0)

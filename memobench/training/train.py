@@ -43,8 +43,13 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from memobench import checkpoint, corruptions, datasets, distributed, models, optimizers, specs
-from memobench import objectives, preprocessing, prng, turnover
+from memobench import checkpoint, distributed, models, specs
+from memobench.data import corruptions, datasets
+from memobench.training import optimizers
+from memobench import prng
+from memobench.training import objectives
+from memobench.data import preprocessing
+from memobench.metrics import turnover
 from memobench.prng import run_key  # noqa: F401  (train.run_key: the name callers know)
 
 # On CPU, more than ~32 queued multi-device steps without a sync can deadlock

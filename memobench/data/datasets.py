@@ -130,4 +130,4 @@ def load_mnist1d(data_dir: str | None = None) -> Dataset:
 
 # Importing the TFDS loaders registers cifar10, cifar100, mnist, fashion_mnist and
 # svhn_cropped (tensorflow_datasets itself is imported only when one is loaded).
-from memobench import tfds_data  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
+from memobench.data import tfds_data  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import

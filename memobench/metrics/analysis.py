@@ -26,8 +26,10 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from memobench import distributed, dynamics, geometry, models, prng, results, specs, train
-from memobench import turnover
+from memobench import distributed, models, prng, results, specs
+from memobench.metrics import dynamics, geometry
+from memobench.training import train
+from memobench.metrics import turnover
 
 DYNAMICS_FILE = "dynamics.npz"
 TURNOVER_FILE = "turnover.npz"

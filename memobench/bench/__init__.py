@@ -1,0 +1,1 @@
+"""The performance harness: `python -m memobench.bench` (see harness.py)."""

@@ -1,0 +1,5 @@
+"""python -m memobench.bench"""
+from memobench.bench import harness
+
+if __name__ == "__main__":
+  harness.entry()
