@@ -12,6 +12,7 @@ program is reorganized.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -81,6 +82,8 @@ def _ensemble(root):
 
 
 CASES = {"single": _single, "seeds": _seeds, "ensemble": _ensemble}
+# A checkpoint of the single run at step 44 of 88, written before the restructure.
+OLD_CHECKPOINT = os.path.join(GOLDEN, "checkpoint_before_restructure")
 
 
 def _compare(got, want, path=""):
@@ -103,6 +106,20 @@ def test_matches_values_recorded_before_the_restructure(case, tmp_path):
   with open(os.path.join(GOLDEN, f"{case}.json")) as f:
     want = json.load(f)
   _compare(json.loads(json.dumps(CASES[case](str(tmp_path)))), want)
+
+
+def test_a_checkpoint_written_before_the_restructure_resumes_to_the_same_result(tmp_path):
+  shutil.copytree(OLD_CHECKPOINT, tmp_path / "single")
+  args = [a for a in _SINGLE if a != "--checkpoint_every=0"] + ["--checkpoint_every=22"]
+  proc = run_main(*args, f"--workdir={tmp_path}/single")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "resumed from the checkpoint of step 44" in proc.stdout
+  with open(os.path.join(GOLDEN, "single.json")) as f:
+    want = json.load(f)
+  result = json.load(open(tmp_path / "single" / "result.json"))
+  _compare(result["metrics"], want["metrics"])
+  _compare(_scrub(result["memorization"]), want["memorization"])
+  assert result["run"]["resumed_from_step"] == 44
 
 
 if __name__ == "__main__" and "--record" in sys.argv:
