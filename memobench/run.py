@@ -21,7 +21,7 @@ from memobench.data import datasets
 from memobench.metrics import scores
 from memobench import specs, tb_events
 from memobench.training import train
-from memobench.metrics import analysis
+from memobench.metrics import runner as metrics_runner
 
 VMAP_MODES = ("auto", "true", "false")
 # `auto` vmaps seeds of a model with at most this many parameters...
@@ -138,7 +138,7 @@ def _param_count(spec: specs.Spec, dataset: datasets.Dataset) -> int:
 
 
 class _Run:
-  """One run's surroundings: its workdir, data, analysis and TensorBoard writer."""
+  """One run's surroundings: its workdir, data, metrics and TensorBoard writer."""
 
   def __init__(self, spec, workdir, nonstandard, data_dir, overwrite, log, checkpoint_every,
                dataset):
@@ -152,7 +152,7 @@ class _Run:
     self.log(f"{spec.name} (hash {self.spec_hash}, seed {spec.seed}): {spec.description}")
     self.curve_writer = tb_events.CurveWriter(os.path.join(workdir, tb_events.TB_DIR),
                                               log=self.log)
-    self.analysis = analysis.RunAnalysis(spec, self.data)  # spec.analysis: per-example scores
+    self.metrics = metrics_runner.MetricsRunner(spec, self.data)  # what spec.analysis asks for
     try:
       self.checkpointer = checkpoint.Checkpointer(
           workdir, checkpoint_every, identity={"spec_hash": self.spec_hash, "seed": spec.seed},
@@ -163,7 +163,7 @@ class _Run:
 
   def member(self) -> train.Member:
     return train.Member(self.spec, self.data, self.log,
-                        self.analysis.hooks(self.curve_writer if self.primary else None),
+                        self.metrics.on_eval(self.curve_writer if self.primary else None),
                         self.checkpointer)
 
   def close(self) -> None:
@@ -192,8 +192,8 @@ class _Run:
                   "resumed_from_step": outcome.resumed_from_step,
                   "vmapped_seeds": outcome.vmapped_seeds,
                   "checkpoint": outcome.checkpoint})
-    memorization = self.analysis.finish(outcome, self.workdir if self.primary else None,
-                                        self.log)
+    memorization = self.metrics.finish(outcome, self.workdir if self.primary else None,
+                                       self.log)
     if memorization:
       result["memorization"] = memorization
     schemas.validate(results.finite_or_none(result), "result")

@@ -1,20 +1,24 @@
 """Per-example memorization metrics, each against a case with a known answer."""
 
+import dataclasses
 import itertools
 import json
 import math
 import subprocess
 import sys
+import types
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import sklearn.metrics
 from jax.flatten_util import ravel_pytree
 
-from memobench import memorization, specs
-from memobench.metrics import dynamics, geometry, stats, turnover
+from memobench import memorization, metrics, specs
+from memobench.metrics import base, critical_sample_ratio, dynamics, effective_rank, runner
+from memobench.metrics import sharpness, stats, turnover
 from tests.conftest import REPO
 
 
@@ -30,9 +34,14 @@ def test_roc_auc_matches_pair_counting_with_ties():
   pairs = [1.0 if p > n else 0.5 if p == n else 0.0
            for p, n in itertools.product(scores[positive], scores[~positive])]
   assert stats.roc_auc(scores, positive) == pytest.approx(np.mean(pairs))
+  assert stats.roc_auc(scores, positive) == pytest.approx(
+      sklearn.metrics.roc_auc_score(positive, scores), rel=1e-12)
   assert stats.roc_auc([1, 2, 3, 4], [False, False, True, True]) == 1.0
   assert stats.roc_auc([4, 3, 2, 1], [False, False, True, True]) == 0.0
+  assert stats.roc_auc([7, 7, 7, 7], [False, True, False, True]) == 0.5  # all tied
   assert stats.roc_auc([1, 2], [False, False]) is None  # no positives
+  assert stats.roc_auc([1, 2], [True, True]) is None  # no negatives
+  assert stats.roc_auc([1, np.nan], [False, True]) is None  # a score is not finite
 
 
 # --------------------------------------------------------------------------
@@ -51,22 +60,22 @@ def _with_spectrum(singular_values, rows=30, cols=12, seed=0):
 
 
 def test_effective_rank_of_known_spectra():
-  assert geometry.effective_rank(np.eye(7)) == pytest.approx(7.0)
+  assert effective_rank.effective_rank(np.eye(7)) == pytest.approx(7.0)
   # r equal singular values: exactly r, whatever their scale.
-  assert geometry.effective_rank(_with_spectrum([5.0] * 4)) == pytest.approx(4.0, rel=1e-9)
-  assert geometry.effective_rank(_with_spectrum([0.01] * 9)) == pytest.approx(9.0, rel=1e-9)
+  assert effective_rank.effective_rank(_with_spectrum([5.0] * 4)) == pytest.approx(4.0, rel=1e-9)
+  assert effective_rank.effective_rank(_with_spectrum([0.01] * 9)) == pytest.approx(9.0, rel=1e-9)
   # s = (3, 1): p = (3/4, 1/4), erank = exp(-(3/4 ln 3/4 + 1/4 ln 1/4)).
   p = np.array([0.75, 0.25])
-  assert geometry.effective_rank(_with_spectrum([3.0, 1.0])) == pytest.approx(
+  assert effective_rank.effective_rank(_with_spectrum([3.0, 1.0])) == pytest.approx(
       math.exp(-np.sum(p * np.log(p))), rel=1e-9)
   # Rank one (any scale): 1.
-  assert geometry.effective_rank(np.outer(np.arange(1, 6), np.ones(4))) == pytest.approx(1.0)
-  assert geometry.effective_rank(np.zeros((3, 3))) == 0.0
-  assert math.isnan(geometry.effective_rank(np.array([[np.nan, 1.0]])))
+  assert effective_rank.effective_rank(np.outer(np.arange(1, 6), np.ones(4))) == pytest.approx(1.0)
+  assert effective_rank.effective_rank(np.zeros((3, 3))) == 0.0
+  assert math.isnan(effective_rank.effective_rank(np.array([[np.nan, 1.0]])))
   # Centering removes a shared offset: rows c * 1 + tiny noise are rank ~1 raw.
   rows = np.ones((50, 6)) * 10 + _with_spectrum([1.0] * 6, rows=50, cols=6) * 1e-3
-  assert geometry.effective_rank(rows) < 1.1
-  assert geometry.effective_rank(rows, center=True) > 5.0
+  assert effective_rank.effective_rank(rows) < 1.1
+  assert effective_rank.effective_rank(rows, center=True) > 5.0
 
 
 # --------------------------------------------------------------------------
@@ -100,7 +109,7 @@ def test_power_iteration_matches_dense_hessian_top_eigenvalue():
   second = np.sort(np.abs(eigenvalues))[-2]
   assert second / abs(top) < 0.9  # a gap, so that 300 iterations converge
   eigenvalue, residual = jax.jit(
-      lambda p: geometry.top_hessian_eigenvalue(loss_fn, p, jax.random.key(3), 300))(params)
+      lambda p: sharpness.top_hessian_eigenvalue(loss_fn, p, jax.random.key(3), 300))(params)
   assert float(eigenvalue) == pytest.approx(top, rel=1e-3)
   assert float(residual) < 1e-2 * abs(top)
 
@@ -116,8 +125,8 @@ def test_lass_finds_exactly_the_samples_within_r_of_the_boundary():
   logits_fn = lambda x: jnp.stack([x[:, 0], -x[:, 0]], -1)
   x0 = jnp.array([0.05, -0.05, 0.099, 0.3, -0.3, 0.11])
   x = jnp.stack([x0, jnp.ones_like(x0)], -1)
-  critical = geometry.critical_samples(logits_fn, x, jax.random.key(0), r=r, alpha=r / 4,
-                                       beta=r / 10, iters=50)
+  critical = critical_sample_ratio.critical_samples(logits_fn, x, jax.random.key(0), r=r,
+                                                    alpha=r / 4, beta=r / 10, iters=50)
   assert np.asarray(critical).tolist() == [True, True, True, False, False, False]
 
 
@@ -261,16 +270,40 @@ def test_subset_masks_have_exact_size_and_do_not_depend_on_the_ensemble_size():
 # --------------------------------------------------------------------------
 
 
+def _with_analysis(spec: specs.Spec, **fields) -> specs.Spec:
+  return dataclasses.replace(spec, analysis=dataclasses.replace(spec.analysis, **fields))
+
+
+@pytest.mark.parametrize("fields,message", [
+    ({"turnover_dropout": 1.0}, "analysis.turnover_dropout must be in [0, 1), got 1.0"),
+    ({"turnover_dropout": -0.1}, "analysis.turnover_dropout must be in [0, 1), got -0.1"),
+    ({"csr_samples": -1}, "analysis.csr_samples must be >= 0, got -1"),
+    ({"sharpness_iters": -2}, "analysis.sharpness_iters must be >= 0, got -2"),
+    ({"sharpness_examples": 0}, "analysis.sharpness_examples must be positive, got 0"),
+])
+def test_metric_checks_refuse_bad_analysis_fields_in_one_line(fields, message):
+  spec = specs.get("digits_clean")
+  metrics.check(spec)
+  with pytest.raises(specs.SpecError) as e:
+    metrics.check(_with_analysis(spec, **fields))
+  assert str(e.value) == message
+
+
+def test_turnover_dropout_with_model_dropout_is_refused():
+  spec = specs.get("digits_clean")
+  spec = dataclasses.replace(_with_analysis(spec, turnover_dropout=0.5),
+                             model=dataclasses.replace(spec.model, dropout=0.1))
+  with pytest.raises(specs.SpecError, match="replaces the model's random dropout"):
+    metrics.check(spec)
+
+
 @pytest.mark.parametrize("override,needle", [
-    ("analysis.turnover_dropout=1.0", "must be in [0, 1)"),
-    ("analysis.csr_samples=-1", "must be >= 0"),
     ("analysis.objective=nope", "unknown objective"),
     ("analysis.objective=forced_memorization", "needs dataset.train_size"),
 ])
-def test_bad_analysis_options_are_refused(override, needle):
-  from memobench.metrics import analysis  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
+def test_bad_objectives_are_refused(override, needle):
   from memobench.training import objectives  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
-  with pytest.raises(specs.SpecError, match=needle.replace("[", r"\[").replace(")", r"\)")):
+  with pytest.raises(specs.SpecError, match=needle):
     specs.with_overrides(specs.get("digits_clean"), [override])
 
 
@@ -280,3 +313,111 @@ def test_default_analysis_changes_nothing_trained():
   spec = specs.get("mnist5k_partial20")
   assert turnover.model_spec(spec) == spec.model
   assert json.dumps(specs.to_dict(spec)["analysis"], sort_keys=True)  # serializable
+
+
+# --------------------------------------------------------------------------
+# The metric table: a metric is found only through it
+# --------------------------------------------------------------------------
+
+
+def test_the_table_declares_every_analysis_field_once_and_distinct_outputs():
+  declared = [f for metric in metrics.TABLE for f in metric.fields]
+  # analysis.objective changes what is trained: training/objectives.py's, no metric's.
+  fields = {f"analysis.{f.name}" for f in dataclasses.fields(specs.AnalysisSpec)} - {
+      "analysis.objective"}
+  assert sorted(declared) == sorted(fields)
+  sections = [metric.section for metric in metrics.TABLE]
+  assert len(set(sections)) == len(sections) and "timing_s" not in sections
+  files = [metric.arrays_file for metric in metrics.TABLE if metric.arrays_file]
+  assert len(set(files)) == len(files)
+  keys = [metric.timing_key for metric in metrics.TABLE if metric.timing_key]
+  assert len(set(keys)) == len(keys)
+  default = specs.get("digits_clean")
+  assert [m.section for m in metrics.enabled(default)] == ["learning_dynamics", "effective_rank"]
+  everything = _with_analysis(default, turnover_dropout=0.5, csr_samples=4, sharpness_iters=2)
+  assert [m.section for m in metrics.enabled(everything)] == sections
+
+
+class _CountingTracker:
+  """A toy tracker: how many evaluations saw each example predicted as class 0."""
+
+  def __init__(self, n):
+    self.zeros = np.zeros(n, np.int32)
+
+  def __call__(self, evaluation):
+    self.zeros += (np.asarray(evaluation.train_predictions) == 0).astype(np.int32)
+
+  def checkpoint_state(self):
+    return {"toy_zeros": self.zeros}
+
+  def restore_checkpoint_state(self, tree):
+    self.zeros = np.array(tree["toy_zeros"], np.int32)
+
+
+def _toy_finish(context):
+  zeros = context.tracker.zeros
+  section = {"predicted_zero_mean": stats.split_summary(zeros, context.corrupted),
+             "train_examples": int(context.x_train.shape[0])}
+  return base.Result(section, {"zeros": zeros}, ("toy zeros", float(zeros.mean())))
+
+
+_TOY = base.Metric(section="toy", fields=(), enabled=lambda spec: True, finish=_toy_finish,
+                   timing_key="toy", tracker=lambda spec, data: _CountingTracker(
+                       data.y_train.shape[0]), arrays_file="toy.npz")
+
+
+class _Embedder(nn.Module):
+  @nn.compact
+  def __call__(self, x, *, train=False):
+    del train
+    h = jnp.tanh(nn.Dense(6)(x))
+    self.sow("intermediates", "features", h)
+    return nn.Dense(3)(h)
+
+
+def test_a_metric_added_to_a_copy_of_the_table_runs_through_the_runner(tmp_path):
+  rng = np.random.RandomState(0)
+  n, spec = 20, specs.get("digits_clean")
+  data = types.SimpleNamespace(
+      x_train=jnp.asarray(rng.randn(n, 4), jnp.float32), y_train=jnp.asarray(rng.randint(0, 3, n)),
+      x_test=jnp.asarray(rng.randn(12, 4), jnp.float32),
+      label_changed=jnp.asarray(np.arange(n) % 4 == 0), num_classes=3)
+  module = _Embedder()
+  params = module.init(jax.random.key(0), data.x_train)["params"]
+  table = (*metrics.TABLE, _TOY)
+  run = runner.MetricsRunner(spec, data, module=module, table=table)
+  hooked = []
+  on_eval = run.on_eval(hooked.append, None)
+  predictions = [np.zeros(n, int), np.asarray(data.y_train), np.arange(n) % 3]
+  for step, pred in zip([10, 20, 30], predictions):
+    on_eval(types.SimpleNamespace(step=step, train_predictions=pred))
+  assert len(hooked) == 3  # the other hooks see every evaluation too
+  # The checkpoint state is the trackers' dicts merged: learning dynamics' keys
+  # (as before the table) plus the toy's; a fresh runner resumes from it.
+  state = on_eval.checkpoint_state()
+  assert set(state) == set(dynamics.LearningDynamics(np.zeros(n)).checkpoint_state()) | {
+      "toy_zeros"}
+  resumed = runner.MetricsRunner(spec, data, module=module, table=table)
+  resumed.on_eval().restore_checkpoint_state(jax.tree.map(np.copy, state))
+  np.testing.assert_array_equal(resumed.trackers["toy"].zeros, run.trackers["toy"].zeros)
+
+  outcome = types.SimpleNamespace(
+      status="completed", data=data, schedule=types.SimpleNamespace(steps_per_epoch=10),
+      state=types.SimpleNamespace(params=params, model_state={}))
+  lines = []
+  section = run.finish(outcome, str(tmp_path), log=lines.append)
+  assert list(section) == ["learning_dynamics", "effective_rank", "toy", "timing_s"]
+  assert list(section["timing_s"]) == ["effective_rank", "toy"]
+  assert section["learning_dynamics"]["evaluations"] == 3
+  assert section["toy"]["train_examples"] == n
+  with np.load(tmp_path / "toy.npz") as z:
+    np.testing.assert_array_equal(z["zeros"], run.trackers["toy"].zeros)
+    np.testing.assert_array_equal(z["label_changed"], np.arange(n) % 4 == 0)
+  assert (tmp_path / "dynamics.npz").exists()
+  assert len(lines) == 1 and lines[0].startswith("memorization: learning-time AUC ")
+  toy_mean = run.trackers["toy"].zeros.mean()
+  assert ", effective rank " in lines[0] and lines[0].endswith(f", toy zeros {toy_mean:.4g}")
+  # A preempted run reports nothing (the resumed one does).
+  preempted = types.SimpleNamespace(**{**vars(outcome), "status": "preempted"})
+  assert run.finish(preempted, None) == {}
+

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from memobench import memorization, run, specs
-from memobench.metrics import analysis
+from memobench import memorization, metrics, run, specs
+from memobench.metrics import dynamics, turnover
 from tests.conftest import REPO, run_main
 
 
@@ -20,24 +20,30 @@ def test_main_reports_self_influence_learning_times_and_geometry(tmp_path):
                  "--set", "analysis.csr_samples=100", "--set", "analysis.sharpness_iters=10",
                  "--set", "analysis.sharpness_examples=256")
   assert out.returncode == 0, out.stderr
-  assert "self-influence AUC" in out.stdout
   m = json.loads((tmp_path / "result.json").read_text())["memorization"]
-  t = m["turnover"]
+  # Every metric of the table, in its order, found through the table alone.
+  assert list(m) == [metric.section for metric in metrics.TABLE] + ["timing_s"]
+  assert list(m["timing_s"]) == ["turnover", "effective_rank", "csr", "sharpness"]
+  t, d, er = m["turnover"], m["learning_dynamics"], m["effective_rank"]
+  csr, sharp = m["critical_sample_ratio"], m["sharpness"]
+  fmt = lambda v: f"{v:.4g}"
+  assert (f"memorization: self-influence AUC {fmt(t['self_influence_auc'])}, learning-time AUC "
+          f"{fmt(d['learning_time_auc'])}, effective rank {fmt(er['effective_rank'])}, CSR "
+          f"{fmt(csr['critical_sample_ratio'])}, sharpness "
+          f"{fmt(sharp['top_hessian_eigenvalue'])}\n") in out.stdout
   assert t["self_influence_auc"] > 0.8  # measured 0.985
   assert t["self_influence_loss_mean"]["corrupted"] > t["self_influence_loss_mean"]["clean"]
   assert t["own_mask_accuracy"]["all"] > t["flipped_mask_accuracy"]["all"]
-  d = m["learning_dynamics"]
   assert d["learning_time_auc"] > 0.8  # noisy labels are learned later (Arpit 2017)
   assert d["evaluations"] == 40
   assert d["first_learned_epoch_mean"]["corrupted"] > d["first_learned_epoch_mean"]["clean"]
-  er = m["effective_rank"]
   assert 1.0 < er["effective_rank"] < er["embedding_dim"] == 512 and er["examples"] == 360
   assert 0.0 <= m["critical_sample_ratio"]["critical_sample_ratio"] <= 1.0
   assert m["critical_sample_ratio"]["samples"] == 100
   assert m["sharpness"]["top_hessian_eigenvalue"] > 0 and m["sharpness"]["examples"] == 256
-  with np.load(tmp_path / analysis.TURNOVER_FILE) as z:
+  with np.load(tmp_path / turnover.METRIC.arrays_file) as z:
     assert z["self_influence_loss"].shape == (1437,) and z["label_changed"].sum() > 400
-  with np.load(tmp_path / analysis.DYNAMICS_FILE) as z:
+  with np.load(tmp_path / dynamics.METRIC.arrays_file) as z:
     assert z["first_learned_step"].shape == (1437,)
     assert set(np.unique(z["forgetting_events"])) <= set(range(41))
   assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp")]

@@ -23,6 +23,9 @@ here they are counted between consecutive full-training-set evaluations
 (every `budget.eval_every_steps` steps), so forgetting between two evaluations
 that recovers by the next one is not seen. The state is O(N): nothing is
 stored per evaluation.
+
+The metric `learning_dynamics` (on with analysis.dynamics) reports `summary`
+and writes `arrays` to workdir/dynamics.npz.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from memobench.metrics import stats
+from memobench import distributed, specs
+from memobench.metrics import base, stats
 
 
 class LearningDynamics:
@@ -121,3 +125,23 @@ class LearningDynamics:
         "learning_time_auc": stats.roc_auc(np.where(stable >= 0, stable, late), corrupted),
         "forgetting_events_auc": stats.roc_auc(a["forgetting_events"], corrupted),
     }
+
+
+def _tracker(spec: specs.Spec, data) -> LearningDynamics:
+  del spec
+  # Tracked even when analysis.dynamics is off (O(N) per evaluation), so that the
+  # checkpointed tracker state has the same structure for every spec.
+  return LearningDynamics(distributed.fetch(data.y_train))
+
+
+def _finish(context: base.Context) -> base.Result:
+  tracker = context.tracker
+  section = tracker.summary(context.corrupted, context.steps_per_epoch)
+  return base.Result(section, tracker.arrays(),
+                     ("learning-time AUC", section["learning_time_auc"]))
+
+
+METRIC = base.Metric(
+    section="learning_dynamics", fields=("analysis.dynamics",),
+    enabled=lambda spec: spec.analysis.dynamics, finish=_finish, timing_key=None,
+    tracker=_tracker, arrays_file="dynamics.npz")

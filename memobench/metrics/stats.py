@@ -12,33 +12,23 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-  """1-based ranks of `values`, tied values sharing the mean of their ranks."""
-  order = np.argsort(values, kind="mergesort")
-  sorted_values = values[order]
-  ranks = np.empty(len(values), np.float64)
-  # Boundaries of runs of equal values in sorted order.
-  starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-  ends = np.r_[starts[1:], len(values)]
-  mean_rank = (starts + ends + 1) / 2.0  # mean of ranks start+1 .. end
-  ranks[order] = np.repeat(mean_rank, ends - starts)
-  return ranks
+import scipy.stats
 
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
   """Area under the ROC curve of `scores` for separating `positive` examples.
 
-  None when either class is empty or a score is not finite.
+  None when either class is empty or a score is not finite. Computed from the
+  average ranks (scipy.stats.rankdata): the rank sums are exact, so the value is
+  the correctly rounded U / (n_pos n_neg). sklearn.metrics.roc_auc_score gives
+  the same area by the trapezoid rule, within a few 1e-16.
   """
   scores = np.asarray(scores, np.float64)
   positive = np.asarray(positive, bool)
   n_pos, n_neg = int(positive.sum()), int((~positive).sum())
   if n_pos == 0 or n_neg == 0 or not np.all(np.isfinite(scores)):
     return None
-  ranks = _average_ranks(scores)
-  u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
+  u = scipy.stats.rankdata(scores)[positive].sum() - n_pos * (n_pos + 1) / 2.0
   return float(u / (n_pos * n_neg))
 
 

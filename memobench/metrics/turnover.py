@@ -25,6 +25,9 @@ fold_in(run key, prng.TURNOVER): a pure function of (seed, layer, index),
 the same in every run of the spec and on any number of devices. The flipped
 mask keeps a fraction `rate` of units and is scaled by 1/rate, the own mask
 1/(1 - rate); Kobayashi et al. use rate 0.5, where both are scaled by 2.
+
+The metric `turnover` (on when analysis.turnover_dropout > 0) reports `summary`
+and writes `self_influence`'s arrays to workdir/turnover.npz.
 """
 
 from __future__ import annotations
@@ -38,16 +41,23 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from memobench import prng, specs
-from memobench.metrics import stats
-
-EVAL_BATCH = 1024
+from memobench.metrics import base, stats
+from memobench.training import evaluation, losses
 
 
 def enabled(spec: specs.Spec) -> bool:
   return spec.analysis.turnover_dropout > 0
+
+
+def check(spec: specs.Spec) -> None:
+  rate = spec.analysis.turnover_dropout
+  if not 0.0 <= rate < 1.0:
+    raise specs.SpecError(f"analysis.turnover_dropout must be in [0, 1), got {rate}")
+  if rate > 0 and spec.model.dropout > 0:
+    raise specs.SpecError("analysis.turnover_dropout replaces the model's random dropout; "
+                          "leave model.dropout at 0")
 
 
 def model_spec(spec: specs.Spec) -> specs.ModelSpec:
@@ -125,7 +135,7 @@ def masker(spec: specs.Spec, run_key: jax.Array) -> Callable[[Any], ContextManag
 
 def self_influence(module: nn.Module, params: Any, model_state: Any, x: jax.Array,
                    y: jax.Array, key: jax.Array, rate: float,
-                   batch: int = EVAL_BATCH) -> dict[str, np.ndarray]:
+                   batch: int = evaluation.EVAL_BATCH) -> dict[str, np.ndarray]:
   """Per-example loss and correctness under the own and the flipped masks.
 
   Evaluation mode (BatchNorm running statistics), labels `y` (those trained on).
@@ -135,22 +145,21 @@ def self_influence(module: nn.Module, params: Any, model_state: Any, x: jax.Arra
     for name, flip in (("own", False), ("flipped", True)):
       with masks_applied(key, rate, idx, flip=flip):
         logits = module.apply({"params": params, **model_state}, xb, train=False)
-      out[f"{name}_loss"] = optax.softmax_cross_entropy_with_integer_labels(
-          logits.astype(jnp.float32), yb)
+      out[f"{name}_loss"] = losses.cross_entropy(logits, yb)
       out[f"{name}_correct"] = jnp.argmax(logits, -1) == yb
     return out
 
   evaluate = jax.jit(evaluate)
   n = x.shape[0]
   batch = min(batch, n)
-  parts = []
-  for start in range(0, n, batch):
-    idx = np.arange(start, min(start + batch, n))
-    pad = batch - len(idx)
-    idx_padded = np.concatenate([idx, np.zeros(pad, idx.dtype)])  # fixed shape: one compile
+
+  def chunk(start, stop):
+    idx = np.arange(start, stop)
+    idx_padded = np.concatenate([idx, np.zeros(batch - len(idx), idx.dtype)])  # one compile
     out = evaluate(params, model_state, x[idx_padded], y[idx_padded], jnp.asarray(idx_padded))
-    parts.append({k: np.asarray(v)[:len(idx)] for k, v in out.items()})
-  arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return {k: np.asarray(v)[:len(idx)] for k, v in out.items()}
+
+  arrays = evaluation.chunked(chunk, n, batch=batch)
   arrays["self_influence_loss"] = arrays["flipped_loss"] - arrays["own_loss"]
   arrays["self_influence_accuracy"] = (arrays["own_correct"].astype(np.float32)
                                        - arrays["flipped_correct"].astype(np.float32))
@@ -174,3 +183,17 @@ def summary(arrays: dict[str, np.ndarray], corrupted: np.ndarray, rate: float) -
       "self_influence_auc": stats.roc_auc(arrays["self_influence_loss"], corrupted),
       "self_influence_accuracy_auc": stats.roc_auc(acc_then_loss, corrupted),
   }
+
+
+def _finish(context: base.Context) -> base.Result:
+  rate = context.spec.analysis.turnover_dropout
+  arrays = self_influence(context.module, context.params, context.model_state, context.x_train,
+                          context.y_train, turnover_key(context.run_key), rate)
+  section = summary(arrays, context.corrupted, rate)
+  return base.Result(section, arrays, ("self-influence AUC", section["self_influence_auc"]))
+
+
+METRIC = base.Metric(
+    section="turnover", fields=("analysis.turnover_dropout",), enabled=enabled,
+    finish=_finish, timing_key="turnover", check=check, arrays_file="turnover.npz",
+    leads_summary=True)

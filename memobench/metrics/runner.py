@@ -1,0 +1,154 @@
+"""Runs the metric table (memobench/metrics/__init__.py) over one run; knows no metric by name.
+
+run.run_spec makes a `MetricsRunner` before training, passes `on_eval(...)` as
+the training loop's on_eval callback, and calls `finish` after training: the
+enabled metrics' sections, in table order, become result.json's `memorization`
+section (with `timing_s`), their per-example arrays go to .npz files in the
+workdir, each with `label_changed` (the corruption record) so that the scores
+can be judged against it offline, and their headlines make one log line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import time
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import numpy as np
+
+from memobench import distributed, metrics, models, prng, results, specs
+from memobench.metrics import base, turnover
+
+
+def write_npz_atomic(path: str, arrays: dict[str, np.ndarray]) -> None:
+  """np.savez, written atomically by results.write_atomic (one upload if remote)."""
+  buffer = io.BytesIO()
+  np.savez(buffer, **arrays)
+  results.write_atomic(path, buffer.getvalue())
+
+
+def trained_module(spec: specs.Spec, num_classes: int) -> nn.Module:
+  """The flax module the run trained, built as train.make_steps builds it.
+
+  Turn-over dropout changes the model itself (its dropout layers at the
+  turn-over rate), so that is part of building it, not of a metric.
+  """
+  return models.build(turnover.model_spec(spec), num_classes)
+
+
+def _is_resumable(tracker: base.Tracker) -> bool:
+  return hasattr(tracker, "checkpoint_state") and hasattr(tracker, "restore_checkpoint_state")
+
+
+class OnEval:
+  """The loop's on_eval callback: other hooks first, then every metric's tracker.
+
+  Resumable: its checkpoint state is the resumable trackers' state dicts merged
+  into one flat dict. With learning dynamics the only tracker, that is exactly
+  the dict checkpoints held before the metric table, so those still resume.
+  """
+
+  def __init__(self, hooks: list[Callable], trackers: list[base.Tracker]):
+    self.hooks, self.trackers = hooks, trackers
+    self.resumable = [t for t in trackers if _is_resumable(t)]
+
+  def __call__(self, evaluation) -> None:
+    for hook in self.hooks:
+      hook(evaluation)
+    for tracker in self.trackers:
+      tracker(evaluation)
+
+  def checkpoint_state(self) -> dict[str, Any] | None:
+    if not self.resumable:
+      return None  # the loop checkpoints no tracker state
+    merged: dict[str, Any] = {}
+    for tracker in self.resumable:
+      state = tracker.checkpoint_state()
+      clash = merged.keys() & state.keys()
+      if clash:
+        raise ValueError(f"metric trackers share checkpoint keys {sorted(clash)}")
+      merged.update(state)
+    return merged
+
+  def restore_checkpoint_state(self, tree: dict[str, Any]) -> None:
+    for tracker in self.resumable:
+      tracker.restore_checkpoint_state({k: tree[k] for k in tracker.checkpoint_state()})
+
+
+class MetricsRunner:
+  """What the metric table asks of one run: trackers during training, finish steps after it."""
+
+  def __init__(self, spec: specs.Spec, data, *, module: nn.Module | None = None,
+               table: Sequence[base.Metric] | None = None):
+    """`data`: the run's corrupted data; `module`: the flax module trained (default:
+    `trained_module`); `table`: the metrics (default: memobench.metrics.TABLE)."""
+    self.spec, self.module = spec, module
+    self.table = tuple(metrics.TABLE if table is None else table)
+    # Built for every metric that has a tracker: a metric may track while it
+    # is not reported (learning dynamics does, for one checkpoint structure).
+    self.trackers: dict[str, base.Tracker] = {}
+    for metric in self.table:
+      tracker = metric.tracker(spec, data) if metric.tracker is not None else None
+      if tracker is not None:
+        self.trackers[metric.section] = tracker
+
+  def on_eval(self, *hooks: Callable | None) -> OnEval:
+    """The on_eval callback for train.train: `hooks` (None skipped), then the trackers."""
+    return OnEval([h for h in hooks if h is not None], list(self.trackers.values()))
+
+  def finish(self, outcome, workdir: str | None,
+             log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The result.json `memorization` section; writes the npz files when `workdir` is set."""
+    if outcome.status == "preempted":
+      return {}  # the resumed run reports it; a preempted process has little time left
+    enabled = metrics.enabled(self.spec, self.table)
+    if not enabled:
+      return {}
+    context = self._context(outcome)
+    section: dict[str, Any] = {}
+    timing: dict[str, float] = {}
+    headlines: list[tuple[bool, str, float | None]] = []
+    for metric in enabled:
+      t0 = time.perf_counter()
+      result = metric.finish(dataclasses.replace(context,
+                                                 tracker=self.trackers.get(metric.section)))
+      if metric.timing_key is not None:
+        timing[metric.timing_key] = time.perf_counter() - t0
+      section[metric.section] = result.section
+      if result.arrays is not None:
+        if metric.arrays_file is None:
+          raise ValueError(f"metric {metric.section} returned arrays but has no arrays_file")
+        if workdir:
+          write_npz_atomic(os.path.join(workdir, metric.arrays_file),
+                           {**result.arrays, "label_changed": context.corrupted})
+      if result.headline is not None:
+        headlines.append((metric.leads_summary, *result.headline))
+    section["timing_s"] = timing
+    # Stable sort: the leading headline first, the others in table order.
+    headlines.sort(key=lambda h: not h[0])
+    if headlines:
+      log("memorization: " + ", ".join(f"{label} {_fmt(value)}"
+                                        for _, label, value in headlines))
+    return section
+
+  def _context(self, outcome) -> base.Context:
+    data = outcome.data
+    fetch = lambda tree: jax.tree.map(distributed.fetch, tree)
+    return base.Context(
+        spec=self.spec,
+        module=(self.module if self.module is not None
+                else trained_module(self.spec, data.num_classes)),
+        params=fetch(outcome.state.params), model_state=fetch(outcome.state.model_state),
+        x_train=distributed.fetch(data.x_train), y_train=distributed.fetch(data.y_train),
+        x_test=distributed.fetch(data.x_test),
+        corrupted=distributed.fetch(data.label_changed).astype(bool),
+        run_key=prng.run_key(self.spec.seed),
+        steps_per_epoch=outcome.schedule.steps_per_epoch)
+
+
+def _fmt(value) -> str:
+  return "n/a" if value is None else f"{value:.4g}"
