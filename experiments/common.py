@@ -20,7 +20,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-position
 
-from memobench import leaderboard, results, specs, sweep  # noqa: E402
+from memobench import catalogue, leaderboard, results, specs, sweep  # noqa: E402
 
 plt.rcParams.update({"figure.dpi": 110, "font.size": 9})
 
@@ -90,7 +90,7 @@ def fail(message: str, code: int) -> None:
 def get_spec(name: str, overrides: Iterable[str] = ()) -> tuple[specs.Spec, dict[str, Any]]:
   """A registered spec with overrides applied; one-line exit on a bad name or value."""
   try:
-    return specs.with_overrides(specs.get(name), list(overrides))
+    return specs.with_overrides(catalogue.get(name), list(overrides))
   except specs.SpecError as e:
     fail(str(e), 2)
     raise  # unreachable

@@ -97,7 +97,7 @@ def spec_for(dataset: str, row: Row) -> specs.Spec:
   """The catalogue's spec for a row; unregistered variants are built the same way."""
   base = catalogue.make_spec(dataset, row.corruption, row.model)
   if row.variant is None:
-    return specs.get(base.name) if base.name in specs.names() else base
+    return catalogue.get(base.name) if base.name in catalogue.names() else base
   return catalogue.make_variant(dataset, row.corruption, row.model, row.variant)
 
 

@@ -29,10 +29,11 @@ as Zhang et al.'s randomization tests do.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import re
 
-from memobench import models, specs  # noqa: F401  (validators)
-from memobench.data import corruptions, datasets
-from memobench.training import optimizers
+from memobench import specs
+from memobench.data import corruptions
 from memobench.specs import BudgetSpec, CorruptionSpec, DatasetSpec, ModelSpec, OptimizerSpec
 
 CORRUPTIONS: dict[str, CorruptionSpec] = {
@@ -211,17 +212,53 @@ def make_spec(dataset: str, corruption: str, model: str | None = None, **replace
   return dataclasses.replace(spec, **replace)
 
 
-def _register_catalogue():
+_NAME = re.compile(r"^[a-z0-9]+(_[a-z0-9.]+)+$")
+
+
+def _catalogue() -> list[specs.Spec]:
+  out = []
   for dataset, d in DATASETS.items():
     for corruption in CORRUPTIONS:
       for model in (d.default_model, *d.other_models):
-        specs.register(make_spec(dataset, corruption, model))
+        out.append(make_spec(dataset, corruption, model))
   for family in VARIANT_FAMILIES:
     for dataset in family.datasets:
       for corruption in family.corruptions:
         for model in family.models or (DATASETS[dataset].default_model,):
           for variant in family.variants:
-            specs.register(make_variant(dataset, corruption, model, variant))
+            out.append(make_variant(dataset, corruption, model, variant))
+  return out
 
 
-_register_catalogue()
+# The table of registered specs: name -> Spec.
+_SPECS: dict[str, specs.Spec] = {}
+
+
+def register(spec: specs.Spec) -> specs.Spec:
+  """Adds a spec to the table (the catalogue's own, or a one-off one)."""
+  if spec.name in _SPECS:
+    raise specs.SpecError(f"spec {spec.name!r} is registered twice")
+  if not _NAME.match(spec.name):
+    raise specs.SpecError(f"spec name {spec.name!r} is not of the form dataset_corruption[_model]")
+  _SPECS[spec.name] = spec
+  return spec
+
+
+for _spec in _catalogue():
+  register(_spec)
+
+
+def get(name: str) -> specs.Spec:
+  if name not in _SPECS:
+    close = difflib.get_close_matches(name, list(_SPECS), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see --list_specs"
+    raise specs.SpecError(f"unknown spec {name!r}{hint}")
+  return _SPECS[name]
+
+
+def names() -> list[str]:
+  return sorted(_SPECS)
+
+
+def all_specs() -> list[specs.Spec]:
+  return [_SPECS[n] for n in names()]

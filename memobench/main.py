@@ -74,18 +74,19 @@ def main(argv):
   if len(argv) > 1:
     _fail(f"unexpected arguments: {' '.join(argv[1:])}", 2)
   # Imported here so that --help and flag errors do not pay for JAX start-up.
-  from memobench import results, run, specs  # pylint: disable=import-outside-toplevel
-  from memobench.data import datasets
+  from memobench import catalogue, results, run, specs, workload  # pylint: disable=import-outside-toplevel
+  from memobench.data import datasets  # pylint: disable=import-outside-toplevel
 
   if _LIST.value:
-    for spec in specs.all_specs():
+    for spec in catalogue.all_specs():
       print(f"{spec.name:32s} {spec.description}")
     return
   try:
-    spec = specs.get(_SPEC.value)
+    spec = catalogue.get(_SPEC.value)
     spec, overrides = specs.with_overrides(spec, _SET.value)
     if _SEED.value is not None:
       spec = dataclasses.replace(spec, seed=_SEED.value)
+    workload.validate(spec)
   except specs.SpecError as e:
     _fail(str(e), 2)
   workdir = _WORKDIR.value or os.path.join("/tmp/memobench", spec.name, f"seed{spec.seed}")

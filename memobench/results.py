@@ -215,6 +215,14 @@ def make_result(*, spec_name: str, spec_hash: str, resolved_spec: dict[str, Any]
   }
 
 
+def format_duration(seconds: float) -> str:
+  """'4m05s', or '2h07m' past an hour (ETAs of runs and sweeps)."""
+  seconds = int(max(seconds, 0))
+  h, rem = divmod(seconds, 3600)
+  m, s = divmod(rem, 60)
+  return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
 def write_curve(workdir: str, rows: list[dict[str, Any]]) -> None:
   write_atomic(os.path.join(workdir, CURVE_FILE),
                "".join(json.dumps(r, allow_nan=True) + "\n" for r in rows))

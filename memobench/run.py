@@ -4,7 +4,8 @@
 several seeds of one spec (``--seeds=K``, experiments' cells): each seed is a
 run of its own, with its own workdir, checkpoints and result.json, and where
 the model is small the seeds train side by side in one vmapped program
-(`train.train_group`; `choose_vmapped` says when).
+(`training.loop.train_group`; `choose_vmapped` says when). The spec is
+resolved once (workload.resolve) for all its seeds.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from memobench import checkpoint, distributed, models, results, schemas
-from memobench.data import datasets
-from memobench.metrics import scores
-from memobench import specs, tb_events
-from memobench.training import train
-from memobench.metrics import runner as metrics_runner
+from memobench import checkpoint, distributed, results, schemas, specs, tb_events
+from memobench import workload as workload_lib
+from memobench.metrics import runner as metrics_runner, scores
+from memobench.training import loop
 
 VMAP_MODES = ("auto", "true", "false")
 # `auto` vmaps seeds of a model with at most this many parameters...
@@ -64,16 +63,16 @@ def run_seeds(seed_specs: list[specs.Spec], workdirs: list[str], *,
   on_results = on_results or (lambda indices, results_: None)
   logs = logs or [print] * len(seed_specs)
   for spec in seed_specs:
-    specs.validate(spec)
-  dataset = datasets.load(seed_specs[0].dataset, data_dir)
-  vmapped, why = choose_vmapped(vmap, seed_specs[0], dataset, len(seed_specs))
+    workload_lib.validate(spec)
+  workload = workload_lib.resolve(seed_specs[0], data_dir)
+  vmapped, why = choose_vmapped(vmap, workload, len(seed_specs))
   if len(seed_specs) > 1:
     logs[0](f"{len(seed_specs)} seeds of {seed_specs[0].name}: {why}")
   if not vmapped:
     out = []
     for k, (spec, workdir, log) in enumerate(zip(seed_specs, workdirs, logs)):
-      out += _train_and_write([_Run(spec, workdir, nonstandard, data_dir, overwrite, log,
-                                    checkpoint_every, dataset)], vmapped=False)
+      out += _train_and_write(workload, [_Run(workload, spec, workdir, nonstandard, overwrite,
+                                              log, checkpoint_every)], vmapped=False)
       on_results([k], out[-1:])
       if out[-1]["run"]["status"] == "preempted":
         break
@@ -81,18 +80,17 @@ def run_seeds(seed_specs: list[specs.Spec], workdirs: list[str], *,
   runs = []
   try:
     for spec, workdir, log in zip(seed_specs, workdirs, logs):
-      runs.append(_Run(spec, workdir, nonstandard, data_dir, overwrite, log, checkpoint_every,
-                       dataset))
+      runs.append(_Run(workload, spec, workdir, nonstandard, overwrite, log, checkpoint_every))
   except BaseException:
     for run in runs:
       run.close()
     raise
-  out = _train_and_write(runs, vmapped=True)
+  out = _train_and_write(workload, runs, vmapped=True)
   on_results(list(range(len(out))), out)
   return out
 
 
-def choose_vmapped(mode: str, spec: specs.Spec, dataset: datasets.Dataset,
+def choose_vmapped(mode: str, workload: workload_lib.Workload,
                    num_seeds: int) -> tuple[bool, str]:
   """Whether `num_seeds` seeds of `spec` train in one vmapped program, and why (one line).
 
@@ -109,7 +107,8 @@ def choose_vmapped(mode: str, spec: specs.Spec, dataset: datasets.Dataset,
     return False, "one seed"
   if mode == "false":
     return False, "one after another (--vmap_seeds=false)"
-  if not train.can_vmap(spec):
+  spec, dataset = workload.spec, workload.dataset
+  if not workload.fused:
     reason = (f"one after another: {spec.model.name} is convolutional and its steps are not "
               f"fused on {jax.default_backend()}")
     if mode == "true":
@@ -117,7 +116,7 @@ def choose_vmapped(mode: str, spec: specs.Spec, dataset: datasets.Dataset,
     return False, reason
   if mode == "true":
     return True, "in one vmapped program (--vmap_seeds=true)"
-  params = _param_count(spec, dataset)
+  params = workload.param_count()
   data_bytes = 2 * num_seeds * sum(a.nbytes for a in (dataset.x_train, dataset.y_train,
                                                       dataset.x_test, dataset.y_test))
   if params > SMALL_MODEL_PARAMS:
@@ -130,29 +129,22 @@ def choose_vmapped(mode: str, spec: specs.Spec, dataset: datasets.Dataset,
   return True, f"in one vmapped program ({params:,} parameters per model)"
 
 
-def _param_count(spec: specs.Spec, dataset: datasets.Dataset) -> int:
-  module = models.build(spec.model, dataset.num_classes)
-  shapes = jax.eval_shape(lambda: module.init(
-      jax.random.key(0), np.zeros((1, *dataset.input_shape), np.float32), train=False))
-  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes.get("params", {})))
-
-
 class _Run:
   """One run's surroundings: its workdir, data, metrics and TensorBoard writer."""
 
-  def __init__(self, spec, workdir, nonstandard, data_dir, overwrite, log, checkpoint_every,
-               dataset):
+  def __init__(self, workload, spec, workdir, nonstandard, overwrite, log, checkpoint_every):
     self.spec, self.workdir = spec, workdir
     self.nonstandard = nonstandard or {}
     self.spec_hash = specs.spec_hash(spec)
     self.primary = distributed.is_primary()
     self.log = log if self.primary else (lambda _: None)
     results.prepare_workdir(workdir, self.spec_hash, overwrite)
-    self.data = train.prepare_data(spec, data_dir, dataset=dataset)
+    self.data = workload.corrupted_data(spec.seed)
     self.log(f"{spec.name} (hash {self.spec_hash}, seed {spec.seed}): {spec.description}")
     self.curve_writer = tb_events.CurveWriter(os.path.join(workdir, tb_events.TB_DIR),
                                               log=self.log)
-    self.metrics = metrics_runner.MetricsRunner(spec, self.data)  # what spec.analysis asks for
+    # What spec.analysis asks for, on the workload's model.
+    self.metrics = metrics_runner.MetricsRunner(spec, self.data, module=workload.module)
     try:
       self.checkpointer = checkpoint.Checkpointer(
           workdir, checkpoint_every, identity={"spec_hash": self.spec_hash, "seed": spec.seed},
@@ -161,8 +153,8 @@ class _Run:
       self.curve_writer.close()
       raise
 
-  def member(self) -> train.Member:
-    return train.Member(self.spec, self.data, self.log,
+  def member(self) -> loop.Member:
+    return loop.Member(self.spec, self.data, self.log,
                         self.metrics.on_eval(self.curve_writer if self.primary else None),
                         self.checkpointer)
 
@@ -172,7 +164,7 @@ class _Run:
     finally:
       self.curve_writer.close()
 
-  def finish(self, outcome: train.RunOutcome) -> dict[str, Any]:
+  def finish(self, outcome: loop.RunOutcome) -> dict[str, Any]:
     """Scores `outcome`, writes result.json and metrics.jsonl; returns the result."""
     spec, data, final = self.spec, self.data, outcome.final
     metrics = scores.standard_scores(
@@ -208,10 +200,11 @@ class _Run:
     return result
 
 
-def _train_and_write(runs: list[_Run], vmapped: bool) -> list[dict[str, Any]]:
+def _train_and_write(workload: workload_lib.Workload, runs: list[_Run],
+                     vmapped: bool) -> list[dict[str, Any]]:
   try:
     try:
-      outcomes = train.train_group([r.member() for r in runs], vmapped=vmapped)
+      outcomes = loop.train_group(workload, [r.member() for r in runs], vmapped=vmapped)
     except checkpoint.CheckpointMismatchError as e:
       raise results.WorkdirError(str(e)) from None
   finally:

@@ -1,9 +1,10 @@
-"""Specs: what one memobench run is, as a frozen dataclass tree, and the registry.
+"""Specs: what one memobench run is, as a frozen dataclass tree.
 
 A spec names a (dataset, corruption, model, optimizer) tuple plus a budget and a
-seed. Specs are registered by name ``{dataset}_{corruption}`` with an optional
-``_{model}`` suffix (for example ``mnist5k_randlabels`` or
-``cifar10_randpix_alexnet``).
+seed. This module is a leaf: the dataclasses, the content hash, typed `--set`
+overrides and the checks of the spec's own fields. The registered specs are
+catalogue.py's table; the checks against the component tables (is there such a
+model?) and the resolution of a spec into what a run needs are workload.py's.
 
 The *spec hash* identifies comparable results: a SHA-256 over the canonical JSON
 of every field that changes what is measured. It leaves out the name and the
@@ -18,10 +19,9 @@ import dataclasses
 import difflib
 import hashlib
 import json
-import re
 import types
 import typing
-from typing import Any, Callable
+from typing import Any
 
 HASH_LENGTH = 16
 # Field metadata of knobs added after specs were first published: such a field
@@ -51,7 +51,7 @@ class DatasetSpec:
 
 @dataclasses.dataclass(frozen=True)
 class CorruptionSpec:
-  # One of corruptions.KINDS: clean, partial, randlabels, shufpix, randpix,
+  # One of data/corruptions.py's KINDS: clean, partial, randlabels, shufpix, randpix,
   # gaussian, noise.
   kind: str = "clean"
   # partial: probability p that a training label is resampled (in [0, 1]).
@@ -201,7 +201,8 @@ def with_overrides(spec: Spec, assignments: list[str]) -> tuple[Spec, dict[str, 
   """Applies ``key=value`` overrides (dotted keys into the spec tree).
 
   Returns the new spec and the overrides actually applied, as {key: value}.
-  The result is validated with `validate`.
+  The result's own fields are checked (`check_fields`); workload.validate checks
+  the rest (that its model, dataset, ... exist).
   """
   applied: dict[str, Any] = {}
   known = settable_keys()
@@ -216,7 +217,7 @@ def with_overrides(spec: Spec, assignments: list[str]) -> tuple[Spec, dict[str, 
       raise SpecError(f"--set {key}: unknown spec field{hint}")
     spec = _replace_path(spec, key.split("."), raw.strip(), key)
     applied[key] = _get_path(spec, key.split("."))
-  validate(spec)
+  check_fields(spec)
   return spec, applied
 
 
@@ -254,21 +255,13 @@ def settable_keys() -> list[str]:
 
 
 # --------------------------------------------------------------------------
-# Validation: checks that need only the spec (data-dependent checks, such as a
-# batch larger than the dataset, happen where the data is loaded).
+# Checks that need only the spec's own fields (the component tables check their
+# own fields in workload.validate; data-dependent checks, such as a batch larger
+# than the dataset, happen where the data is loaded).
 # --------------------------------------------------------------------------
 
-# Each component registers a checker here (name -> callable raising SpecError),
-# so that specs.py does not import models, datasets or corruptions.
-_VALIDATORS: list[Callable[[Spec], None]] = []
 
-
-def add_validator(fn: Callable[[Spec], None]) -> Callable[[Spec], None]:
-  _VALIDATORS.append(fn)
-  return fn
-
-
-def validate(spec: Spec) -> Spec:
+def check_fields(spec: Spec) -> Spec:
   b = spec.budget
   if b.batch_size <= 0:
     raise SpecError(f"budget.batch_size must be positive, got {b.batch_size}")
@@ -294,47 +287,4 @@ def validate(spec: Spec) -> Spec:
     raise SpecError(f"optimizer.lr_decay_per_epoch must be in (0, 1], got {o.lr_decay_per_epoch}")
   if o.weight_decay < 0:
     raise SpecError(f"optimizer.weight_decay must be >= 0, got {o.weight_decay}")
-  for check in _VALIDATORS:
-    check(spec)
   return spec
-
-
-# --------------------------------------------------------------------------
-# Registry
-# --------------------------------------------------------------------------
-
-_REGISTRY: dict[str, Spec] = {}
-_NAME = re.compile(r"^[a-z0-9]+(_[a-z0-9.]+)+$")
-
-
-def register(spec: Spec) -> Spec:
-  if spec.name in _REGISTRY:
-    raise SpecError(f"spec {spec.name!r} is registered twice")
-  if not _NAME.match(spec.name):
-    raise SpecError(f"spec name {spec.name!r} is not of the form dataset_corruption[_model]")
-  _REGISTRY[spec.name] = spec
-  return spec
-
-
-def _ensure_catalogue():
-  # The catalogue registers itself on import; imported lazily so that specs.py
-  # stays free of the heavier modules.
-  from memobench import catalogue  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
-
-
-def get(name: str) -> Spec:
-  _ensure_catalogue()
-  if name not in _REGISTRY:
-    close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; see --list_specs"
-    raise SpecError(f"unknown spec {name!r}{hint}")
-  return _REGISTRY[name]
-
-
-def names() -> list[str]:
-  _ensure_catalogue()
-  return sorted(_REGISTRY)
-
-
-def all_specs() -> list[Spec]:
-  return [_REGISTRY[n] for n in names()]

@@ -30,13 +30,6 @@ class Job:
     return f"{self.spec.name} seed {self.spec.seed}"
 
 
-def _format_duration(seconds: float) -> str:
-  seconds = int(max(seconds, 0))
-  h, rem = divmod(seconds, 3600)
-  m, s = divmod(rem, 60)
-  return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
-
-
 class Progress:
   """A text progress bar with ETA (mean time per run so far x runs left).
 
@@ -61,8 +54,9 @@ class Progress:
     filled = int(self.width * self.done / max(self.total, 1))
     eta = self.eta_s()
     return (f"[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} runs | "
-            f"elapsed {_format_duration(self.clock() - self.start)} | "
-            f"ETA {'?' if eta is None else _format_duration(eta)}" + (f" | {note}" if note else ""))
+            f"elapsed {results.format_duration(self.clock() - self.start)} | "
+            f"ETA {'?' if eta is None else results.format_duration(eta)}"
+            + (f" | {note}" if note else ""))
 
   def advance(self, seconds: float | None, note: str = "") -> None:
     """One run finished, taking `seconds` (None: it was resumed, not timed)."""

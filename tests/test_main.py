@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from memobench import results, specs
+from memobench import catalogue, results, specs
 from tests.conftest import run_main
 
 TINY = ["--set", "budget.max_steps=6", "--set", "budget.eval_every_steps=3"]
@@ -17,7 +17,7 @@ def test_end_to_end_writes_valid_result_and_curve(tmp_path):
   assert "step 3/6" in out.stdout and "img/s" in out.stdout and "ETA" in out.stdout
   result = json.loads((tmp_path / "result.json").read_text())
   assert result["schema_version"] == results.SCHEMA_VERSION
-  spec = specs.get("digits_partial40")
+  spec = catalogue.get("digits_partial40")
   resolved, _ = specs.with_overrides(spec, ["budget.max_steps=6", "budget.eval_every_steps=3"])
   assert result["spec"]["name"] == "digits_partial40"
   assert result["spec"]["hash"] == specs.spec_hash(resolved)
@@ -111,7 +111,7 @@ def test_list_specs():
   out = run_main("--list_specs")
   assert out.returncode == 0
   lines = out.stdout.strip().splitlines()
-  assert len(lines) == len(specs.names())
+  assert len(lines) == len(catalogue.names())
   assert any(l.startswith("mnist5k_randlabels ") and "mlp1x512" in l for l in lines)
 
 

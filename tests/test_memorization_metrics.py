@@ -16,7 +16,7 @@ import pytest
 import sklearn.metrics
 from jax.flatten_util import ravel_pytree
 
-from memobench import memorization, metrics, specs
+from memobench import catalogue, memorization, metrics, specs, workload
 from memobench.metrics import base, critical_sample_ratio, dynamics, effective_rank, runner
 from memobench.metrics import sharpness, stats, turnover
 from tests.conftest import REPO
@@ -173,9 +173,9 @@ def test_learning_dynamics_known_sequence_and_checkpoint_roundtrip():
 
 _MASK_SNIPPET = """
 import jax, numpy as np
-from memobench.training import train
+from memobench import prng
 from memobench.metrics import turnover
-key = turnover.turnover_key(train.run_key(7))
+key = turnover.turnover_key(prng.run_key(7))
 m = turnover.example_masks(key, 123, np.array([0, 5, 4000]), (64,), 0.5)
 print(''.join('1' if b else '0' for b in np.asarray(m).ravel()))
 """
@@ -282,7 +282,7 @@ def _with_analysis(spec: specs.Spec, **fields) -> specs.Spec:
     ({"sharpness_examples": 0}, "analysis.sharpness_examples must be positive, got 0"),
 ])
 def test_metric_checks_refuse_bad_analysis_fields_in_one_line(fields, message):
-  spec = specs.get("digits_clean")
+  spec = catalogue.get("digits_clean")
   metrics.check(spec)
   with pytest.raises(specs.SpecError) as e:
     metrics.check(_with_analysis(spec, **fields))
@@ -290,7 +290,7 @@ def test_metric_checks_refuse_bad_analysis_fields_in_one_line(fields, message):
 
 
 def test_turnover_dropout_with_model_dropout_is_refused():
-  spec = specs.get("digits_clean")
+  spec = catalogue.get("digits_clean")
   spec = dataclasses.replace(_with_analysis(spec, turnover_dropout=0.5),
                              model=dataclasses.replace(spec.model, dropout=0.1))
   with pytest.raises(specs.SpecError, match="replaces the model's random dropout"):
@@ -302,15 +302,14 @@ def test_turnover_dropout_with_model_dropout_is_refused():
     ("analysis.objective=forced_memorization", "needs dataset.train_size"),
 ])
 def test_bad_objectives_are_refused(override, needle):
-  from memobench.training import objectives  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
   with pytest.raises(specs.SpecError, match=needle):
-    specs.with_overrides(specs.get("digits_clean"), [override])
+    workload.validate(specs.with_overrides(catalogue.get("digits_clean"), [override])[0])
 
 
 def test_default_analysis_changes_nothing_trained():
   a = specs.AnalysisSpec()
   assert a.turnover_dropout == 0 and a.objective == "ce"
-  spec = specs.get("mnist5k_partial20")
+  spec = catalogue.get("mnist5k_partial20")
   assert turnover.model_spec(spec) == spec.model
   assert json.dumps(specs.to_dict(spec)["analysis"], sort_keys=True)  # serializable
 
@@ -332,7 +331,7 @@ def test_the_table_declares_every_analysis_field_once_and_distinct_outputs():
   assert len(set(files)) == len(files)
   keys = [metric.timing_key for metric in metrics.TABLE if metric.timing_key]
   assert len(set(keys)) == len(keys)
-  default = specs.get("digits_clean")
+  default = catalogue.get("digits_clean")
   assert [m.section for m in metrics.enabled(default)] == ["learning_dynamics", "effective_rank"]
   everything = _with_analysis(default, turnover_dropout=0.5, csr_samples=4, sharpness_iters=2)
   assert [m.section for m in metrics.enabled(everything)] == sections
@@ -377,7 +376,7 @@ class _Embedder(nn.Module):
 
 def test_a_metric_added_to_a_copy_of_the_table_runs_through_the_runner(tmp_path):
   rng = np.random.RandomState(0)
-  n, spec = 20, specs.get("digits_clean")
+  n, spec = 20, catalogue.get("digits_clean")
   data = types.SimpleNamespace(
       x_train=jnp.asarray(rng.randn(n, 4), jnp.float32), y_train=jnp.asarray(rng.randint(0, 3, n)),
       x_test=jnp.asarray(rng.randn(12, 4), jnp.float32),

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from memobench import memorization, metrics, run, specs
+from memobench import catalogue, memorization, metrics, run, specs
 from memobench.metrics import dynamics, turnover
 from tests.conftest import REPO, run_main
 
@@ -53,7 +53,7 @@ def test_forced_memorization_fits_without_generalizing(tmp_path):
   """Badger 2022: the split objective keeps the fit and loses the test accuracy."""
   results = {}
   for objective in ("ce", "forced_memorization"):
-    spec, _ = specs.with_overrides(specs.get("digits_clean"), [
+    spec, _ = specs.with_overrides(catalogue.get("digits_clean"), [
         "dataset.train_size=1000", f"analysis.objective={objective}", "budget.max_epochs=100"])
     results[objective] = run.run_spec(spec, str(tmp_path / objective), log=lambda _: None,
                                       checkpoint_every=0)["metrics"]
@@ -65,7 +65,7 @@ def test_forced_memorization_fits_without_generalizing(tmp_path):
 
 def test_subsample_estimator_one_program_scores_corrupted_labels_higher(tmp_path):
   """8 models on 70% subsets of 600 mnist5k examples with 40% label noise."""
-  spec, _ = specs.with_overrides(specs.get("mnist5k_partial40"), [
+  spec, _ = specs.with_overrides(catalogue.get("mnist5k_partial40"), [
       "dataset.train_size=600", "budget.batch_size=64"])
   config = memorization.EnsembleConfig(models=8, subset_fraction=0.7, epochs=40)
   summary = memorization.run(spec, config, str(tmp_path), sequential=True, log=lambda _: None)
@@ -87,9 +87,9 @@ import jax
 jax.config.update("jax_num_cpu_devices", 2)
 import numpy as np
 from jax.sharding import Mesh
-from memobench import memorization as M, specs
+from memobench import catalogue, memorization as M, specs
 from memobench.training import train
-spec, _ = specs.with_overrides(specs.get("digits_partial20"), ["dataset.train_size=200",
+spec, _ = specs.with_overrides(catalogue.get("digits_partial20"), ["dataset.train_size=200",
                                                               "budget.batch_size=32"])
 data = train.prepare_data(spec)
 member = M.make_member(spec, 10, (8, 8, 1), 200, M.EnsembleConfig(models=4, epochs=2))

@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memobench import models, specs
-from memobench.data import corruptions, preprocessing
-from memobench.training import train
+from memobench import catalogue, models, prng, specs, workload
+from memobench.data import corruptions, datasets, preprocessing
+from memobench.training.steps import make_steps
 from memobench.models import alexnet
 
 CIFAR_INPUT = (28, 28, 3)
@@ -115,14 +115,15 @@ def test_random_crop_shifts_each_example_within_the_padding():
 
 
 def _one_step_loss(spec_name, random_crop):
-  spec = specs.get(spec_name)
+  spec = catalogue.get(spec_name)
   spec = dataclasses.replace(
       spec, dataset=dataclasses.replace(spec.dataset, random_crop=random_crop),
       budget=specs.BudgetSpec(batch_size=4, max_steps=1, eval_every_steps=1))
   x = np.random.RandomState(0).randn(8, *CIFAR_INPUT).astype(np.float32)
   y = np.arange(8) % 10
   data = corruptions.clean_data(x, y, x, y, 10)
-  steps = train.make_steps(spec, 10, CIFAR_INPUT, 8, train.run_key(0))
+  dataset = datasets.Dataset("cifar10", x, y, x, y, 10)
+  steps = make_steps(workload.resolve(spec, dataset=dataset), prng.run_key(0))
   state = jax.jit(steps.init)(jax.random.key(1))
   return float(jax.jit(steps.train_step)(state, data).loss_sum)
 

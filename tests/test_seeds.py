@@ -14,9 +14,8 @@ import signal
 import numpy as np
 import pytest
 
-from memobench import results, run, specs, sweep
+from memobench import catalogue, results, run, specs, sweep, workload
 from memobench.data import datasets
-from memobench.training import train
 from tests.conftest import run_main
 
 SEEDS = (0, 1, 2, 3)
@@ -26,7 +25,7 @@ TIMING = ("wall_s", "images_per_sec")
 
 
 def _seed_specs(seeds=SEEDS):
-  spec, applied = specs.with_overrides(specs.get("digits_clean"), OVERRIDES)
+  spec, applied = specs.with_overrides(catalogue.get("digits_clean"), OVERRIDES)
   return [dataclasses.replace(spec, seed=s) for s in seeds], applied
 
 
@@ -143,34 +142,36 @@ def test_group_preempted_then_resumed_from_mixed_steps(tmp_path, vmapped):
 
 
 def test_choose_vmapped_auto_small_models_only(monkeypatch):
-  spec = specs.get("digits_clean")
+  spec = catalogue.get("digits_clean")
   digits = datasets.load(spec.dataset)
-  assert run.choose_vmapped("auto", spec, digits, 3)[0] is True
-  assert run.choose_vmapped("auto", spec, digits, 1) == (False, "one seed")
-  assert run.choose_vmapped("false", spec, digits, 3)[0] is False
-  conv = dataclasses.replace(spec, model=specs.ModelSpec("alexnet"))
-  vmapped, why = run.choose_vmapped("auto", conv, digits, 3)
-  assert not vmapped and "convolutional" in why and train.can_vmap(conv) is False
+  small = workload.resolve(spec, dataset=digits)
+  conv = workload.resolve(dataclasses.replace(spec, model=specs.ModelSpec("alexnet")),
+                          dataset=digits)
+  assert run.choose_vmapped("auto", small, 3)[0] is True
+  assert run.choose_vmapped("auto", small, 1) == (False, "one seed")
+  assert run.choose_vmapped("false", small, 3)[0] is False
+  vmapped, why = run.choose_vmapped("auto", conv, 3)
+  assert not vmapped and "convolutional" in why and conv.fused is False
   with pytest.raises(specs.SpecError, match="--vmap_seeds=true: one after another: alexnet"):
-    run.choose_vmapped("true", conv, digits, 3)
+    run.choose_vmapped("true", conv, 3)
   with pytest.raises(specs.SpecError, match="must be one of auto, true, false"):
-    run.choose_vmapped("sometimes", spec, digits, 3)
+    run.choose_vmapped("sometimes", small, 3)
   # mlp1x512 on 8x8 digits: 64*512 + 512 + 512*10 + 10 parameters.
   monkeypatch.setattr(run, "SMALL_MODEL_PARAMS", 38_000)
-  vmapped, why = run.choose_vmapped("auto", spec, digits, 3)
+  vmapped, why = run.choose_vmapped("auto", small, 3)
   assert not vmapped and "38,410 parameters is not a small model" in why
-  assert run.choose_vmapped("true", spec, digits, 3)[0] is True
+  assert run.choose_vmapped("true", small, 3)[0] is True
   monkeypatch.setattr(run, "SMALL_MODEL_PARAMS", 10**7)
   monkeypatch.setattr(run, "MAX_GROUP_DATA_BYTES", 1000)
-  vmapped, why = run.choose_vmapped("auto", spec, digits, 3)
+  vmapped, why = run.choose_vmapped("auto", small, 3)
   assert not vmapped and "3 copies of digits need" in why
 
 
 def test_sweep_groups_consecutive_seeds_of_one_spec(tmp_path):
-  a = sweep.seed_jobs(specs.get("digits_clean"), str(tmp_path / "a"), 3)
-  b = sweep.seed_jobs(specs.get("digits_clean"), str(tmp_path / "b"), 2,
+  a = sweep.seed_jobs(catalogue.get("digits_clean"), str(tmp_path / "a"), 3)
+  b = sweep.seed_jobs(catalogue.get("digits_clean"), str(tmp_path / "b"), 2,
                       {"optimizer.lr": 0.05})
-  c = sweep.seed_jobs(specs.get("digits_randlabels"), str(tmp_path / "c"), 2)
+  c = sweep.seed_jobs(catalogue.get("digits_randlabels"), str(tmp_path / "c"), 2)
   jobs = a + b + c + a[:1]
   assert sweep.groups(jobs) == [[0, 1, 2], [3, 4], [5, 6], [7]]
   # A repeated seed starts a new group.

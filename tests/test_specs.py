@@ -6,47 +6,47 @@ import sys
 
 import pytest
 
-from memobench import catalogue, specs
+from memobench import catalogue, specs, workload
 from memobench.data import datasets
 
 
 def test_names_unique_and_well_formed():
-  names = specs.names()
+  names = catalogue.names()
   assert len(names) == len(set(names))
   for name in names:
-    assert specs.get(name).name == name
+    assert catalogue.get(name).name == name
 
 
 def test_catalogue_has_every_offline_dataset_with_every_corruption():
   for dataset in datasets.OFFLINE:
     for corruption in ["clean", "partial20", "partial40", "partial60", "partial80", "randlabels",
                        "shufpix", "randpix", "gaussian", "noise50"]:
-      spec = specs.get(f"{dataset}_{corruption}")
+      spec = catalogue.get(f"{dataset}_{corruption}")
       assert spec.dataset.name == dataset
-    assert specs.get(f"{dataset}_randlabels_mlp3x512").model.name == "mlp3x512"
-  assert specs.get("mnist5k_partial40").corruption == specs.CorruptionSpec("partial", 0.4)
+    assert catalogue.get(f"{dataset}_randlabels_mlp3x512").model.name == "mlp3x512"
+  assert catalogue.get("mnist5k_partial40").corruption == specs.CorruptionSpec("partial", 0.4)
 
 
 def test_every_registered_spec_validates():
-  for spec in specs.all_specs():
-    specs.validate(spec)
+  for spec in catalogue.all_specs():
+    workload.validate(spec)
 
 
 def test_hash_ignores_labels_and_seed_but_not_content():
-  spec = specs.get("mnist5k_randlabels")
+  spec = catalogue.get("mnist5k_randlabels")
   h = specs.spec_hash(spec)
   assert len(h) == specs.HASH_LENGTH
   assert specs.spec_hash(dataclasses.replace(spec, name="x_y", description="z", seed=7)) == h
   assert specs.spec_hash(specs.with_overrides(spec, ["optimizer.lr=0.05"])[0]) != h
-  assert specs.spec_hash(specs.get("mnist5k_clean")) != h
+  assert specs.spec_hash(catalogue.get("mnist5k_clean")) != h
 
 
 def test_hash_is_stable_across_processes():
-  code = ("from memobench import specs; "
-          "print(specs.spec_hash(specs.get('mnist5k_randlabels')))")
+  code = ("from memobench import catalogue, specs; "
+          "print(specs.spec_hash(catalogue.get('mnist5k_randlabels')))")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        check=True, env={"PYTHONHASHSEED": "123", "PATH": ""})
-  assert out.stdout.strip() == specs.spec_hash(specs.get("mnist5k_randlabels"))
+  assert out.stdout.strip() == specs.spec_hash(catalogue.get("mnist5k_randlabels"))
 
 
 def test_hash_of_a_pinned_spec_never_changes():
@@ -75,7 +75,7 @@ def test_a_knob_added_later_enters_the_hash_only_when_set():
 
 
 def test_overrides_parse_types_and_record_what_was_applied():
-  spec = specs.get("mnist5k_randlabels")
+  spec = catalogue.get("mnist5k_randlabels")
   new, applied = specs.with_overrides(spec, ["optimizer.lr=0.05", "budget.max_steps=10",
                                              "dataset.random_crop=true", "budget.max_steps=none"])
   assert new.optimizer.lr == 0.05 and new.dataset.random_crop is True
@@ -98,13 +98,17 @@ def test_overrides_parse_types_and_record_what_was_applied():
 ])
 def test_bad_overrides_raise_one_line(assignment, needle):
   with pytest.raises(specs.SpecError) as e:
-    specs.with_overrides(specs.get("mnist5k_partial20"), [assignment])
+    workload.validate(specs.with_overrides(catalogue.get("mnist5k_partial20"), [assignment])[0])
   assert needle in str(e.value) and "\n" not in str(e.value)
 
 
 def test_unknown_spec_names_close_matches():
   with pytest.raises(specs.SpecError, match="did you mean mnist5k_randlabels"):
-    specs.get("mnist5k_randlabel")
+    catalogue.get("mnist5k_randlabel")
+  with pytest.raises(specs.SpecError, match=r"model.name: unknown model 'mlp1x52' "
+                     r"\(did you mean mlp1x512"):
+    workload.validate(dataclasses.replace(catalogue.get("digits_clean"),
+                                          model=specs.ModelSpec("mlp1x52")))
 
 
 def test_round_trip_through_dict():

@@ -14,13 +14,14 @@ import jax
 import numpy as np
 import pytest
 
-from memobench import catalogue, run, specs
-from memobench.data import datasets, preprocessing, tfds_data
-from memobench.training import train
+from memobench import catalogue, prng, run, specs, workload
+from memobench.data import corruptions, datasets, preprocessing, tfds_data
+from memobench.training import loop
+from memobench.training.steps import make_steps
 from tests.conftest import run_main
 from tests.tfds_fakes import mock_tfds, write_prepared
 
-TFDS_SPECS = [n for n in specs.names() if specs.get(n).dataset.name in catalogue.TFDS_DATASETS]
+TFDS_SPECS = [n for n in catalogue.names() if catalogue.get(n).dataset.name in catalogue.TFDS_DATASETS]
 TINY = specs.BudgetSpec(batch_size=8, max_epochs=1, max_steps=2, eval_every_steps=2)
 MOCK_EXAMPLES = 16
 
@@ -143,28 +144,28 @@ def test_prepare_cli_reports_an_already_prepared_dataset(tmp_path):
 def test_catalogue_has_the_papers_cifar10_specs_and_hyperparameters():
   for corruption in ["clean", "partial20", "partial40", "partial60", "partial80", "randlabels",
                      "shufpix", "randpix", "gaussian"]:
-    assert specs.get(f"cifar10_{corruption}").model.name == "inception"
+    assert catalogue.get(f"cifar10_{corruption}").model.name == "inception"
     for model in ["alexnet", "mlp1x512", "mlp3x512", "wrn28_1", "inception_nobn"]:
-      assert specs.get(f"cifar10_{corruption}_{model}").model.name == model
+      assert catalogue.get(f"cifar10_{corruption}_{model}").model.name == model
     for dataset in ["cifar100", "mnist", "fashion_mnist", "svhn_cropped"]:
-      assert specs.get(f"{dataset}_{corruption}").dataset.name == dataset
+      assert catalogue.get(f"{dataset}_{corruption}").dataset.name == dataset
   # Zhang et al. 2017: SGD momentum 0.9, x0.95 per epoch; lr 0.1 Inception, 0.01 AlexNet/MLPs.
   for name, lr in [("cifar10_randpix", 0.1), ("cifar10_randpix_alexnet", 0.01),
                    ("cifar10_randpix_mlp1x512", 0.01), ("cifar10_randpix_mlp3x512", 0.01)]:
-    o = specs.get(name).optimizer
+    o = catalogue.get(name).optimizer
     assert (o.kind, o.lr, o.momentum, o.lr_decay_per_epoch, o.weight_decay) == (
         "sgd", lr, 0.9, 0.95, 0.0)
   # Table 1 regularizer variants and dataset-size variants.
-  s = specs.get("cifar10_clean_alexnet_crop_wd")
+  s = catalogue.get("cifar10_clean_alexnet_crop_wd")
   assert s.dataset.random_crop and s.optimizer.weight_decay == catalogue.WEIGHT_DECAY
   assert s.optimizer.lr == 0.01
-  s = specs.get("cifar10_clean_wd")
+  s = catalogue.get("cifar10_clean_wd")
   assert not s.dataset.random_crop and s.optimizer.weight_decay > 0 and s.optimizer.lr == 0.1
-  assert specs.get("cifar10_randlabels_crop").dataset.random_crop
-  assert specs.get("cifar10_clean_mlp1x512_wd").optimizer.weight_decay > 0
-  s = specs.get("cifar10_randlabels_n5000")
+  assert catalogue.get("cifar10_randlabels_crop").dataset.random_crop
+  assert catalogue.get("cifar10_clean_mlp1x512_wd").optimizer.weight_decay > 0
+  s = catalogue.get("cifar10_randlabels_n5000")
   assert s.dataset.train_size == 5000 and s.budget.eval_every_steps == 5000 // 128
-  assert specs.get("mnist_partial40_n1000").dataset.train_size == 1000
+  assert catalogue.get("mnist_partial40_n1000").dataset.train_size == 1000
 
 
 def _program_key(spec, ds):
@@ -180,25 +181,26 @@ def test_every_tfds_spec_loads_and_traces_under_mock_data(mock_dir):
   loaded, traced = {}, set()
   with mock_tfds(mock_dir, catalogue.TFDS_DATASETS, MOCK_EXAMPLES):
     for name in TFDS_SPECS:
-      spec = specs.validate(_tiny(specs.get(name)))
+      spec = workload.validate(_tiny(catalogue.get(name)))
       d = spec.dataset.name
       if d not in loaded:
         loaded[d] = datasets.load(dataclasses.replace(spec.dataset, train_size=None), mock_dir)
       ds = loaded[d]
       assert ds.input_shape == ((28, 28, 1) if "mnist" in d else (28, 28, 3))
       assert ds.num_classes == (100 if d == "cifar100" else 10)
-      clean = jax.eval_shape(lambda ds=ds: train.corruptions.clean_data(
+      clean = jax.eval_shape(lambda ds=ds: corruptions.clean_data(
           ds.x_train, ds.y_train, ds.x_test, ds.y_test, ds.num_classes))
-      data = jax.eval_shape(lambda c, spec=spec: train.corruptions.corrupt(
-          train.run_key(0), c, spec.corruption), clean)
+      data = jax.eval_shape(lambda c, spec=spec: corruptions.corrupt(
+          prng.run_key(0), c, spec.corruption), clean)
       assert data.x_train.shape == (MOCK_EXAMPLES, *ds.input_shape)
       key = _program_key(spec, ds)
       if key in traced:
         continue
       traced.add(key)
-      steps = train.make_steps(spec, ds.num_classes, ds.input_shape, MOCK_EXAMPLES,
-                               train.run_key(0))
-      state = jax.eval_shape(steps.init, train.run_key(1))
+      mock = dataclasses.replace(ds, x_train=ds.x_train[:MOCK_EXAMPLES],
+                                 y_train=ds.y_train[:MOCK_EXAMPLES])
+      steps = make_steps(workload.resolve(spec, dataset=mock), prng.run_key(0))
+      state = jax.eval_shape(steps.init, prng.run_key(1))
       new = jax.eval_shape(steps.train_step, state, data)
       assert jax.tree.structure(new.params) == jax.tree.structure(state.params)
   assert set(loaded) == set(catalogue.TFDS_DATASETS)
@@ -206,10 +208,10 @@ def test_every_tfds_spec_loads_and_traces_under_mock_data(mock_dir):
 
 def test_dataset_size_variants_subset_the_mock_training_set(mock_dir):
   with mock_tfds(mock_dir, ["cifar10"], 1000):
-    ds = datasets.load(specs.get("cifar10_clean_n1000").dataset, mock_dir)
+    ds = datasets.load(catalogue.get("cifar10_clean_n1000").dataset, mock_dir)
     assert ds.num_train == 1000
     with pytest.raises(datasets.DataError, match="train_size=2500 exceeds"):
-      datasets.load(specs.get("cifar10_clean_n2500").dataset, mock_dir)
+      datasets.load(catalogue.get("cifar10_clean_n2500").dataset, mock_dir)
 
 
 # Specs that also train (compile + 2 steps), kept few because each CNN compile
@@ -222,7 +224,7 @@ REPRESENTATIVE = ["cifar10_clean_alexnet_crop_wd", "cifar100_randlabels_mlp1x512
 
 
 def _run(spec_name, mock_dir, tmp_path):
-  spec = _tiny(specs.get(spec_name))
+  spec = _tiny(catalogue.get(spec_name))
   with mock_tfds(mock_dir, catalogue.TFDS_DATASETS, MOCK_EXAMPLES):
     result = run.run_spec(spec, str(tmp_path), data_dir=mock_dir, log=lambda _: None)
   assert result["run"]["steps"] == 2
@@ -235,13 +237,13 @@ def test_cifar10_randpix_trains_small_inception_with_batchnorm_state(mock_dir, t
                                                                      monkeypatch):
   """The headline spec end to end under mock_data; BatchNorm statistics are carried."""
   outcomes = []
-  real_train_group = train.train_group
+  real_train_group = loop.train_group
 
   def spy(*args, **kwargs):
     outcomes.extend(real_train_group(*args, **kwargs))
     return outcomes
 
-  monkeypatch.setattr(train, "train_group", spy)
+  monkeypatch.setattr(loop, "train_group", spy)
   result = _run("cifar10_randpix", mock_dir, tmp_path)
   assert result["spec"]["resolved"]["model"]["name"] == "inception"
   stats = outcomes[0].state.model_state["batch_stats"]

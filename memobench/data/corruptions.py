@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 
 from memobench import specs
+from memobench.registry import Registry
 
 # Distinct sub-streams of the corruption key, so that label and input
 # corruptions of one seed are independent of each other.
@@ -66,16 +67,6 @@ class Kind:
   describe: Callable[[float], str]
 
 
-KINDS: dict[str, Kind] = {}
-
-
-def _register(name: str, takes_level: bool, describe: Callable[[float], str]):
-  def wrap(fn):
-    KINDS[name] = Kind(fn, takes_level, describe)
-    return fn
-  return wrap
-
-
 def clean_data(x_train, y_train, x_test, y_test, num_classes: int) -> CorruptedData:
   y_train = jnp.asarray(y_train, jnp.int32)
   none = jnp.zeros(y_train.shape, bool)
@@ -86,7 +77,7 @@ def clean_data(x_train, y_train, x_test, y_test, num_classes: int) -> CorruptedD
 
 def corrupt(key: jax.Array, data: CorruptedData, corruption: specs.CorruptionSpec) -> CorruptedData:
   """Applies `corruption` to clean data; a pure function of (key, data)."""
-  return KINDS[corruption.kind].apply(key, data, corruption.level)
+  return KINDS.get(corruption.kind).apply(key, data, corruption.level)
 
 
 def _example_keys(key: jax.Array, stream: int, n: int) -> jax.Array:
@@ -95,20 +86,15 @@ def _example_keys(key: jax.Array, stream: int, n: int) -> jax.Array:
   return jax.vmap(lambda i: jax.random.fold_in(stream_key, i))(jnp.arange(n, dtype=jnp.uint32))
 
 
-@_register("clean", takes_level=False, describe=lambda _: "clean data")
 def _clean(key, data, level):
   del key, level
   return data
 
 
-@_register("partial", takes_level=True,
-           describe=lambda p: f"each training label resampled uniformly with prob. {p:g}")
 def _partial(key, data, level):
   return _resample_labels(key, data, level)
 
 
-@_register("randlabels", takes_level=False,
-           describe=lambda _: "every training label replaced by a uniform random class")
 def _randlabels(key, data, level):
   del level
   return _resample_labels(key, data, 1.0)
@@ -140,8 +126,6 @@ def pixel_permutation(key: jax.Array, x_shape) -> jax.Array:
   return jax.random.permutation(jax.random.fold_in(key, _PERMUTATION_STREAM), num_pixels)
 
 
-@_register("shufpix", takes_level=False,
-           describe=lambda _: "one fixed pixel permutation for every image, train and test")
 def _shufpix(key, data, level):
   del level
   perm = pixel_permutation(key, data.x_train.shape)
@@ -149,8 +133,6 @@ def _shufpix(key, data, level):
   return data.replace(x_train=shuffle(data.x_train), x_test=shuffle(data.x_test))
 
 
-@_register("randpix", takes_level=False,
-           describe=lambda _: "an independent pixel permutation per training image")
 def _randpix(key, data, level):
   del level
   x = data.x_train
@@ -168,31 +150,43 @@ def gaussian_noise(key: jax.Array, x: jax.Array) -> jax.Array:
   return mean + std * noise
 
 
-@_register("gaussian", takes_level=False,
-           describe=lambda _: "training images replaced by Gaussian noise of the data's mean/variance")
 def _gaussian(key, data, level):
   del level
   return data.replace(x_train=gaussian_noise(key, data.x_train))
 
 
-@_register("noise", takes_level=True,
-           describe=lambda f: f"training inputs mixed x*{f:g} + gaussian noise*{1 - f:g} (Badger 2022)")
 def _noise(key, data, level):
   x = data.x_train
   return data.replace(x_train=x * level + gaussian_noise(key, x) * (1.0 - level))
 
 
-@specs.add_validator
-def _check_corruption(spec: specs.Spec) -> None:
+# The table of corruption kinds (each a pure function of (key, example index)).
+KINDS: Registry[Kind] = Registry("corruption", "corruption.kind", {
+    "clean": Kind(_clean, takes_level=False,
+        describe=lambda _: "clean data"),
+    "partial": Kind(_partial, takes_level=True,
+        describe=lambda p: f"each training label resampled uniformly with prob. {p:g}"),
+    "randlabels": Kind(_randlabels, takes_level=False,
+        describe=lambda _: "every training label replaced by a uniform random class"),
+    "shufpix": Kind(_shufpix, takes_level=False,
+        describe=lambda _: "one fixed pixel permutation for every image, train and test"),
+    "randpix": Kind(_randpix, takes_level=False,
+        describe=lambda _: "an independent pixel permutation per training image"),
+    "gaussian": Kind(_gaussian, takes_level=False,
+        describe=lambda _: "training images replaced by Gaussian noise of the data's mean/variance"),
+    "noise": Kind(_noise, takes_level=True,
+        describe=lambda f: f"training inputs mixed x*{f:g} + gaussian noise*{1 - f:g} (Badger 2022)"),
+})
+
+
+def check(spec: specs.Spec) -> None:
   c = spec.corruption
-  if c.kind not in KINDS:
-    raise specs.SpecError(
-        f"corruption.kind: unknown corruption {c.kind!r}; known: {', '.join(sorted(KINDS))}")
-  if KINDS[c.kind].takes_level and not 0.0 <= c.level <= 1.0:
+  kind = KINDS.get(c.kind)
+  if kind.takes_level and not 0.0 <= c.level <= 1.0:
     raise specs.SpecError(f"corruption.level must be in [0, 1] for {c.kind}, got {c.level}")
-  if not KINDS[c.kind].takes_level and c.level != 0.0:
+  if not kind.takes_level and c.level != 0.0:
     raise specs.SpecError(f"corruption.level is not used by {c.kind}; leave it at 0")
 
 
 def describe(corruption: specs.CorruptionSpec) -> str:
-  return KINDS[corruption.kind].describe(corruption.level)
+  return KINDS.get(corruption.kind).describe(corruption.level)

@@ -10,7 +10,7 @@ The data dir is `--data_dir` when given, else TFDS's own default
 ($TFDS_DATA_DIR, else ~/tensorflow_datasets). It may be a gs:// path on a pod.
 
 A loader never downloads: data that is not prepared as array_record raises
-`datasets.DataError` at once with one line naming the dataset, the folder it
+`DataError` at once with one line naming the dataset, the folder it
 looked in and the command that prepares it. (A TFDS download attempt without
 network retries for minutes; it must never start from a training run.)
 
@@ -31,7 +31,8 @@ from typing import Callable
 
 import numpy as np
 
-from memobench.data import datasets, preprocessing
+from memobench.data import preprocessing
+from memobench.data.dataset import DataError, Dataset
 
 # Examples fetched per data-source call (array_record reads a batch in parallel).
 _READ_CHUNK = 4096
@@ -94,11 +95,11 @@ def check_prepared(name: str, data_dir: str | None, b) -> None:
   else:
     where = f"{b.data_path} (TFDS's default; set --data_dir or TFDS_DATA_DIR to look elsewhere)"
   if not b.is_prepared():
-    raise datasets.DataError(
+    raise DataError(
         f"dataset {name} is not prepared: no TFDS {b.info.full_name} in {where}; "
         f"prepare it with: {prepare_command(name, data_dir)}")
   if b.info.file_format != tfds.core.FileFormat.ARRAY_RECORD:
-    raise datasets.DataError(
+    raise DataError(
         f"dataset {name} in {where} is stored as {b.info.file_format.value}, but memobench "
         f"reads array_record; prepare it with: {prepare_command(name, data_dir)}")
 
@@ -117,7 +118,7 @@ def _read_split(b, split: str) -> tuple[np.ndarray, np.ndarray]:
   return images, labels
 
 
-def load(name: str, data_dir: str | None = None) -> datasets.Dataset:
+def load(name: str, data_dir: str | None = None) -> Dataset:
   """Loads and preprocesses TFDS dataset `name` from `data_dir` (see module docstring)."""
   src = SOURCES[name]
   with _quiet_absl():
@@ -125,13 +126,5 @@ def load(name: str, data_dir: str | None = None) -> datasets.Dataset:
     check_prepared(name, data_dir, b)
     x_train, y_train = _read_split(b, src.train_split)
     x_test, y_test = _read_split(b, src.test_split)
-  return datasets.Dataset(name, src.preprocess(x_train), y_train, src.preprocess(x_test),
+  return Dataset(name, src.preprocess(x_train), y_train, src.preprocess(x_test),
                           y_test, num_classes=b.info.features["label"].num_classes)
-
-
-def _register(name: str) -> None:
-  datasets.register(name)(lambda data_dir=None: load(name, data_dir))
-
-
-for _name in SOURCES:
-  _register(_name)

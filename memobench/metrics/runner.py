@@ -20,8 +20,8 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from memobench import distributed, metrics, models, prng, results, specs
-from memobench.metrics import base, turnover
+from memobench import distributed, metrics, prng, results, specs
+from memobench.metrics import base
 
 
 def write_npz_atomic(path: str, arrays: dict[str, np.ndarray]) -> None:
@@ -29,15 +29,6 @@ def write_npz_atomic(path: str, arrays: dict[str, np.ndarray]) -> None:
   buffer = io.BytesIO()
   np.savez(buffer, **arrays)
   results.write_atomic(path, buffer.getvalue())
-
-
-def trained_module(spec: specs.Spec, num_classes: int) -> nn.Module:
-  """The flax module the run trained, built as train.make_steps builds it.
-
-  Turn-over dropout changes the model itself (its dropout layers at the
-  turn-over rate), so that is part of building it, not of a metric.
-  """
-  return models.build(turnover.model_spec(spec), num_classes)
 
 
 def _is_resumable(tracker: base.Tracker) -> bool:
@@ -82,10 +73,10 @@ class OnEval:
 class MetricsRunner:
   """What the metric table asks of one run: trackers during training, finish steps after it."""
 
-  def __init__(self, spec: specs.Spec, data, *, module: nn.Module | None = None,
+  def __init__(self, spec: specs.Spec, data, *, module: nn.Module,
                table: Sequence[base.Metric] | None = None):
-    """`data`: the run's corrupted data; `module`: the flax module trained (default:
-    `trained_module`); `table`: the metrics (default: memobench.metrics.TABLE)."""
+    """`data`: the run's corrupted data; `module`: the flax module trained (the
+    workload's); `table`: the metrics (default: memobench.metrics.TABLE)."""
     self.spec, self.module = spec, module
     self.table = tuple(metrics.TABLE if table is None else table)
     # Built for every metric that has a tracker: a metric may track while it
@@ -140,8 +131,7 @@ class MetricsRunner:
     fetch = lambda tree: jax.tree.map(distributed.fetch, tree)
     return base.Context(
         spec=self.spec,
-        module=(self.module if self.module is not None
-                else trained_module(self.spec, data.num_classes)),
+        module=self.module,
         params=fetch(outcome.state.params), model_state=fetch(outcome.state.model_state),
         x_train=distributed.fetch(data.x_train), y_train=distributed.fetch(data.y_train),
         x_test=distributed.fetch(data.x_test),

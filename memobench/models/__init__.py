@@ -1,4 +1,4 @@
-"""Model registry: name -> constructor of a flax module.
+"""The model table: name -> a constructor of a flax module, and its metadata.
 
 Every model is a `flax.linen.Module` called as
 ``module.apply(variables, x, train=bool, rngs=...)`` on a batch shaped
@@ -6,50 +6,53 @@ Every model is a `flax.linen.Module` called as
 penultimate-layer features with ``self.sow('intermediates', 'features', h)`` so
 that representation metrics (effective rank) can read them. Non-parameter
 collections (e.g. BatchNorm's 'batch_stats') are carried by the training loop.
+
+Adding a model: its module and constructor in a file here, one line in MODELS.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import flax.linen as nn
 
 from memobench import specs
+from memobench.models import alexnet, inception, mlp, wrn
+from memobench.registry import Registry
 
 Constructor = Callable[[specs.ModelSpec, int], nn.Module]
-_MODELS: dict[str, Constructor] = {}
-_CONVOLUTIONAL: set[str] = set()
 
 
-def register(name: str, convolutional: bool = False):
-  """Registers a model; `convolutional` models are not step-fused on CPU (train.py)."""
-  def wrap(constructor: Constructor) -> Constructor:
-    _MODELS[name] = constructor
-    if convolutional:
-      _CONVOLUTIONAL.add(name)
-    return constructor
-  return wrap
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+  build: Constructor
+  # Convolutional models are not step-fused on CPU (training/steps.py,
+  # `uses_fused_steps`): XLA:CPU runs convolutions in loop bodies 20-50x slower.
+  convolutional: bool = False
 
 
-def has_convolutions(name: str) -> bool:
-  return name in _CONVOLUTIONAL
+MODELS: Registry[ModelEntry] = Registry("model", "model.name", {
+    "mlp1x512": ModelEntry(mlp.mlp1x512),
+    "mlp3x512": ModelEntry(mlp.mlp3x512),
+    "alexnet": ModelEntry(alexnet.alexnet, convolutional=True),
+    "inception": ModelEntry(inception.inception, convolutional=True),
+    "inception_nobn": ModelEntry(inception.inception_nobn, convolutional=True),
+    "wrn28_1": ModelEntry(wrn.wrn28_1, convolutional=True),
+})
 
 
 def names() -> list[str]:
-  return sorted(_MODELS)
+  return MODELS.names()
+
+
+def has_convolutions(name: str) -> bool:
+  return MODELS.get(name).convolutional
 
 
 def build(model_spec: specs.ModelSpec, num_classes: int) -> nn.Module:
-  return _MODELS[model_spec.name](model_spec, num_classes)
+  return MODELS.get(model_spec.name).build(model_spec, num_classes)
 
 
-@specs.add_validator
-def _check_model(spec: specs.Spec) -> None:
-  if spec.model.name not in _MODELS:
-    raise specs.SpecError(
-        f"model.name: unknown model {spec.model.name!r}; known: {', '.join(names())}")
-
-
-# Importing the model modules registers them.
-from memobench.models import mlp  # noqa: E402,F401  pylint: disable=wrong-import-position
-from memobench.models import alexnet, inception, wrn  # noqa: E402,F401  pylint: disable=wrong-import-position
+def check(spec: specs.Spec) -> None:
+  MODELS.get(spec.model.name)

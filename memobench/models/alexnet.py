@@ -20,7 +20,6 @@ import jax
 import jax.numpy as jnp
 
 from memobench import specs
-from memobench.models import register
 
 
 def local_response_norm(x: jax.Array, depth_radius: int = 4, bias: float = 1.0,
@@ -58,6 +57,5 @@ class AlexNet(nn.Module):
     return nn.Dense(self.num_classes)(h)
 
 
-@register("alexnet", convolutional=True)
 def alexnet(model_spec: specs.ModelSpec, num_classes: int) -> nn.Module:
   return AlexNet(num_classes, dropout=model_spec.dropout)

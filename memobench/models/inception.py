@@ -28,7 +28,6 @@ import jax
 import jax.numpy as jnp
 
 from memobench import specs
-from memobench.models import register
 
 
 class ConvModule(nn.Module):
@@ -94,11 +93,9 @@ class SmallInception(nn.Module):
     return nn.Dense(self.num_classes)(h)
 
 
-@register("inception", convolutional=True)
 def inception(model_spec: specs.ModelSpec, num_classes: int) -> nn.Module:
   return SmallInception(num_classes, batch_norm=True, dropout=model_spec.dropout)
 
 
-@register("inception_nobn", convolutional=True)
 def inception_nobn(model_spec: specs.ModelSpec, num_classes: int) -> nn.Module:
   return SmallInception(num_classes, batch_norm=False, dropout=model_spec.dropout)

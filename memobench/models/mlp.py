@@ -10,7 +10,6 @@ from __future__ import annotations
 import flax.linen as nn
 
 from memobench import specs
-from memobench.models import register
 
 
 class MLP(nn.Module):
@@ -29,11 +28,9 @@ class MLP(nn.Module):
     return nn.Dense(self.num_classes)(h)
 
 
-@register("mlp1x512")
 def mlp1x512(model_spec: specs.ModelSpec, num_classes: int) -> nn.Module:
   return MLP(num_classes, (512,), model_spec.dropout)
 
 
-@register("mlp3x512")
 def mlp3x512(model_spec: specs.ModelSpec, num_classes: int) -> nn.Module:
   return MLP(num_classes, (512, 512, 512), model_spec.dropout)

@@ -17,7 +17,6 @@ import jax
 import jax.numpy as jnp
 
 from memobench import specs
-from memobench.models import register
 
 
 def _bn(train: bool) -> nn.BatchNorm:
@@ -63,6 +62,5 @@ class WideResNet(nn.Module):
     return nn.Dense(self.num_classes)(h)
 
 
-@register("wrn28_1", convolutional=True)
 def wrn28_1(model_spec: specs.ModelSpec, num_classes: int) -> nn.Module:
   return WideResNet(num_classes, depth=28, width=1, dropout=model_spec.dropout)

@@ -1,4 +1,4 @@
-"""Training objectives: a registry of `spec.analysis.objective` -> loss of one batch.
+"""Training objectives: the table of `spec.analysis.objective` -> loss of one batch.
 
 An objective is called inside the training step as
 
@@ -7,7 +7,9 @@ An objective is called inside the training step as
 where ``forward(inputs, example_idx)`` runs the model in training mode and
 returns (logits, new_model_state); `example_idx` (the batch's training-set
 indices) lets per-example hooks such as turn-over dropout act, and is None for
-inputs that are not training examples.
+inputs that are not training examples. An objective that needs data beyond
+the training set declares a `heldout` loader; the resolver (workload.py) loads
+it once, before any step is built.
 
   ce                   mean cross-entropy of the training batch (the default;
                        Zhang et al. 2017).
@@ -39,10 +41,11 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from memobench import prng, specs
+from memobench.registry import Registry
 from memobench.data import datasets
+from memobench.training.losses import cross_entropy
 
 # Corruptions that leave inputs alone: the clean held-out inputs then come from
 # the distribution the model trains on.
@@ -50,33 +53,20 @@ _LABEL_ONLY = ("clean", "partial", "randlabels")
 
 Forward = Callable[[jax.Array, Any], tuple[jax.Array, Any]]
 Objective = Callable[[Forward, jax.Array, jax.Array, jax.Array, jax.Array], tuple[jax.Array, Any]]
-Factory = Callable[[specs.Spec, jax.Array, "str | None"], Objective]
-_OBJECTIVES: dict[str, Factory] = {}
+HeldOut = Any  # whatever an objective's `heldout` loader returns
 
 
-def register(name: str):
-  def wrap(factory: Factory) -> Factory:
-    _OBJECTIVES[name] = factory
-    return factory
-  return wrap
+@dataclasses.dataclass(frozen=True)
+class ObjectiveEntry:
+  # (spec, run key, held-out data or None) -> the objective of one batch.
+  make: Callable[[specs.Spec, jax.Array, HeldOut], Objective]
+  check: Callable[[specs.Spec], None] = lambda spec: None
+  # (spec, data_dir) -> data the objective needs beyond the training set.
+  heldout: Callable[[specs.Spec, "str | None"], HeldOut] | None = None
 
 
-def names() -> list[str]:
-  return sorted(_OBJECTIVES)
-
-
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-  """Per-example softmax cross-entropy, in float32 (the same as train.cross_entropy)."""
-  return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
-
-
-def build(spec: specs.Spec, run_key: jax.Array, data_dir: str | None = None) -> Objective:
-  return _OBJECTIVES[spec.analysis.objective](spec, run_key, data_dir)
-
-
-@register("ce")
-def _ce(spec, run_key, data_dir):
-  del spec, run_key, data_dir
+def _ce(spec, run_key, heldout):
+  del spec, run_key, heldout
 
   def objective(forward, x, y, idx, step):
     del step
@@ -96,9 +86,8 @@ def heldout_pool(spec: specs.Spec, data_dir: str | None = None):
   return full.x_train[n:], full.y_train[n:], full.num_classes
 
 
-@register("forced_memorization")
-def _forced_memorization(spec, run_key, data_dir):
-  x_pool, y_pool, num_classes = heldout_pool(spec, data_dir)
+def _forced_memorization(spec, run_key, heldout):
+  x_pool, y_pool, num_classes = heldout
   # The pool is closed over, so it becomes a constant of the compiled step:
   # fine for the offline datasets (~1-3 MB), not meant for pools of CIFAR size.
   x_pool, y_pool = jnp.asarray(x_pool, jnp.float32), jnp.asarray(y_pool, jnp.int32)
@@ -116,17 +105,26 @@ def _forced_memorization(spec, run_key, data_dir):
   return objective
 
 
-@specs.add_validator
-def _check_objective(spec: specs.Spec) -> None:
-  a = spec.analysis
-  if a.objective not in _OBJECTIVES:
-    raise specs.SpecError(f"analysis.objective: unknown objective {a.objective!r}; "
-                          f"known: {', '.join(names())}")
-  if a.objective == "forced_memorization":
-    if spec.dataset.train_size is None:
-      raise specs.SpecError("analysis.objective=forced_memorization needs dataset.train_size "
-                            "(the training examples beyond it are the held-out pool)")
-    if spec.corruption.kind not in _LABEL_ONLY:
-      raise specs.SpecError(f"analysis.objective=forced_memorization needs a corruption that "
-                            f"leaves inputs clean ({', '.join(_LABEL_ONLY)}), got "
-                            f"{spec.corruption.kind}")
+def _check_forced_memorization(spec: specs.Spec) -> None:
+  if spec.dataset.train_size is None:
+    raise specs.SpecError("analysis.objective=forced_memorization needs dataset.train_size "
+                          "(the training examples beyond it are the held-out pool)")
+  if spec.corruption.kind not in _LABEL_ONLY:
+    raise specs.SpecError(f"analysis.objective=forced_memorization needs a corruption that "
+                          f"leaves inputs clean ({', '.join(_LABEL_ONLY)}), got "
+                          f"{spec.corruption.kind}")
+
+
+OBJECTIVES: Registry[ObjectiveEntry] = Registry("objective", "analysis.objective", {
+    "ce": ObjectiveEntry(_ce),
+    "forced_memorization": ObjectiveEntry(_forced_memorization, _check_forced_memorization,
+                                          heldout_pool),
+})
+
+
+def names() -> list[str]:
+  return OBJECTIVES.names()
+
+
+def check(spec: specs.Spec) -> None:
+  OBJECTIVES.get(spec.analysis.objective).check(spec)

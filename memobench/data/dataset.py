@@ -1,0 +1,46 @@
+"""The in-memory dataset every loader returns, and the fixed train/test split.
+
+Inputs are float32 arrays shaped (N, *spatial, channels) -- (N, H, W, C) for
+images, (N, L, 1) for 1-D signals -- and labels int32. The train/test split of
+each dataset is fixed (it never depends on the run's seed), so results of
+different seeds are comparable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+# The fixed permutation that orders examples before a train/test split.
+_SPLIT_SEED = 0
+
+
+class DataError(RuntimeError):
+  """Data that cannot be loaded; the message says what, where and how to fix it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  name: str
+  x_train: np.ndarray
+  y_train: np.ndarray
+  x_test: np.ndarray
+  y_test: np.ndarray
+  num_classes: int
+
+  @property
+  def input_shape(self) -> tuple[int, ...]:
+    return tuple(self.x_train.shape[1:])
+
+  @property
+  def num_train(self) -> int:
+    return int(self.x_train.shape[0])
+
+
+def fixed_split(x: np.ndarray, y: np.ndarray, num_test: int, name: str,
+                num_classes: int) -> Dataset:
+  """The first `num_test` examples of a fixed shuffle are the test set."""
+  order = np.random.RandomState(_SPLIT_SEED).permutation(len(x))
+  x, y = x[order].astype(np.float32), y[order].astype(np.int32)
+  return Dataset(name, x[num_test:], y[num_test:], x[:num_test], y[:num_test], num_classes)

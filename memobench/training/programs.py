@@ -1,0 +1,113 @@
+"""The compiled programs of the loop: advance a run (or a vmapped group) n steps, evaluate.
+
+Each `*_program` returns (compile_s, advance) with
+``advance(state, step, n, active) -> state``: n train steps from `step` for one
+member, or for every member of a stacked group whose `active` flag is set.
+Fused programs run the steps in one lax.fori_loop (training/steps.py,
+`fused_steps`); unfused ones (convolutional models on CPU) run a Python loop of
+jitted steps, syncing often enough to keep XLA:CPU's rendezvous safe.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from memobench.training.steps import Steps, fused_steps, make_steps
+from memobench.workload import Workload
+
+# On CPU, more than ~32 queued multi-device steps without a sync can deadlock
+# XLA's rendezvous; unfused loops block at least this often.
+_MAX_QUEUED_STEPS = 16
+
+Advance = Callable[[Any, int, int, Any], Any]
+
+
+def eval_programs(steps: Steps, mesh: jax.sharding.Mesh,
+                  shared_data: bool = False) -> tuple[Callable, Callable]:
+  """(eval_fn, stacked_eval_fn): the batch-sharded eval step, alone and vmapped over members.
+
+  shared_data: stacked_eval_fn takes one (x, y) for every member (vmap in_axes
+  None), not a stack of each member's own.
+  """
+  replicated, batch_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+
+  def sharded_eval(params, model_state, x, y):
+    x = jax.lax.with_sharding_constraint(x, batch_sharding)
+    y = jax.lax.with_sharding_constraint(y, batch_sharding)
+    return jax.lax.with_sharding_constraint(steps.eval_step(params, model_state, x, y),
+                                            replicated)
+  data_axis = None if shared_data else 0
+  return jax.jit(sharded_eval), jax.jit(jax.vmap(sharded_eval,
+                                                 in_axes=(0, 0, data_axis, data_axis)))
+
+
+def single_program(workload: Workload, steps: Steps, replicated: NamedSharding, state,
+                   data) -> tuple[float, Advance]:
+  """One member's own program (fused, or a Python loop of jitted steps)."""
+  schedule, chunk_len = workload.schedule, workload.eval_every_steps
+  t0 = time.perf_counter()
+  if workload.fused:
+    chunk_fn = jax.jit(lambda state, data, n: fused_steps(steps, state, data, n),
+                       static_argnums=2, donate_argnums=0)
+    full = min(chunk_len, schedule.total_steps)
+    compiled_chunk = chunk_fn.lower(state, data, full).compile()
+
+    def advance(state, step, n, active):
+      del step, active
+      return compiled_chunk(state, data) if n == full else chunk_fn(state, data, n)
+    return time.perf_counter() - t0, advance
+
+  step_fn = jax.jit(steps.train_step, donate_argnums=0)
+  # Once per epoch, not per step (see fused_steps).
+  order_fn = jax.jit(steps.epoch_order, out_shardings=replicated)
+  compiled_step = step_fn.lower(state, data, order_fn(0)).compile()
+
+  def advance(state, step, n, active):
+    del active
+    for i in range(n):
+      if i == 0 or (step + i) % schedule.steps_per_epoch == 0:
+        order = order_fn((step + i) // schedule.steps_per_epoch)
+      state = compiled_step(state, data, order)
+      if (i + 1) % _MAX_QUEUED_STEPS == 0:
+        jax.block_until_ready(state.step)
+    return state
+  return time.perf_counter() - t0, advance
+
+
+def vmapped_program(workload: Workload, mesh: jax.sharding.Mesh, keys: list[jax.Array],
+                    state, data, shared_data: bool = False) -> tuple[float, Advance]:
+  """One program that trains every member of a stacked group (`state`, `data` stacked).
+
+  shared_data: `data` is one dataset that every member trains on, unbatched
+  (vmap in_axes None), rather than a stack of K copies.
+  """
+  keys = jnp.stack(keys)
+  chunk_len = min(workload.eval_every_steps, workload.schedule.total_steps)
+
+  def run_chunk(state, data, active, start_step, n):
+    def one(key, state, data):
+      # Each member's own steps (keys, masks) from its traced key; start_step
+      # is shared, so each epoch's order is a real lax.cond, not a select.
+      return fused_steps(make_steps(workload, key, mesh), state, data, n, start_step)
+    new = jax.vmap(one, in_axes=(0, 0, None if shared_data else 0))(keys, state, data)
+    # Finished members keep their state.
+    return jax.tree.map(
+        lambda a, b: jnp.where(active.reshape((-1,) + (1,) * (a.ndim - 1)), a, b), new, state)
+
+  chunk_fn = jax.jit(run_chunk, static_argnums=4, donate_argnums=0)
+  t0 = time.perf_counter()
+  compiled = chunk_fn.lower(state, data, np.ones(len(keys), bool), np.int32(0),
+                            chunk_len).compile()
+
+  def advance(state, step, n, active):
+    # numpy, not device arrays: every process of a multi-host run passes the same.
+    active, step = np.asarray(active), np.int32(step)
+    return (compiled(state, data, active, step) if n == chunk_len
+            else chunk_fn(state, data, active, step, n))
+  return time.perf_counter() - t0, advance
