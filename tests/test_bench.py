@@ -1,7 +1,9 @@
-"""Tests of the performance harness (memobench/bench.py) and the loop paths it tuned.
+"""Tests of the performance harness (memobench/bench/) and the loop paths it tuned.
 
 No timing assertions: timings belong to the harness. These tests check that the
-harness runs in --quick mode and writes well-formed tables, that its FLOP count
+harness runs in --quick mode and writes well-formed tables of every section,
+that its sections are one explicit table each with its own configs, that a bad
+flag is one line on stderr (harness and checkpoint benchmark), that its FLOP count
 is the known analytic count, that it splices only its own section of
 docs/BENCHMARKS.md, and that computing the batch order once per epoch
 (train.fused_steps, the unfused loop) trains exactly the same batches.
@@ -18,7 +20,8 @@ import numpy as np
 import pytest
 
 from memobench import prng, specs
-from memobench.bench import harness as bench
+from memobench.bench import harness, library, step_timing
+from memobench.bench.common import Section, Table
 from memobench.training import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,6 +51,8 @@ def test_quick_run_writes_well_formed_tables(tmp_path):
   markdown = out.read_text()
   assert markdown.strip() == proc.stdout.strip()
   assert "backend `cpu`" in markdown and "Command: `python -m memobench.bench --quick`" in markdown
+  headings = [line for line in markdown.splitlines() if line.startswith("### ")]
+  assert len(headings) == len(harness.SECTIONS) + 1  # every section, then the targets
   tables = _tables(markdown)
   by_prefix = {t.split(" (")[0].split(":")[0]: t for t in tables}
   for prefix in ("Peak matmul throughput", "memobench train step per model",
@@ -78,7 +83,31 @@ def test_bad_section_is_one_line_error():
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines() == [
       "memobench.bench: error: --sections: unknown section(s) nope; known: "
-      + ", ".join(bench.SECTIONS)]
+      + ", ".join(harness.SECTIONS)]
+
+
+@pytest.mark.parametrize("module,bad_flag,a_flag", [
+    ("memobench.bench", "--quick=maybe", "--sections"),
+    ("memobench.bench.checkpoint", "--repeats=many", "--steps")])
+def test_bad_flag_is_one_line_error_and_help_lists_the_flags(module, bad_flag, a_flag):
+  proc = subprocess.run([sys.executable, "-m", module, bad_flag],
+                        capture_output=True, text=True, timeout=120, cwd=REPO)
+  assert proc.returncode == 2
+  lines = proc.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith(f"{module}: error: "), proc.stderr
+  proc = subprocess.run([sys.executable, "-m", module, "--help"],
+                        capture_output=True, text=True, timeout=120, cwd=REPO)
+  assert f"python -m {module}" in proc.stdout and a_flag in proc.stdout, proc.stdout
+
+
+def test_sections_are_an_explicit_ordered_table_with_their_own_configs():
+  assert list(harness.SECTIONS) == ["peak", "models", "breakdown", "order", "loop", "torch",
+                                    "fusion", "ensemble", "seeds", "estimator"]
+  for name, section in harness.SECTIONS.items():
+    assert isinstance(section, Section) and section.name == name and section.title
+    assert dataclasses.is_dataclass(section.full)
+    assert type(section.quick) is type(section.full), name
+  assert harness.DOC_PATH == os.path.join(REPO, "docs", "BENCHMARKS.md")
 
 
 def test_hlo_flops_match_the_analytic_mlp_count():
@@ -91,26 +120,27 @@ def test_hlo_flops_match_the_analytic_mlp_count():
   num_params = sum(i * o + o for i, o in layers)
   assert num_params == 1_209_866  # Zhang et al. 2017, Table 1
   analytic = forward + forward + 2 * batch * 512 * 10 + 4 * num_params
-  flops = bench.step_flops(bench.bench_spec("mlp1x512", batch),
-                           bench.synthetic_data((28, 28, 3), 64))
+  flops = step_timing.step_flops(library.bench_spec("mlp1x512", batch),
+                                 step_timing.synthetic_data((28, 28, 3), 64))
   # What remains: bias, ReLU and softmax elementwise ops (well under 1%).
   assert analytic <= flops <= 1.01 * analytic
 
 
 def test_splice_doc_replaces_only_its_own_section():
   other = "# memobench benchmarks\n\n## CNN step fusion\n\nfigures of someone else\n"
-  once = bench.splice_doc(other, "## Performance harness\n\nv1\n")
+  once = harness.splice_doc(other, "## Performance harness\n\nv1\n")
   assert once.startswith(other.rstrip("\n"))
-  assert bench.DOC_BEGIN in once and "v1" in once
-  twice = bench.splice_doc(once + "\n## Checkpoint timing\n\nmore\n", "## Performance harness\n\nv2")
+  assert harness.DOC_BEGIN in once and "v1" in once
+  twice = harness.splice_doc(once + "\n## Checkpoint timing\n\nmore\n",
+                             "## Performance harness\n\nv2")
   assert "v1" not in twice and "v2" in twice
-  assert twice.count(bench.DOC_BEGIN) == 1
+  assert twice.count(harness.DOC_BEGIN) == 1
   assert "figures of someone else" in twice and twice.rstrip().endswith("more")
-  assert bench.splice_doc("", "x").startswith("# memobench benchmarks")
+  assert harness.splice_doc("", "x").startswith("# memobench benchmarks")
 
 
 def test_table_rejects_ragged_rows_and_formats_cells():
-  table = bench.Table("t", ["a", "b"])
+  table = Table("t", ["a", "b"])
   table.add(12345.6, None)
   table.add(0.123, "x|y")
   assert table.rows == [["12,346", "-"], ["0.12", "x\\|y"]]

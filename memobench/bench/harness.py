@@ -4,39 +4,27 @@
   python -m memobench.bench --out=/tmp/bench.md        # full run (~15 min on 2 CPU cores)
   python -m memobench.bench --update_doc               # full run; rewrites this harness's
                                                        # section of docs/BENCHMARKS.md
+  python -m memobench.bench --sections=seeds --out=/tmp/seeds.md   # one section
 
 Every figure of one invocation is measured in the same process, one after the
 other, so ratios between rows are comparable even on a noisy shared machine;
 absolute numbers are not. A timing is the fastest of a few repeats (as Python's
 `timeit` recommends: slower repeats measure interference, not the code).
 
-Sections (``--sections``):
-  peak      the device's matmul FLOP/s (f32, and bf16 where it runs), the
-            denominator of model-FLOPs utilisation (MFU).
-  models    per model and batch size: memobench's train step as its loop runs
-            it (fused `lax.fori_loop` chunk, or a Python loop of jitted steps
-            where train.uses_fused_steps says so), images/s, MFU and compile
-            time, on a CIFAR-10-sized resident training set (50,000 x 28x28x3).
-            FLOPs per step come from XLA's cost analysis of the compiled single
-            train step (forward, backward and optimizer update).
-  breakdown where an MLP step's time goes: its matmuls alone (same shapes), the
-            batch gather alone, and the whole step, against the peak.
-  order     the cost of the epoch's batch order (a permutation, i.e. a sort)
-            computed by every step against once per epoch (train.fused_steps).
-  loop      memobench.training.train.train on a resident dataset against a minimal
-            hand-written jitted loop of the same model, data, optimizer and
-            evaluation schedule: the framework's overhead.
-  torch     the same MLPs trained in PyTorch (eager, same thread count), when
-            torch is importable (``pip install -e '.[bench]'``).
-  fusion    step fusion per model on this backend: a Python loop of jitted
-            steps, K steps unrolled in one jit, K steps in one lax.fori_loop.
-  ensemble  K models of mlp1x512 trained in one vmapped program against K
-            sequential single-model programs.
-  seeds     ``--seeds=K`` end to end (run.run_seeds: data, compilation, training,
-            evaluation, scores, result files) with the seeds in one vmapped
-            program against one run after another, on real offline specs.
-  estimator the Feldman & Zhang subsample estimator (memobench.memorization),
-            when that module exists: 200 models, 70% subsets, 10 epochs.
+Sections (``--sections``), in the order they run; each module's docstring says
+what it measures and why:
+  peak       peak.py        the device's matmul FLOP/s, the MFU denominator
+  models     mfu.py         memobench's train step per model and batch: images/s, MFU
+  breakdown  breakdown.py   where an MLP step's time goes (matmuls, gather, whole step)
+  order      order.py       the epoch's batch order per step against once per epoch
+  loop       loop.py        memobench.training.train.train against a hand-written loop
+  torch      pytorch.py     the same MLPs in PyTorch eager (when torch is importable)
+  fusion     fusion.py      step fusion per model: Python loop, unrolled, lax.fori_loop
+  ensemble   ensemble.py    K vmapped mlp1x512 models against K sequential programs
+  seeds      seeds.py       --seeds=K end to end (run.run_seeds), vmapped vs sequential
+  estimator  estimator.py   the Feldman & Zhang subsample estimator (full runs only)
+The report ends with the targets table (targets.py). The checkpoint benchmark
+is a separate command, `python -m memobench.bench.checkpoint` (checkpoint.py).
 
 The output is markdown: printed, written to ``--out``, and with
 ``--update_doc`` spliced into docs/BENCHMARKS.md between this harness's
@@ -45,25 +33,28 @@ markers (other sections of that file are left alone).
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import importlib
-import importlib.util
-import math
 import os
 import platform
 import re
 import sys
 import time
-from typing import Any, Callable
+from typing import Any
 
 from absl import app, flags, logging
 
-SECTIONS = ("peak", "models", "breakdown", "order", "loop", "torch", "fusion", "ensemble",
-            "seeds", "estimator")
+from memobench.bench import (breakdown, ensemble, estimator, fusion, library, loop, mfu,
+                             order, peak, pytorch, seeds, targets)
+from memobench.bench.common import Context, Section, Table, log
+
+# The sections in the order they run (whatever the order of --sections).
+SECTIONS: dict[str, Section] = {s.name: s for s in (
+    peak.SECTION, mfu.SECTION, breakdown.SECTION, order.SECTION, loop.SECTION,
+    pytorch.SECTION, fusion.SECTION, ensemble.SECTION, seeds.SECTION, estimator.SECTION)}
 ALL_MODELS = ("mlp1x512", "mlp3x512", "alexnet", "inception", "wrn28_1")
-DOC_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "docs", "BENCHMARKS.md")
+QUICK_MODELS = ("mlp1x512",)
+DOC_PATH = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "docs", "BENCHMARKS.md")
 DOC_BEGIN = "<!-- memobench.bench: begin (generated by python -m memobench.bench) -->"
 DOC_END = "<!-- memobench.bench: end -->"
 
@@ -73,121 +64,10 @@ _JSON = flags.DEFINE_string("json", None, "Also write the raw measurements to th
 _UPDATE_DOC = flags.DEFINE_boolean("update_doc", False,
                                    "Splice the report into docs/BENCHMARKS.md.")
 _MODELS = flags.DEFINE_list("models", None, f"Models to measure (default: {','.join(ALL_MODELS)}"
-                            " where registered; --quick: mlp1x512).")
-_SECTIONS = flags.DEFINE_list("sections", None,
-                              f"Sections to run (default: all): {','.join(SECTIONS)}.")
-
-
-class BenchError(ValueError):
-  """A bad harness request (unknown model or section); the message is one line."""
-
-
-# --------------------------------------------------------------------------
-# Configuration
-# --------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-  """Sizes of one harness run; `FULL` is what docs/BENCHMARKS.md reports."""
-  name: str
-  matmul_sizes: tuple[int, ...]
-  num_train: int              # resident synthetic training set of the model tables
-  order_sizes: tuple[int, ...]
-  mlp_batches: tuple[int, ...]
-  conv_batches: tuple[int, ...]
-  # Steps of one timed repeat (a fused chunk has this many steps, as memobench's
-  # loop fuses eval_every_steps steps).
-  chunk_steps: int
-  conv_chunk_steps: int
-  repeats: int
-  budget_s: float             # a measurement stops repeating after this long
-  fusion_batch: int
-  fusion_k: int
-  conv_fusion_batch: int
-  conv_fusion_k: int
-  scan_budget_s: float        # a conv model's (slow) lax.scan is timed only within this
-  loop_spec: str
-  loop_epochs: int
-  loop_repeats: int
-  torch_steps: int
-  ensemble_datasets: tuple[str, ...]
-  ensemble_ks: tuple[int, ...]
-  ensemble_epochs: int
-  # (spec, seeds K) of the `seeds` section, and the --set overrides of its runs.
-  seed_groups: tuple[tuple[str, int], ...]
-  seed_overrides: tuple[str, ...]
-  seed_repeats: int
-  estimator_models: int
-  estimator_epochs: int
-  default_models: tuple[str, ...]
-
-
-FULL = Config(
-    name="full", matmul_sizes=(512, 1024, 2048), num_train=50_000,
-    order_sizes=(4_000, 50_000), mlp_batches=(32, 128, 512),
-    conv_batches=(32,), chunk_steps=32, conv_chunk_steps=2, repeats=5, budget_s=8.0,
-    fusion_batch=128, fusion_k=8, conv_fusion_batch=8, conv_fusion_k=2, scan_budget_s=40.0, loop_spec="mnist5k_randlabels", loop_epochs=10,
-    loop_repeats=3, torch_steps=50, ensemble_datasets=("mnist1d", "mnist5k"),
-    ensemble_ks=(1, 8, 32, 128), ensemble_epochs=2,
-    seed_groups=(("mnist1d_clean", 8), ("mnist5k_clean", 3), ("mnist5k_clean", 8),
-                 ("mnist5k_randlabels", 3)),
-    seed_overrides=(), seed_repeats=2, estimator_models=200,
-    estimator_epochs=10, default_models=ALL_MODELS)
-
-QUICK = Config(
-    name="quick", matmul_sizes=(256,), num_train=256, order_sizes=(256,), mlp_batches=(32,),
-    conv_batches=(8,),    chunk_steps=4, conv_chunk_steps=2, repeats=2, budget_s=1.0, fusion_batch=32, fusion_k=2,
-    conv_fusion_batch=8, conv_fusion_k=2, scan_budget_s=20.0,
-    loop_spec="digits_randlabels", loop_epochs=1, loop_repeats=1, torch_steps=4,
-    ensemble_datasets=("digits",), ensemble_ks=(4,), ensemble_epochs=1,
-    seed_groups=(("digits_clean", 2),), seed_repeats=1,
-    seed_overrides=("budget.max_steps=22", "budget.eval_every_steps=11",
-                    "analysis.effective_rank=false"),
-    estimator_models=0, estimator_epochs=0, default_models=("mlp1x512",))
-
-
-# --------------------------------------------------------------------------
-# Report: markdown tables
-# --------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Table:
-  title: str
-  header: list[str]
-  rows: list[list[str]] = dataclasses.field(default_factory=list)
-  notes: list[str] = dataclasses.field(default_factory=list)
-
-  def add(self, *cells: Any) -> None:
-    if len(cells) != len(self.header):
-      raise ValueError(f"{self.title}: row of {len(cells)} cells for {len(self.header)} columns")
-    self.rows.append([_cell(c) for c in cells])
-
-  def markdown(self) -> str:
-    lines = [f"### {self.title}", ""]
-    if self.rows:
-      lines.append("| " + " | ".join(self.header) + " |")
-      lines.append("|" + "|".join("---" for _ in self.header) + "|")
-      lines += ["| " + " | ".join(r) + " |" for r in self.rows]
-      lines.append("")
-    for note in self.notes:  # one paragraph each
-      lines += [note, ""]
-    return "\n".join(lines)
-
-
-def _cell(value: Any) -> str:
-  if value is None:
-    return "-"
-  if isinstance(value, float):
-    if not math.isfinite(value):
-      return "-"
-    if abs(value) >= 100:
-      return f"{value:,.0f}"
-    if abs(value) >= 10:
-      return f"{value:.1f}"
-    return f"{value:.2f}"
-  return str(value).replace("|", "\\|")
+                            f" where registered; --quick: {','.join(QUICK_MODELS)}).")
+_SECTIONS = flags.DEFINE_list(
+    "sections", None, f"Sections to run (default: all): {','.join(SECTIONS)}. "
+    + "; ".join(f"{s.name}: {s.title}" for s in SECTIONS.values()) + ".")
 
 
 def splice_doc(doc: str, section: str) -> str:
@@ -202,38 +82,8 @@ def splice_doc(doc: str, section: str) -> str:
 
 
 # --------------------------------------------------------------------------
-# Timing helpers
+# The environment header
 # --------------------------------------------------------------------------
-
-
-def best_time(fn: Callable[[], Any], repeats: int, budget_s: float) -> float:
-  """Seconds of the fastest of up to `repeats` calls of `fn` (which must block)."""
-  times, start = [], time.perf_counter()
-  for _ in range(max(repeats, 1)):
-    t0 = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t0)
-    if time.perf_counter() - start > budget_s:
-      break
-  return min(times)
-
-
-def timed_after_warmup(fn: Callable[[], Any], repeats: int, budget_s: float) -> float:
-  """best_time after one warm-up call (first-run allocations), which counts when it is slow.
-
-  A call longer than half the budget is its own measurement: slow programs
-  (convolutions in a CPU loop body) are not worth a second run to time.
-  """
-  t0 = time.perf_counter()
-  fn()
-  first = time.perf_counter() - t0
-  if first > budget_s / 2:
-    return first
-  return best_time(fn, repeats, budget_s)
-
-
-def _log(message: str) -> None:
-  print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 class MachineShare:
@@ -270,8 +120,7 @@ class MachineShare:
 
 def environment() -> dict[str, Any]:
   import jax  # pylint: disable=import-outside-toplevel
-  from memobench import results  # pylint: disable=import-outside-toplevel
-  env = results.environment()
+  env = library.environment()
   env["cpu_count"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
       else os.cpu_count()
   env["cpu_model"] = _cpu_model()
@@ -301,818 +150,8 @@ def _version(package: str) -> str | None:
 
 
 # --------------------------------------------------------------------------
-# 1. Peak matmul FLOP/s
+# The run and its report
 # --------------------------------------------------------------------------
-
-
-def matmul_flops(n: int, dtype_name: str, repeats: int, budget_s: float) -> float:
-  """FLOP/s of an n x n x n matmul (2 n^3 FLOPs), one jitted call per product."""
-  import jax  # pylint: disable=import-outside-toplevel
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  dtype = jnp.dtype(dtype_name)
-  ka, kb = jax.random.split(jax.random.key(0))
-  a = jax.random.normal(ka, (n, n), jnp.float32).astype(dtype)
-  b = jax.random.normal(kb, (n, n), jnp.float32).astype(dtype)
-  f = jax.jit(jnp.matmul).lower(a, b).compile()
-  f(a, b).block_until_ready()
-  calls = max(1, int(2e9 / (2 * n ** 3)))  # ~2 GFLOP per timed repeat
-  def run():
-    for _ in range(calls):
-      c = f(a, b)
-    c.block_until_ready()
-  return 2 * n ** 3 * calls / best_time(run, repeats, budget_s)
-
-
-def bench_peak(cfg: Config, out: dict[str, Any]) -> None:
-  for dtype_name in ("float32", "bfloat16"):
-    try:
-      rates = [matmul_flops(n, dtype_name, cfg.repeats, cfg.budget_s) for n in cfg.matmul_sizes]
-    except Exception as e:  # pylint: disable=broad-except  (a backend without bf16 dots)
-      out.setdefault("peak_unsupported", {})[dtype_name] = type(e).__name__
-      continue
-    out.setdefault("peak_by_size", {})[dtype_name] = rates
-    out.setdefault("peak_flops", {})[dtype_name] = max(rates)
-
-
-def remeasure_peak(cfg: Config, out: dict[str, Any]) -> None:
-  """Samples the f32 peak again (largest size): on a shared machine the best sample is the peak."""
-  if "float32" not in out.get("peak_flops", {}):
-    return
-  rate = matmul_flops(cfg.matmul_sizes[-1], "float32", 2, cfg.budget_s)
-  out.setdefault("peak_resamples", []).append(rate)
-  out["peak_flops"]["float32"] = max(out["peak_flops"]["float32"], rate)
-
-
-def peak_table(cfg: Config, out: dict[str, Any]) -> Table:
-  table = Table("Peak matmul throughput (the MFU denominator)",
-                ["dtype", *[f"n={n} GFLOP/s" for n in cfg.matmul_sizes], "peak GFLOP/s"])
-  for dtype_name, rates in out.get("peak_by_size", {}).items():
-    table.add(dtype_name, *[r / 1e9 for r in rates], out["peak_flops"][dtype_name] / 1e9)
-  for dtype_name, error in out.get("peak_unsupported", {}).items():
-    table.notes.append(f"{dtype_name}: not supported on this backend ({error}).")
-  table.notes.append("One jitted n x n @ n x n product (2n^3 FLOPs), best of "
-                     f"{cfg.repeats} repeats; the peak is the best size.")
-  if out.get("peak_resamples"):
-    table.notes.append(
-        f"The f32 peak was sampled again after each model (n={cfg.matmul_sizes[-1]}: "
-        + ", ".join(f"{r / 1e9:.0f}" for r in out["peak_resamples"])
-        + " GFLOP/s); the peak used for MFU is the best of all samples, so that MFU is not "
-        "inflated by a peak measured while the machine was busier.")
-  return table
-
-
-# --------------------------------------------------------------------------
-# 2. memobench's train step per model and batch size; 5. step fusion
-# --------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=2)
-def synthetic_data(input_shape: tuple[int, ...], num_train: int, num_classes: int = 10,
-                   seed: int = 0):
-  """Resident random data shaped like Zhang et al.'s CIFAR-10 inputs (28x28x3)."""
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  from memobench.data import corruptions  # pylint: disable=import-outside-toplevel
-  rng = np.random.RandomState(seed)
-  x = rng.standard_normal((num_train, *input_shape)).astype(np.float32)
-  y = rng.randint(0, num_classes, num_train).astype(np.int32)
-  return corruptions.clean_data(x, y, x[:256], y[:256], num_classes)
-
-
-def bench_spec(model: str, batch: int, dataset: str = "synthetic"):
-  """A spec with Zhang's optimizer (SGD, momentum 0.9, lr 0.01) and a long budget."""
-  from memobench import specs  # pylint: disable=import-outside-toplevel
-  return specs.Spec(
-      name=f"bench_{model}", description=f"{model} on {dataset} (performance harness)",
-      dataset=specs.DatasetSpec(dataset), model=specs.ModelSpec(model),
-      optimizer=specs.OptimizerSpec(kind="sgd", lr=0.01, momentum=0.9),
-      budget=specs.BudgetSpec(batch_size=batch, max_epochs=10 ** 6, fit_threshold=1.0))
-
-
-@dataclasses.dataclass
-class StepTiming:
-  mode: str                 # loop | unrolled | scan
-  k: int                    # steps per timed program (per repeat for `loop`)
-  sec_per_step: float
-  compile_s: float
-  flops_per_step: float | None = None  # XLA cost analysis of the compiled step (loop mode)
-
-
-def _prepared(spec, data):
-  """memobench's steps, replicated data and initial state, as train.train builds them."""
-  import jax  # pylint: disable=import-outside-toplevel
-  from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=import-outside-toplevel
-  from memobench import prng  # pylint: disable=import-outside-toplevel
-  from memobench.training import train
-  mesh = train.make_mesh()
-  key = train.run_key(spec.seed)
-  steps = train.make_steps(spec, data.num_classes, tuple(data.x_train.shape[1:]),
-                           int(data.x_train.shape[0]), key, mesh)
-  replicated = NamedSharding(mesh, P())
-  data = jax.device_put(data, replicated)
-  state = jax.jit(steps.init, out_shardings=replicated)(
-      jax.random.fold_in(key, prng.INIT))
-  return steps, data, state
-
-
-def step_flops(spec, data) -> float | None:
-  """FLOPs of one memobench train step, from XLA's cost analysis of the compiled step."""
-  import jax  # pylint: disable=import-outside-toplevel
-  steps, data, state = _prepared(spec, data)
-  return compiled_flops(jax.jit(steps.train_step).lower(state, data).compile())
-
-
-def compiled_flops(compiled) -> float | None:
-  cost = compiled.cost_analysis()
-  if isinstance(cost, (list, tuple)):  # older JAX: one dict per computation
-    cost = cost[0] if cost else None
-  flops = (cost or {}).get("flops")
-  return float(flops) if flops and flops > 0 else None
-
-
-def time_steps(spec, data, mode: str, k: int, repeats: int, budget_s: float) -> StepTiming:
-  """Times memobench's train step run `k` at a time in one of the fusion modes.
-
-  Every mode computes the epoch's batch order once per epoch, as memobench's
-  loop does, except `scan_order_per_step`: the step computing it itself (the
-  loop before the harness showed its cost).
-  """
-  import jax  # pylint: disable=import-outside-toplevel
-  from memobench.training import train  # pylint: disable=import-outside-toplevel
-  steps, data, state = _prepared(spec, data)
-  spe = steps.schedule.steps_per_epoch
-  t0 = time.perf_counter()
-  if mode == "loop":  # as train.train's unfused path
-    compiled = jax.jit(steps.train_step, donate_argnums=0).lower(
-        state, data, steps.epoch_order(0)).compile()
-    order_fn = jax.jit(steps.epoch_order)
-    counter = [0]
-    def run(state):
-      for i in range(k):
-        if i == 0 or counter[0] % spe == 0:
-          order = order_fn(counter[0] // spe)
-        state = compiled(state, data, order)
-        counter[0] += 1
-        if (i + 1) % train._MAX_QUEUED_STEPS == 0:  # pylint: disable=protected-access
-          jax.block_until_ready(state.step)
-      return state
-  else:
-    def unrolled(state, data):
-      order = steps.epoch_order(state.step // spe)
-      for i in range(k):
-        if i:
-          order = jax.lax.cond(state.step % spe == 0,
-                               lambda s=state: steps.epoch_order(s.step // spe),
-                               lambda o=order: o)
-        state = steps.train_step(state, data, order)
-      return state
-    def scan_order_per_step(state, data):
-      return jax.lax.fori_loop(0, k, lambda _, s: steps.train_step(s, data), state)
-    fns = {"unrolled": unrolled, "scan": lambda s, d: train.fused_steps(steps, s, d, k),
-           "scan_order_per_step": scan_order_per_step}
-    if mode not in fns:
-      raise BenchError(f"unknown fusion mode {mode!r}")
-    compiled = jax.jit(fns[mode], donate_argnums=0).lower(state, data).compile()
-    run = lambda state: compiled(state, data)  # noqa: E731
-  compile_s = time.perf_counter() - t0
-  flops = compiled_flops(compiled) if mode == "loop" else None
-  holder = [state]
-  def timed():
-    holder[0] = jax.block_until_ready(run(holder[0]))
-  return StepTiming(mode, k, timed_after_warmup(timed, repeats, budget_s) / k, compile_s, flops)
-
-
-def memobench_mode(model: str) -> str:
-  """The fusion memobench's loop uses for `model` on this backend (train.uses_fused_steps)."""
-  from memobench.training import train  # pylint: disable=import-outside-toplevel
-  return "scan" if train.uses_fused_steps(bench_spec(model, 1)) else "loop"
-
-
-def _convolutional(model: str) -> bool:
-  from memobench import models  # pylint: disable=import-outside-toplevel
-  return models.has_convolutions(model)
-
-
-def _model_data(cfg: Config, batch: int):
-  return synthetic_data((28, 28, 3), max(cfg.num_train, 4 * batch))
-
-
-def bench_breakdown(cfg: Config, out: dict[str, Any]) -> Callable[[], Table]:
-  """Ablation profile of one mlp1x512 / mlp3x512 step: matmuls alone, gather alone, whole step."""
-  import jax  # pylint: disable=import-outside-toplevel
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  batch, d = cfg.fusion_batch, 28 * 28 * 3
-  rows = []
-  for model, hidden in MLP_HIDDEN.items():
-    _log(f"breakdown: {model} batch {batch}")
-    dims = [d, *hidden, 10]
-    key = jax.random.key(0)
-    acts = [jax.random.normal(key, (batch, n)) for n in dims]
-    weights = [jax.random.normal(key, (i, o)) for i, o in zip(dims[:-1], dims[1:])]
-    def matmuls(acts, weights):
-      outs = []
-      for layer, w in enumerate(weights):
-        outs.append(acts[layer] @ w)                  # forward
-        outs.append(acts[layer].T @ acts[layer + 1])  # weight gradient
-        if layer:
-          outs.append(acts[layer + 1] @ w.T)          # input gradient (not of the data)
-      return outs
-    flops = sum(2 * batch * i * o * (3 if layer else 2)
-                for layer, (i, o) in enumerate(zip(dims[:-1], dims[1:])))
-    compiled = jax.jit(matmuls).lower(acts, weights).compile()
-    t_mm = timed_after_warmup(lambda: jax.block_until_ready(compiled(acts, weights)),  # noqa: B023
-                              cfg.repeats * 4, cfg.budget_s)
-    data = _model_data(cfg, batch)
-    x = jax.device_put(data.x_train)
-    idx = jnp.arange(batch) * 7
-    gather = jax.jit(lambda x, i: x[i]).lower(x, idx).compile()
-    t_gather = timed_after_warmup(lambda: jax.block_until_ready(gather(x, idx)),  # noqa: B023
-                                  cfg.repeats * 4, cfg.budget_s)
-    step = time_steps(bench_spec(model, batch), data, "scan", cfg.chunk_steps, cfg.repeats,
-                      cfg.budget_s)
-    rows.append(dict(model=model, batch=batch, matmul_flops=flops, matmul_s=t_mm,
-                     gather_s=t_gather, step_s=step.sec_per_step))
-  out["breakdown"] = rows
-  remeasure_peak(cfg, out)
-
-  def table() -> Table:
-    peak = out.get("peak_flops", {}).get("float32")
-    t = Table(f"Where an MLP step's time goes (batch {batch}, 28x28x3 inputs)",
-              ["model", "matmuls alone ms", "their GFLOP/s", "% of f32 peak",
-               "batch gather ms", "whole step ms", "matmul share of the step"])
-    for r in rows:
-      rate = r["matmul_flops"] / r["matmul_s"]
-      t.add(r["model"], r["matmul_s"] * 1e3, rate / 1e9,
-            f"{100 * rate / peak:.0f}%" if peak else None, r["gather_s"] * 1e3,
-            r["step_s"] * 1e3, f"{100 * r['matmul_s'] / r['step_s']:.0f}%")
-    t.notes.append("Matmuls alone: the step's matmuls with the same shapes (forward, weight "
-                   "gradients, input gradients except the data's) in one jitted call. Whole "
-                   "step: memobench's fused step (models table). What the step spends beyond "
-                   "its matmuls is the gather, elementwise work (ReLU, softmax, SGD momentum) "
-                   "and loop overhead; what the matmuls reach against the square-matmul peak "
-                   "bounds the step's MFU.")
-    return t
-  return table
-
-
-def bench_order(cfg: Config, out: dict[str, Any]) -> Table:
-  batch = cfg.fusion_batch
-  table = Table(f"Batch order: computed by every step vs once per epoch (mlp1x512, batch "
-                f"{batch}, lax.fori_loop of {cfg.chunk_steps} steps)",
-                ["training examples", "order per step ms/step", "order per epoch ms/step",
-                 "speed-up"])
-  for n in cfg.order_sizes:
-    _log(f"order: {n} examples")
-    spec, data = bench_spec("mlp1x512", batch), synthetic_data((28, 28, 3), max(n, 4 * batch))
-    per_step = time_steps(spec, data, "scan_order_per_step", cfg.chunk_steps, cfg.repeats,
-                          cfg.budget_s)
-    per_epoch = time_steps(spec, data, "scan", cfg.chunk_steps, cfg.repeats, cfg.budget_s)
-    out.setdefault("order", []).append(dict(
-        num_train=n, per_step_sec=per_step.sec_per_step, per_epoch_sec=per_epoch.sec_per_step))
-    table.add(f"{n:,}", per_step.sec_per_step * 1e3, per_epoch.sec_per_step * 1e3,
-              f"{per_step.sec_per_step / per_epoch.sec_per_step:.2f}x")
-  table.notes.append("An epoch's order is jax.random.permutation of the training set (a sort "
-                     "on device). memobench computed it inside every step before this harness; "
-                     "train.fused_steps (and the unfused loop) now compute it once per epoch. "
-                     "Same batches either way.")
-  return table
-
-
-def bench_models(cfg: Config, model_names: list[str], out: dict[str, Any]) -> None:
-  out.setdefault("models", [])
-  for model in model_names:
-    conv = _convolutional(model)
-    mode = memobench_mode(model)
-    for batch in (cfg.conv_batches if conv else cfg.mlp_batches):
-      _log(f"models: {model} batch {batch} ({mode})")
-      spec, data = bench_spec(model, batch), _model_data(cfg, batch)
-      k = cfg.conv_chunk_steps if conv else cfg.chunk_steps
-      t = time_steps(spec, data, mode, k, cfg.repeats, cfg.budget_s)
-      flops = t.flops_per_step or step_flops(spec, data)
-      out["models"].append(dict(
-          model=model, batch=batch, mode=mode, k=k, sec_per_step=t.sec_per_step,
-          images_per_s=batch / t.sec_per_step, flops_per_step=flops, compile_s=t.compile_s))
-    remeasure_peak(cfg, out)
-
-
-def models_table(cfg: Config, out: dict[str, Any]) -> Table:
-  """The models table; MFU against the final (best-sampled) f32 peak."""
-  del cfg
-  peak = out.get("peak_flops", {}).get("float32")
-  table = Table(f"memobench train step per model (28x28x3 inputs, SGD momentum, resident "
-                f"training set of {out.get('num_train', 0):,})",
-                ["model", "batch", "fusion", "ms/step", "images/s", "GFLOP/step",
-                 "GFLOP/s", "MFU vs f32 peak", "compile s"])
-  for m in out.get("models", []):
-    flops = m["flops_per_step"]
-    rate = flops / m["sec_per_step"] if flops else None
-    m["mfu"] = rate / peak if rate and peak else None
-    table.add(m["model"], m["batch"], f"{m['mode']} x{m['k']}", m["sec_per_step"] * 1e3,
-              m["images_per_s"], flops / 1e9 if flops else None, rate / 1e9 if rate else None,
-              f"{100 * m['mfu']:.0f}%" if m["mfu"] else None, m["compile_s"])
-  table.notes.append(
-      "FLOPs: XLA's cost analysis of the compiled single train step (forward, backward, "
-      "SGD-momentum update, batch gather); MFU = FLOP/s / measured f32 matmul peak. "
-      "`fusion` is what memobench's loop runs on this backend (`scan xK`: K steps in one "
-      "lax.fori_loop program; `loop xK`: a Python loop of jitted steps). Compile s: "
-      "lowering + XLA compilation of that program.")
-  return table
-
-
-def bench_fusion(cfg: Config, model_names: list[str], out: dict[str, Any]) -> Table:
-  table = Table("Step fusion per model (K steps per program)",
-                ["model", "batch", "K", "python loop ms/step", "unrolled ms/step",
-                 "lax.scan ms/step", "fastest", "memobench uses",
-                 "compile s (loop/unrolled/scan)"])
-  skipped = []
-  for model in model_names:
-    conv = _convolutional(model)
-    batch, k = (cfg.conv_fusion_batch, cfg.conv_fusion_k) if conv else \
-        (cfg.fusion_batch, cfg.fusion_k)
-    spec, data = bench_spec(model, batch), _model_data(cfg, batch)
-    timings = {}
-    for mode in ("loop", "unrolled", "scan"):
-      # Convolutions in a CPU loop body run ~10x slower (DESIGN.md): time the scan
-      # only when ~10x the Python loop fits the budget, once.
-      if (conv and mode == "scan" and
-          10 * k * timings["loop"].sec_per_step > cfg.scan_budget_s):
-        skipped.append(f"{model} (est. {10 * k * timings['loop'].sec_per_step:.0f} s)")
-        continue
-      _log(f"fusion: {model} {mode} x{k}")
-      timings[mode] = time_steps(spec, data, mode, k, 1 if conv else cfg.repeats,
-                                 cfg.budget_s)
-    fastest = min(timings, key=lambda m: timings[m].sec_per_step)
-    used = memobench_mode(model)
-    out.setdefault("fusion", []).append(dict(
-        model=model, batch=batch, k=k, fastest=fastest, memobench=used,
-        **{f"{m}_sec_per_step": t.sec_per_step for m, t in timings.items()},
-        **{f"{m}_compile_s": t.compile_s for m, t in timings.items()}))
-    modes = ("loop", "unrolled", "scan")
-    table.add(model, batch, k,
-              *[timings[m].sec_per_step * 1e3 if m in timings else None for m in modes],
-              fastest, used,
-              "/".join(f"{timings[m].compile_s:.1f}" if m in timings else "-" for m in modes))
-  table.notes.append("The Python loop blocks every 16 steps (memobench's CPU rendezvous "
-                     "guard); `lax.scan` is a lax.fori_loop of the step, as memobench fuses; "
-                     "`unrolled` is K steps traced one after the other in one jit. Each "
-                     "epoch's batch order is computed once in every mode. Convolutional "
-                     "models: one timed run (after a warm-up when fast enough).")
-  if skipped:
-    table.notes.append("lax.scan not timed (10x the Python loop, as measured for small CNNs "
-                       "on CPU, would exceed the harness budget): " + ", ".join(skipped) + ".")
-  return table
-
-
-# --------------------------------------------------------------------------
-# 3. memobench's loop against a hand-written loop
-# --------------------------------------------------------------------------
-
-
-def hand_written_loop(spec, data, epochs: int) -> dict[str, float]:
-  """A minimal jitted training loop of the same model, data, optimizer and evaluation.
-
-  What a user would write without memobench: a jitted SGD step that gathers its
-  batch from the resident arrays, one permutation per epoch, and a jitted
-  full-set accuracy on train and test after every epoch (memobench evaluates
-  every epoch on the offline specs too).
-  """
-  import jax  # pylint: disable=import-outside-toplevel
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  import optax  # pylint: disable=import-outside-toplevel
-  from memobench import models  # pylint: disable=import-outside-toplevel
-
-  t_start = time.perf_counter()
-  module = models.build(spec.model, data.num_classes)
-  n, batch = int(data.x_train.shape[0]), spec.budget.batch_size
-  steps_per_epoch = n // batch
-  opt = spec.optimizer
-  tx = optax.sgd(optax.exponential_decay(opt.lr, steps_per_epoch, opt.lr_decay_per_epoch,
-                                         staircase=True), momentum=opt.momentum)
-  key = jax.random.key(spec.seed)
-  params = jax.jit(lambda k, x: module.init(k, x, train=False)["params"])(
-      key, data.x_train[:1])
-  opt_state = tx.init(params)
-
-  @functools.partial(jax.jit, donate_argnums=(0, 1))
-  def step(params, opt_state, x, y, order, i):
-    idx = jax.lax.dynamic_slice_in_dim(order, i * batch, batch)
-    def loss_fn(p):
-      logits = module.apply({"params": p}, x[idx], train=False)
-      return optax.softmax_cross_entropy_with_integer_labels(logits, y[idx]).mean()
-    loss, grads = jax.value_and_grad(loss_fn)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
-
-  @jax.jit
-  def accuracy(params, x, y):
-    return jnp.mean(jnp.argmax(module.apply({"params": params}, x, train=False), -1) == y)
-
-  permutation = jax.jit(lambda k, e: jax.random.permutation(jax.random.fold_in(k, e), n))
-  # Compiled before the clock starts, as memobench's loop does, so that training
-  # time is steady-state on both sides (end-to-end wall time includes it).
-  step = step.lower(params, opt_state, data.x_train, data.y_train, permutation(key, 0),
-                    0).compile()
-  permutation = permutation.lower(key, 0).compile()
-  train_s = 0.0
-  for epoch in range(epochs):
-    t0 = time.perf_counter()
-    order = permutation(key, epoch)
-    for i in range(steps_per_epoch):
-      params, opt_state, loss = step(params, opt_state, data.x_train, data.y_train, order, i)
-    float(loss)
-    train_s += time.perf_counter() - t0
-    float(accuracy(params, data.x_train, data.y_train))
-    float(accuracy(params, data.x_test, data.y_test))
-  return {"train_s": train_s, "wall_s": time.perf_counter() - t_start,
-          "images": epochs * steps_per_epoch * batch}
-
-
-def bench_loop(cfg: Config, out: dict[str, Any]) -> Table:
-  from memobench import specs  # pylint: disable=import-outside-toplevel
-  from memobench.training import train
-  base = specs.get(cfg.loop_spec)
-  spec = dataclasses.replace(base, budget=dataclasses.replace(
-      base.budget, max_epochs=cfg.loop_epochs, max_steps=None, fit_threshold=1.0))
-  data = train.prepare_data(spec)
-  best = {"memobench": None, "hand": None}
-  # Alternate the two so that machine noise hits both alike; keep each one's best.
-  for r in range(cfg.loop_repeats):
-    _log(f"loop: repeat {r + 1}/{cfg.loop_repeats}")
-    t0, c0 = time.perf_counter(), time.process_time()
-    outcome = train.train(spec, data, log=lambda _: None)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    images = outcome.final.step * spec.budget.batch_size
-    mb = {"train_s": images / outcome.images_per_sec, "wall_s": wall, "cpu_s": cpu,
-          "images": images}
-    c0 = time.process_time()
-    hand = hand_written_loop(spec, data, cfg.loop_epochs)
-    hand["cpu_s"] = time.process_time() - c0
-    for name, m in (("memobench", mb), ("hand", hand)):
-      prev = best[name] or m
-      best[name] = {**(m if m["train_s"] <= prev["train_s"] else prev),
-                    "wall_s": min(m["wall_s"], prev["wall_s"]),
-                    "cpu_s": min(m["cpu_s"], prev["cpu_s"])}
-  table = Table(f"memobench's loop against a hand-written jitted loop "
-                f"({spec.name}, {cfg.loop_epochs} epochs, {spec.model.name}, "
-                f"batch {spec.budget.batch_size})",
-                ["loop", "training images/s", "end-to-end s (incl. compile, evals)",
-                 "end-to-end CPU s", "training speed vs hand-written"])
-  ips = {k: v["images"] / v["train_s"] for k, v in best.items()}
-  for name, label in (("hand", "hand-written jit (Python loop of jitted steps)"),
-                      ("memobench", "memobench.training.train.train")):
-    table.add(label, ips[name], best[name]["wall_s"], best[name]["cpu_s"],
-              f"{ips[name] / ips['hand']:.2f}x")
-  out["loop"] = {"spec": spec.name, "epochs": cfg.loop_epochs, **{
-      f"{k}_{m}": v[m] for k, v in best.items()
-      for m in ("train_s", "wall_s", "cpu_s", "images")},
-                 "ratio_train": ips["memobench"] / ips["hand"],
-                 "ratio_wall": best["hand"]["wall_s"] / best["memobench"]["wall_s"]}
-  table.notes.append(
-      "Both loops train the same model with the same optimizer and data (resident on "
-      "device) and evaluate train and test accuracy after every epoch. Training images/s "
-      "counts only time spent in training steps; end-to-end includes compilation, "
-      "initialisation and evaluation; its CPU seconds (all threads of this process) are "
-      "less sensitive to other processes than wall time. Best of "
-      f"{cfg.loop_repeats} alternating repeats.")
-  return table
-
-
-# --------------------------------------------------------------------------
-# 4. PyTorch
-# --------------------------------------------------------------------------
-
-MLP_HIDDEN = {"mlp1x512": (512,), "mlp3x512": (512, 512, 512)}
-
-
-def torch_mlp_images_per_s(hidden: tuple[int, ...], input_shape: tuple[int, ...], batch: int,
-                           num_train: int, steps: int, repeats: int, budget_s: float,
-                           threads: int) -> float:
-  """Images/s of the same MLP trained by PyTorch eager (SGD momentum 0.9, resident data)."""
-  import torch  # pylint: disable=import-outside-toplevel
-  torch.set_num_threads(threads)
-  torch.manual_seed(0)
-  width = math.prod(input_shape)
-  layers, d = [torch.nn.Flatten()], width
-  for h in hidden:
-    layers += [torch.nn.Linear(d, h), torch.nn.ReLU()]
-    d = h
-  model = torch.nn.Sequential(*layers, torch.nn.Linear(d, 10))
-  opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-  x = torch.randn(num_train, *input_shape)
-  y = torch.randint(0, 10, (num_train,))
-  steps_per_epoch = num_train // batch
-  counter = [0]
-  order = [torch.randperm(num_train)]
-
-  def step():
-    i = counter[0] % steps_per_epoch
-    if i == 0:
-      order[0] = torch.randperm(num_train)
-    idx = order[0][i * batch:(i + 1) * batch]
-    opt.zero_grad(set_to_none=True)
-    loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
-    loss.backward()
-    opt.step()
-    counter[0] += 1
-
-  for _ in range(3):
-    step()
-  def run():
-    for _ in range(steps):
-      step()
-  return batch * steps / best_time(run, repeats, budget_s)
-
-
-def bench_torch(cfg: Config, model_names: list[str], out: dict[str, Any]) -> Table | None:
-  table = Table("PyTorch (eager, same machine and thread count) against memobench",
-                ["model", "batch", "PyTorch images/s", "memobench images/s", "memobench / PyTorch"])
-  if importlib.util.find_spec("torch") is None:
-    table.notes.append("Skipped: torch is not importable (pip install -e '.[bench]').")
-    return table
-  import torch  # pylint: disable=import-outside-toplevel
-  threads = environment()["cpu_count"]
-  measured = {(m["model"], m["batch"]): m["images_per_s"] for m in out.get("models", [])}
-  rounds = 1 if cfg.name == "quick" else 2
-  for model in model_names:
-    if model not in MLP_HIDDEN:
-      continue
-    batch = 128 if 128 in cfg.mlp_batches else cfg.mlp_batches[0]
-    spec, data = bench_spec(model, batch), _model_data(cfg, batch)
-    n = int(data.x_train.shape[0])
-    # Alternate the two so that machine noise hits both alike; keep each one's best
-    # (memobench's models-table figure counts as one more sample).
-    ips, mb = 0.0, measured.get((model, batch), 0.0)
-    for r in range(rounds):
-      _log(f"torch: {model} batch {batch} (round {r + 1}/{rounds})")
-      t = time_steps(spec, data, memobench_mode(model), cfg.chunk_steps, cfg.repeats,
-                     cfg.budget_s)
-      mb = max(mb, batch / t.sec_per_step)
-      ips = max(ips, torch_mlp_images_per_s(MLP_HIDDEN[model], (28, 28, 3), batch, n,
-                                            cfg.torch_steps, cfg.repeats, cfg.budget_s,
-                                            threads))
-    out.setdefault("torch", []).append(dict(model=model, batch=batch, torch_images_per_s=ips,
-                                            memobench_images_per_s=mb, ratio=mb / ips))
-    table.add(model, batch, ips, mb, f"{mb / ips:.2f}x")
-  table.notes.append(f"torch {torch.__version__}, torch.set_num_threads({threads}); the same "
-                     "layers, SGD momentum 0.9, random batches from the same-sized resident "
-                     "tensors. memobench: its train step as its loop runs it (lax.fori_loop "
-                     f"chunks of {cfg.chunk_steps} steps). Best of {rounds} alternating "
-                     "rounds each. PyTorch's OpenMP threads spin while waiting, so it "
-                     "suffers more than XLA when other processes share the cores.")
-  return table
-
-
-# --------------------------------------------------------------------------
-# 6. vmapped ensembles
-# --------------------------------------------------------------------------
-
-
-def ensemble_program(spec, data, num_models: int, num_epochs: int, vmapped: bool = True):
-  """A compiled program that trains `num_models` models of `spec` for `num_epochs` epochs.
-
-  Each model is memobench's own init and train step with its own run key (so its
-  own initialisation and batch order), vmapped over the models; the data is
-  shared. Returns (compiled, args, compile_s). With vmapped=False (one model) the
-  program is the plain single-model one, the baseline of a sequential run.
-  """
-  import jax  # pylint: disable=import-outside-toplevel
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  from memobench import prng  # pylint: disable=import-outside-toplevel
-  from memobench.training import train
-  shape, n = tuple(data.x_train.shape[1:]), int(data.x_train.shape[0])
-
-  def one(key, data):
-    steps = train.make_steps(spec, data.num_classes, shape, n, key)
-    state = steps.init(jax.random.fold_in(key, prng.INIT))
-    spe = steps.schedule.steps_per_epoch
-    # Epochs outside, steps inside: each model's order once per epoch. (Under vmap
-    # the lax.cond of train.fused_steps would become a select that sorts every step.)
-    def epoch(e, state):
-      order = steps.epoch_order(e)
-      return jax.lax.fori_loop(0, spe, lambda _, s: steps.train_step(s, data, order), state)
-    state = jax.lax.fori_loop(0, num_epochs, epoch, state)
-    # A scalar that depends on every final parameter, so nothing is dead code.
-    checksum = sum(jnp.sum(p) for p in jax.tree.leaves(state.params))
-    return state.loss_sum + 0.0 * checksum
-
-  keys = jax.vmap(lambda i: train.run_key(i))(jnp.arange(num_models, dtype=jnp.uint32)) \
-      if vmapped else train.run_key(0)
-  fn = jax.vmap(one, in_axes=(0, None)) if vmapped else one
-  t0 = time.perf_counter()
-  compiled = jax.jit(fn).lower(keys, data).compile()
-  return compiled, (keys, data), time.perf_counter() - t0
-
-
-def batched_matmul_rates(k: int, repeats: int, budget_s: float) -> tuple[float, float]:
-  """FLOP/s of k batched (128x784 @ 784x512) products vs one such product.
-
-  The batched product is what vmapping mlp1x512's first layer over k models
-  with their own batches produces; this explains the ensembles' throughput.
-  """
-  import jax  # pylint: disable=import-outside-toplevel
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  x, w = jnp.ones((k, 128, 784)), jnp.ones((k, 784, 512))
-  flops = 2 * 128 * 784 * 512
-  batched = jax.jit(lambda x, w: jnp.einsum("kbi,kio->kbo", x, w)).lower(x, w).compile()
-  single = jax.jit(jnp.matmul).lower(x[0], w[0]).compile()
-  def run_batched():
-    jax.block_until_ready(batched(x, w))
-  def run_single():
-    for _ in range(k):
-      r = single(x[0], w[0])
-    jax.block_until_ready(r)
-  run_batched()
-  run_single()
-  return (k * flops / best_time(run_batched, repeats, budget_s),
-          k * flops / best_time(run_single, repeats, budget_s))
-
-
-def bench_ensemble(cfg: Config, out: dict[str, Any]) -> Table:
-  import jax  # pylint: disable=import-outside-toplevel
-  from memobench import specs  # pylint: disable=import-outside-toplevel
-  from memobench.data import datasets
-  from memobench.training import train
-  table = Table("vmapped ensembles of mlp1x512 against sequential runs",
-                ["dataset", "models K", "steps per model", "one program s", "compile s",
-                 "K x single-model program s", "vs single-model programs",
-                 "K x memobench.training.train s", "vs memobench.training.train runs"])
-  for ds_name in cfg.ensemble_datasets:
-    spec = dataclasses.replace(bench_spec("mlp1x512", 128, ds_name),
-                               dataset=specs.DatasetSpec(ds_name))
-    dataset = datasets.load(spec.dataset)
-    batch = min(128, dataset.num_train)
-    num_steps = cfg.ensemble_epochs * (dataset.num_train // batch)
-    spec = dataclasses.replace(spec, budget=dataclasses.replace(
-        spec.budget, batch_size=batch, max_epochs=cfg.ensemble_epochs,
-        eval_every_steps=num_steps))
-    data = jax.device_put(train.prepare_data(spec, dataset=dataset))
-    # Baseline 1: the same single-model program, compiled once, run K times.
-    single, args, _ = ensemble_program(spec, data, 1, cfg.ensemble_epochs, vmapped=False)
-    t_one = timed_after_warmup(lambda: jax.block_until_ready(single(*args)), cfg.repeats,
-                               cfg.budget_s)
-    # Baseline 2: what K seeds cost through memobench's loop today: one
-    # train.train run each (compile, fused training, one final evaluation).
-    t_run = best_time(lambda: train.train(spec, data, log=lambda _: None), 2, cfg.budget_s)
-    for k in cfg.ensemble_ks:
-      _log(f"ensemble: {ds_name} K={k}")
-      compiled, args_k, compile_s = ensemble_program(spec, data, k, cfg.ensemble_epochs)
-      t_k = timed_after_warmup(lambda: jax.block_until_ready(compiled(*args_k)),  # noqa: B023
-                               cfg.repeats, cfg.budget_s)
-      ratio, ratio_runs = k * t_one / t_k, k * t_run / (t_k + compile_s)
-      out.setdefault("ensemble", []).append(dict(
-          dataset=ds_name, k=k, steps=num_steps, sec=t_k, compile_s=compile_s,
-          sequential_sec=k * t_one, ratio=ratio, train_run_sec=t_run,
-          ratio_vs_train_runs=ratio_runs))
-      table.add(ds_name, k, num_steps, t_k, compile_s, k * t_one, f"{ratio:.2f}x",
-                k * t_run, f"{ratio_runs:.1f}x")
-  table.notes.append(
-      "Each model is memobench's init + train step with its own seed (own initialisation "
-      "and batch order; each epoch's order computed once), batch 128, for `steps` steps; "
-      "the ensemble vmaps it over K seeds in one jitted program. `vs single-model "
-      "programs`: K x the steady-state time of the same program for one model, "
-      "compilation excluded on both sides. `vs memobench.training.train runs`: K x one "
-      "train.train run of the same spec and epochs (compilation, fused training, one "
-      "final evaluation), against the ensemble's compile + run time.")
-  k = max(cfg.ensemble_ks)
-  batched, single = batched_matmul_rates(k, cfg.repeats, cfg.budget_s)
-  out["batched_matmul"] = {"k": k, "batched_flops": batched, "single_flops": single}
-  table.notes.append(
-      f"Why on this backend: {k} batched 128x784 @ 784x512 products (vmapped mlp1x512 "
-      f"layer 1) run at {batched / 1e9:.0f} GFLOP/s, against {single / 1e9:.0f} GFLOP/s for "
-      f"{k} separate calls of the single product.")
-  return table
-
-
-# --------------------------------------------------------------------------
-# 7. --seeds: one vmapped program against one run after another
-# --------------------------------------------------------------------------
-
-
-def bench_seeds(cfg: Config, out: dict[str, Any]) -> Table:
-  import tempfile  # pylint: disable=import-outside-toplevel
-  from memobench import run, specs  # pylint: disable=import-outside-toplevel
-  table = Table("--seeds=K end to end: one vmapped program vs one run after another",
-                ["spec", "seeds K", "steps to fit per seed (sequential/vmapped where they "
-                 "differ)", "vmapped s", "sequential s",
-                 "speed-up", "vmapped compile s", "sequential compile s"])
-  for name, k in cfg.seed_groups:
-    spec, applied = specs.with_overrides(specs.get(name), list(cfg.seed_overrides))
-    seed_specs = [dataclasses.replace(spec, seed=s) for s in range(k)]
-    walls: dict[str, list[float]] = {"true": [], "false": []}
-    last: dict[str, list[dict[str, Any]]] = {}
-    for _ in range(cfg.seed_repeats):
-      for mode in ("true", "false"):  # interleaved: both modes see the same interference
-        _log(f"seeds: {name} K={k} vmap={mode}")
-        with tempfile.TemporaryDirectory() as root:
-          t0 = time.perf_counter()
-          last[mode] = run.run_seeds(
-              seed_specs, [os.path.join(root, f"seed{s}") for s in range(k)],
-              nonstandard=applied, logs=[lambda _: None] * k, vmap=mode)
-          walls[mode].append(time.perf_counter() - t0)
-    vm, seq = min(walls["true"]), min(walls["false"])
-    fits = [r["metrics"]["steps_to_fit"] for r in last["false"]]
-    fits_vmapped = [r["metrics"]["steps_to_fit"] for r in last["true"]]
-    compile_vm = last["true"][0]["timing"]["compile_s"]
-    compile_seq = sum(r["timing"]["compile_s"] for r in last["false"])
-    out.setdefault("seeds", []).append(dict(
-        spec=name, k=k, steps_to_fit=fits, steps_to_fit_vmapped=fits_vmapped, vmapped_s=vm,
-        sequential_s=seq, speedup=seq / vm, vmapped_compile_s=compile_vm,
-        sequential_compile_s=compile_seq))
-    table.add(name, k, ", ".join(str(a) if a == b else f"{a}/{b}"
-                                 for a, b in zip(fits, fits_vmapped)),
-              vm, seq, f"{seq / vm:.2f}x", compile_vm, compile_seq)
-  table.notes.append(
-      "`run.run_seeds` (what `python -m memobench.main --spec=SPEC --seeds=K` runs) with "
-      "`vmap='true'` against `'false'`, in-process, so JAX start-up is excluded; wall time "
-      "from loading the data to the last result.json, default checkpointing and analyses "
-      f"included. Best of {cfg.seed_repeats} interleaved repeats. In the vmapped program "
-      "a seed that has fitted keeps computing (masked out) until half the slots are idle, "
-      "when the rest move to a smaller program. A seed's run is the same up to float "
-      "rounding: XLA may order a batched matmul's sums differently from a single one, so "
-      "over hundreds of steps a loss drifts in the 6th digit and a stopping step can move "
-      "by one evaluation interval (shown as sequential/vmapped).")
-  return table
-
-
-# --------------------------------------------------------------------------
-# 8. The Feldman & Zhang subsample estimator
-# --------------------------------------------------------------------------
-
-
-def bench_estimator(cfg: Config, out: dict[str, Any]) -> Table:
-  import tempfile  # pylint: disable=import-outside-toplevel
-  spec_name = "mnist5k_partial20"
-  table = Table(f"Feldman & Zhang subsample estimator ({spec_name}, 70% subsets, "
-                "all models in one program)",
-                ["models", "epochs", "steps per model", "compile s", "train s",
-                 "wall s (incl. data, scoring)", "model-steps/s"])
-  if cfg.estimator_models <= 0:
-    table.notes.append("Skipped in --quick mode.")
-    return table
-  if importlib.util.find_spec("memobench.memorization") is None:
-    table.notes.append("Skipped: memobench.memorization does not exist yet.")
-    return table
-  from memobench import specs  # pylint: disable=import-outside-toplevel
-  memorization = importlib.import_module("memobench.memorization")
-  config = memorization.EnsembleConfig(models=cfg.estimator_models, subset_fraction=0.7,
-                                       epochs=cfg.estimator_epochs)
-  _log(f"estimator: {cfg.estimator_models} models, {cfg.estimator_epochs} epochs")
-  with tempfile.TemporaryDirectory() as workdir:
-    t0 = time.perf_counter()
-    summary = memorization.run(specs.get(spec_name), config, workdir, log=lambda _: None)
-    wall = time.perf_counter() - t0
-  timing, est = summary["timing"], summary["estimator"]
-  model_steps = cfg.estimator_models * est["steps_per_model"]
-  out["estimator"] = {"spec": spec_name, "models": cfg.estimator_models,
-                      "epochs": cfg.estimator_epochs, "steps_per_model": est["steps_per_model"],
-                      "compile_s": timing["ensemble_compile_s"],
-                      "train_s": timing["ensemble_train_s"], "wall_s": wall}
-  table.add(cfg.estimator_models, cfg.estimator_epochs, est["steps_per_model"],
-            timing["ensemble_compile_s"], timing["ensemble_train_s"], wall,
-            model_steps / timing["ensemble_train_s"])
-  table.notes.append("`python -m memobench.memorization --spec=mnist5k_partial20 "
-                     f"--models={cfg.estimator_models} --epochs={cfg.estimator_epochs}` "
-                     "as a function call (memorization.run); wall time from loading the "
-                     "data to the written scores.")
-  return table
-
-
-# --------------------------------------------------------------------------
-# Targets (issue 7) and the report
-# --------------------------------------------------------------------------
-
-
-def targets(out: dict[str, Any]) -> Table:
-  """The issue's targets, each with its measured ratio (met / missed / not measured)."""
-  table = Table("Targets (ratios measured in this run)",
-                ["target", "measured", "status"])
-
-  def row(name, value, fmt, ok):
-    if value is None:
-      table.add(name, "-", "not measured")
-    else:
-      table.add(name, fmt.format(value), "met" if ok(value) else "missed")
-
-  loop = out.get("loop")
-  row("memobench loop within 10% of hand-written (training images/s ratio >= 0.90)",
-      loop and loop["ratio_train"], "{:.2f}x", lambda v: v >= 0.9)
-  for t in out.get("torch", []):
-    row(f"{t['model']}: >= 2x PyTorch images/s (batch {t['batch']})", t["ratio"],
-        "{:.2f}x", lambda v: v >= 2.0)
-  mlps = [m for m in out.get("models", []) if m["model"] in MLP_HIDDEN and m["batch"] >= 128]
-  for m in mlps:
-    row(f"{m['model']} batch {m['batch']}: >= 60% of f32 matmul peak", m["mfu"],
-        "{:.0%}", lambda v: v >= 0.6)
-  if not mlps:
-    row("MLP training >= 60% of f32 matmul peak at batch >= 128", None, "", None)
-  ens = [e for e in out.get("ensemble", []) if e["dataset"] == "mnist1d" and e["k"] == 32]
-  row("32 vmapped mlp1x512 on mnist1d >= 8x 32 sequential memobench.training.train runs",
-      ens[0]["ratio_vs_train_runs"] if ens else None, "{:.1f}x", lambda v: v >= 8.0)
-  row("32 vmapped mlp1x512 on mnist1d >= 8x 32 runs of the compiled single-model program",
-      ens[0]["ratio"] if ens else None, "{:.2f}x", lambda v: v >= 8.0)
-  est = out.get("estimator")
-  row("Feldman-Zhang estimator, 200 models on mnist5k, 10 epochs: < 300 s",
-      est and est["wall_s"], "{:.0f} s", lambda v: v < 300)
-  return table
 
 
 def render(tables: list[Table], env: dict[str, Any], command: str, others: float | None) -> str:
@@ -1132,54 +171,24 @@ def render(tables: list[Table], env: dict[str, Any], command: str, others: float
   return "\n".join(lines).rstrip() + "\n"
 
 
-def run(cfg: Config, model_names: list[str], sections: list[str],
+def run(quick: bool, model_names: list[str], section_names: list[str],
         command: str) -> tuple[str, dict[str, Any]]:
-  """Runs the requested sections; returns (markdown, raw measurements)."""
-  import jax  # pylint: disable=import-outside-toplevel
-  from memobench import models  # pylint: disable=import-outside-toplevel
-  if jax.default_backend() != "cpu" and cfg.name == "full":
-    # An accelerator's peak needs larger products than a CPU's.
-    cfg = dataclasses.replace(cfg, matmul_sizes=(2048, 4096, 8192))
+  """Runs the requested sections in table order; returns (markdown, raw measurements)."""
   share = MachineShare()
   env = environment()
-  out: dict[str, Any] = {"config": cfg.name, "environment": env}
-  registered = [m for m in model_names if m in models.names()]
-  skipped = [m for m in model_names if m not in models.names()]
+  out: dict[str, Any] = {"config": "quick" if quick else "full", "environment": env}
+  registered = [m for m in model_names if m in library.registered_models()]
+  skipped = [m for m in model_names if m not in registered]
   for m in skipped:
-    _log(f"model {m} is not registered (yet): skipped")
-  out["num_train"] = cfg.num_train
-  tables: list[Table | Callable[[], Table]] = []  # callables: built after every section
+    log(f"model {m} is not registered (yet): skipped")
+  ctx = Context(quick=quick, models=registered, skipped_models=skipped, environment=env,
+                out=out)
   t_start = time.perf_counter()
-  if "peak" in sections:
-    bench_peak(cfg, out)
-    tables.append(lambda: peak_table(cfg, out))
-  if "models" in sections:
-    bench_models(cfg, registered, out)
-    def models_with_note():
-      table = models_table(cfg, out)
-      if skipped:
-        table.notes.append(f"Not registered in memobench.models at measurement time, so "
-                           f"skipped: {', '.join(skipped)}.")
-      return table
-    tables.append(models_with_note)
-  if "breakdown" in sections:
-    tables.append(bench_breakdown(cfg, out))
-  if "order" in sections:
-    tables.append(bench_order(cfg, out))
-  if "loop" in sections:
-    tables.append(bench_loop(cfg, out))
-  if "torch" in sections:
-    tables.append(bench_torch(cfg, registered, out))
-  if "fusion" in sections:
-    tables.append(bench_fusion(cfg, registered, out))
-  if "ensemble" in sections:
-    tables.append(bench_ensemble(cfg, out))
-  if "seeds" in sections:
-    tables.append(bench_seeds(cfg, out))
-  if "estimator" in sections:
-    tables.append(bench_estimator(cfg, out))
-  tables = [t() if callable(t) else t for t in tables]
-  tables.append(targets(out))
+  reports = [section.run(ctx, section.config(quick))
+             for name, section in SECTIONS.items() if name in section_names]
+  # Deferred tables are built now, with the peak as later sections left it.
+  tables = [r() if callable(r) else r for r in reports]
+  tables.append(targets.table(out))
   others = share.others_share()
   out["others_cpu_share"] = others
   out["harness_s"] = time.perf_counter() - t_start
@@ -1190,16 +199,15 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # JAX's INFO lines would clutter the report
   if len(argv) > 1:
     _fail(f"unexpected arguments: {' '.join(argv[1:])}")
-  cfg = QUICK if _QUICK.value else FULL
   sections = _SECTIONS.value or list(SECTIONS)
   unknown = [s for s in sections if s not in SECTIONS]
   if unknown:
     _fail(f"--sections: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
-  model_names = _MODELS.value or list(cfg.default_models)
+  model_names = _MODELS.value or list(QUICK_MODELS if _QUICK.value else ALL_MODELS)
   bad = [m for m in model_names if m not in ALL_MODELS]
   if bad:
-    from memobench import models  # pylint: disable=import-outside-toplevel
-    bad = [m for m in bad if m not in models.names()]
+    registered = library.registered_models()
+    bad = [m for m in bad if m not in registered]
   if bad:
     _fail(f"--models: unknown model(s) {', '.join(bad)}; known: {', '.join(ALL_MODELS)}")
   for path in (_OUT.value, _JSON.value):
@@ -1207,17 +215,16 @@ def main(argv):
       _fail(f"cannot write {path}: its folder does not exist")
   command = "python -m memobench.bench " + " ".join(
       a for a in sys.argv[1:] if not a.startswith(("--out", "--json")))
-  markdown, out = run(cfg, model_names, sections, command.strip())
+  markdown, out = run(_QUICK.value, model_names, sections, command.strip())
   print(markdown)
-  from memobench import results  # pylint: disable=import-outside-toplevel
   if _OUT.value:
-    results.write_atomic(_OUT.value, markdown)
+    library.write_text(_OUT.value, markdown)
   if _JSON.value:
-    results.write_json_atomic(_JSON.value, out)
+    library.write_json(_JSON.value, out)
   if _UPDATE_DOC.value:
     doc = open(DOC_PATH).read() if os.path.exists(DOC_PATH) else ""
-    results.write_atomic(DOC_PATH, splice_doc(doc, markdown))
-    _log(f"updated {DOC_PATH}")
+    library.write_text(DOC_PATH, splice_doc(doc, markdown))
+    log(f"updated {DOC_PATH}")
 
 
 def _fail(message: str) -> None:
@@ -1225,8 +232,17 @@ def _fail(message: str) -> None:
   sys.exit(2)
 
 
+def _parse_flags(argv: list[str]) -> list[str]:
+  """absl's parser, but a bad flag is one line on stderr and exit code 2 (as memobench.main)."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    _fail(str(e))
+    raise  # unreachable
+
+
 def entry():
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":
