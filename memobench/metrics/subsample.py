@@ -1,0 +1,216 @@
+"""Feldman & Zhang 2020 subsample memorization estimator: K models through the one training loop.
+
+Feldman & Zhang, "What neural networks memorize and why: discovering the long
+tail via influence estimation", NeurIPS 2020: the memorization of training
+example i by algorithm A on data set S is
+
+  mem(A, S, i) = P_{h ~ A(S)}[h(x_i) = y_i] - P_{h ~ A(S \\ i)}[h(x_i) = y_i],
+
+estimated from K models, each trained on a uniformly random subset of S of
+size m = round(fraction * |S|) (fraction 0.7 in the paper):
+
+  mem(i)    = mean_{k: i in S_k} [h_k(x_i) = y_i] - mean_{k: i not in S_k} [h_k(x_i) = y_i]
+  mem_se(i) = sqrt(s_in^2 / n_in + s_out^2 / n_out)   (s^2: unbiased sample variance
+              of the 0/1 correctness; n_in, n_out: how many models did / did not train on i)
+  heldout_accuracy(i) = mean_{k: i not in S_k} [h_k(x_i) = y_i], the held-out
+              consistency score of Jiang et al. 2021 ("Characterizing structural
+              regularities of labeled data in overparameterized models", the
+              C-score) at subset ratio `fraction`.
+
+y_i is the label trained on (the corrupted one where labels are corrupted), so
+a corrupted label that the other examples contradict scores mem ~ 1. Each model
+uses the spec's model, optimizer, batch size and corrupted data with the mean
+cross-entropy objective (no turn-over masks, no augmentation), for a fixed
+number of epochs over its subset.
+
+Training: the K models are K members of one `training.loop.train_group`, in
+ONE vmapped program (`estimator_workload` is the spec resolved for it: a
+schedule of `epochs` epochs of m examples, no stop on fitting, one evaluation
+at the end, so each model's whole training is one fused chunk). Model k's key
+is fold_in(fold_in(run key, prng.MEMORIZATION), k); the loop derives its
+initialization, batch order and dropout from it (prng.INIT, SHUFFLE, DROPOUT)
+and its subset from prng.DATA (`subset_mask`), so model k is the same whatever
+K it runs beside, on any number of devices. Every model shares the one
+corrupted dataset, which the program takes unbatched (no K copies). The final
+evaluation's predictions over the whole training set and the test set give the
+(K, N) correctness matrix.
+
+Devices: the loop shards each training and evaluation batch over every device
+(mesh axis 'data'; budget.batch_size must divide by the device count), not the
+model axis as the estimator's own program did before the restructure. One
+process drives all its local devices; multi-host ensembles are not supported yet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from memobench import prng, specs
+from memobench import workload as workload_lib
+from memobench.data import corruptions, datasets
+from memobench.metrics import stats
+
+# The subset's stream of a model key: prng.DATA, as the estimator has always used
+# (stream 0 of the model key; init, shuffle and dropout are streams 1, 2, 3).
+_SUBSET = prng.DATA
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleConfig:
+  models: int = 64
+  subset_fraction: float = 0.7
+  epochs: int = 40
+
+
+# --------------------------------------------------------------------------
+# The estimator (pure numpy, on the correctness matrix)
+# --------------------------------------------------------------------------
+
+
+def subsample_memorization(correct: np.ndarray, in_subset: np.ndarray) -> dict[str, np.ndarray]:
+  """Per-example mem, its standard error, and held-out accuracy from (K, N) matrices.
+
+  correct[k, i]: model k predicts example i as its label; in_subset[k, i]:
+  model k trained on i. NaN where an example was in every subset, or none.
+  """
+  correct = np.asarray(correct, np.float64)
+  inside = np.asarray(in_subset, bool)
+  n_in, n_out = inside.sum(0), (~inside).sum(0)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    p_in = np.where(inside, correct, 0).sum(0) / n_in
+    p_out = np.where(~inside, correct, 0).sum(0) / n_out
+    # Unbiased variance of a 0/1 sample of size n with mean p: p(1-p) n/(n-1).
+    var_in = p_in * (1 - p_in) * n_in / (n_in - 1)
+    var_out = p_out * (1 - p_out) * n_out / (n_out - 1)
+    se = np.sqrt(var_in / n_in + var_out / n_out)
+  return {"mem": p_in - p_out, "mem_se": se, "in_accuracy": p_in, "heldout_accuracy": p_out,
+          "n_in": n_in, "n_out": n_out}
+
+
+def summarize(scores: dict[str, np.ndarray], correct: np.ndarray, in_subset: np.ndarray,
+              test_correct: np.ndarray, corrupted: np.ndarray) -> dict[str, Any]:
+  """The summary JSON's score part."""
+  corrupted = np.asarray(corrupted, bool)
+  in_acc = np.where(in_subset, correct, 0).sum(1) / np.maximum(in_subset.sum(1), 1)
+  mem = scores["mem"]
+  finite = np.isfinite(mem)
+  return {
+      "mem_mean": stats.split_summary(mem, corrupted),
+      "mem_se_mean": stats.split_summary(scores["mem_se"], corrupted),
+      "heldout_accuracy_mean": stats.split_summary(scores["heldout_accuracy"], corrupted),
+      "mem_auc": stats.roc_auc(mem[finite], corrupted[finite]),
+      "examples_scored": int(finite.sum()),
+      "models_per_example_in": float(np.mean(scores["n_in"])),
+      "models_per_example_out": float(np.mean(scores["n_out"])),
+      # Each model's accuracy on its own subset (did the ensemble fit?) and on the test set.
+      "model_subset_train_accuracy_mean": float(np.mean(in_acc)),
+      "model_subset_train_accuracy_min": float(np.min(in_acc)),
+      "model_test_accuracy_mean": float(np.mean(test_correct)),
+  }
+
+
+# --------------------------------------------------------------------------
+# The models' keys and subsets
+# --------------------------------------------------------------------------
+
+
+def model_keys(seed: int, count: int) -> jax.Array:
+  """Models 0..count-1's keys, (count,): fold_in(fold_in(run_key(seed), MEMORIZATION), k)."""
+  base = jax.random.fold_in(prng.run_key(seed), prng.MEMORIZATION)
+  return jax.vmap(lambda k: jax.random.fold_in(base, k))(jnp.arange(count, dtype=jnp.uint32))
+
+
+def subset_mask(key: jax.Array, n: int, m: int) -> jax.Array:
+  """Exactly m of n examples, uniformly at random: a pure function of the model key."""
+  order = jnp.argsort(jax.random.uniform(jax.random.fold_in(key, _SUBSET), (n,)))
+  return jnp.zeros(n, bool).at[order[:m]].set(True)
+
+
+def subset_indices(key: jax.Array, n: int, m: int) -> jax.Array:
+  """The m training examples of `subset_mask(key, n, m)`, in index order (jit-able)."""
+  return jnp.nonzero(subset_mask(key, n, m), size=m)[0]
+
+
+def subset_size(config: EnsembleConfig, n: int) -> int:
+  return int(round(config.subset_fraction * n))
+
+
+# --------------------------------------------------------------------------
+# Training the K models through the loop
+# --------------------------------------------------------------------------
+
+
+def estimator_workload(spec: specs.Spec, config: EnsembleConfig,
+                       dataset: datasets.Dataset) -> workload_lib.Workload:
+  """`spec` resolved for the estimator's models.
+
+  Each trains `config.epochs` epochs over its own subset of m examples
+  (Workload.subset_size), whatever its training accuracy (stops_on_fit=False),
+  and is evaluated once, at the end (eval_every_steps = its total steps), with
+  the plain model and the mean cross-entropy (analysis.turnover_dropout=0,
+  analysis.objective=ce). The program is fused on every backend, as the
+  estimator's has always been (its models share one vmapped program).
+  """
+  n = dataset.num_train
+  m = subset_size(config, n)
+  batch = spec.budget.batch_size
+  if not 0 < config.subset_fraction < 1:
+    raise specs.SpecError(f"--subset_fraction must be in (0, 1), got {config.subset_fraction}")
+  if batch > m:
+    raise specs.SpecError(f"budget.batch_size={batch} is larger than a subset of {m} examples")
+  if spec.dataset.random_crop or spec.dataset.input_noise:
+    raise specs.SpecError("the subsample estimator trains without augmentation: leave "
+                          "dataset.random_crop and dataset.input_noise off")
+  total = config.epochs * (m // batch)
+  model_spec = dataclasses.replace(
+      spec,
+      budget=dataclasses.replace(spec.budget, max_epochs=config.epochs, max_steps=None,
+                                 eval_every_steps=total),
+      analysis=dataclasses.replace(spec.analysis, turnover_dropout=0.0, objective="ce"))
+  resolved = workload_lib.resolve(model_spec, dataset=dataset, subset_size=m,
+                                  stops_on_fit=False)
+  return dataclasses.replace(resolved, fused=True)
+
+
+@dataclasses.dataclass
+class Ensemble:
+  """What training the models gives: (K, N) predictions, subset masks and timings."""
+  train_predictions: np.ndarray   # (K, N training examples)
+  test_predictions: np.ndarray    # (K, N test examples)
+  in_subset: np.ndarray           # (K, N): model k trained on example i
+  compile_s: float                # every program the models needed (one when vmapped)
+  train_s: float                  # wall seconds in training chunks, summed over programs
+  train_cpu_s: float              # this process's CPU seconds in them (all threads)
+  outcomes: list[Any]             # training.loop.RunOutcome per model
+
+
+def train_models(workload: workload_lib.Workload, data: corruptions.CorruptedData,
+                 keys: jax.Array, vmapped: bool = True) -> Ensemble:
+  """Trains one model per key through `training.loop.train_group`.
+
+  vmapped=True: all of them in ONE program (the estimator). vmapped=False: one
+  program per model, one after another (the `--sequential` benchmark baseline:
+  the same models, K compilations). Every model shares `data`, unbatched.
+  """
+  from memobench.training import loop  # pylint: disable=import-outside-toplevel
+  silent = lambda _: None  # pylint: disable=unnecessary-lambda-assignment
+  members = [loop.Member(workload.spec, data, log=silent, key=keys[k])
+             for k in range(keys.shape[0])]
+  outcomes = loop.train_group(workload, members, vmapped=vmapped)
+  n, m = workload.dataset.num_train, workload.subset_size
+  masks = jax.jit(jax.vmap(subset_mask, in_axes=(0, None, None)), static_argnums=(1, 2))(
+      keys, n, m)
+  programs = outcomes[:1] if vmapped else outcomes  # a vmapped group shares its times
+  return Ensemble(
+      train_predictions=np.stack([o.final.train_predictions for o in outcomes]),
+      test_predictions=np.stack([o.final.test_predictions for o in outcomes]),
+      in_subset=np.asarray(masks),
+      compile_s=sum(o.compile_s for o in programs),
+      train_s=sum(o.train_s for o in programs),
+      train_cpu_s=sum(o.train_cpu_s for o in programs),
+      outcomes=outcomes)
