@@ -13,7 +13,7 @@ with the items
            taken, the preemption count, and the run's identity (spec hash, seed)
            which a resume checks.
   tracker  (optional) the state of an on_eval tracker that implements
-           `checkpoint_state()` / `restore_checkpoint_state(tree)` (see train.py).
+           `checkpoint_state()` / `restore_checkpoint_state(tree)` (see training/loop.py).
 
 The corrupted dataset is not stored: it is a pure function of the spec and seed
 and is rebuilt on resume. Batches are a pure function of (seed, step), so a
@@ -244,68 +244,3 @@ def _sync(name: str) -> None:
 # --------------------------------------------------------------------------
 # Persistent compilation cache
 # --------------------------------------------------------------------------
-
-
-def default_compilation_cache_dir() -> str:
-  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-  return os.path.join(base, "memobench", "jax")
-
-
-def enable_compilation_cache(path: str | None) -> None:
-  """Persists compiled programs under `path` so a restarted run skips compilation.
-
-  Every program is cached, however fast it compiled: a resumed run recompiles
-  the same train and eval programs, and on a pod that is minutes.
-  """
-  if not path:
-    return
-  jax.config.update("jax_compilation_cache_dir", path)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-
-
-# --------------------------------------------------------------------------
-# Preemption
-# --------------------------------------------------------------------------
-
-
-class PreemptionWatcher:
-  """Tells the loop, at chunk boundaries, that the job is being preempted.
-
-  Single process: a SIGTERM handler sets a flag (installed only while the loop
-  runs, from the main thread). Multi-process: jax.distributed installs its own
-  SIGTERM notifier and agrees on a common sync point across hosts
-  (multihost_utils.reached_preemption_sync_point), which every process calls
-  with the same consecutive ids, so all hosts checkpoint at the same step.
-  """
-
-  def __init__(self):
-    self._flag = False
-    self._previous = None
-    self._sync_id = 0
-    self.multi_process = jax.process_count() > 1
-
-  def __enter__(self) -> PreemptionWatcher:
-    import signal  # pylint: disable=import-outside-toplevel
-    import threading  # pylint: disable=import-outside-toplevel
-    if not self.multi_process and threading.current_thread() is threading.main_thread():
-      self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
-    return self
-
-  def __exit__(self, *exc) -> None:
-    import signal  # pylint: disable=import-outside-toplevel
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
-      self._previous = None
-
-  def _on_sigterm(self, signum, frame) -> None:  # pylint: disable=unused-argument
-    self._flag = True
-
-  def preempted(self) -> bool:
-    """Call once per chunk boundary, on every process."""
-    if self.multi_process:
-      from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
-      self._sync_id += 1
-      return multihost_utils.reached_preemption_sync_point(self._sync_id)
-    return self._flag
-

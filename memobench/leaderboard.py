@@ -38,7 +38,7 @@ import os
 import sys
 from typing import Any, Iterable
 
-from memobench import __version__, results, schemas
+from memobench import __version__, cli, results, schemas
 
 # Metrics that can rank, and whether higher is better.
 METRIC_DIRECTIONS: dict[str, bool] = {
@@ -354,8 +354,7 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def _fail(message: str, code: int) -> None:
-  print(f"memobench.leaderboard: error: {message}", file=sys.stderr)
-  sys.exit(code)
+  cli.fail("memobench.leaderboard", message, code)
 
 
 def main(argv: list[str] | None = None) -> None:

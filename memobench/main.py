@@ -25,6 +25,8 @@ import sys
 
 from absl import app, flags, logging
 
+from memobench import cli
+
 DEFAULT_SPEC = "mnist5k_randlabels"
 
 _SPEC = flags.DEFINE_string("spec", DEFAULT_SPEC, "Registered spec name (see --list_specs).")
@@ -51,7 +53,7 @@ _COMPILATION_CACHE = flags.DEFINE_string(
     "fast (default $MEMOBENCH_COMPILATION_CACHE_DIR or ~/.cache/memobench/jax; '' disables).")
 _DISTRIBUTED = flags.DEFINE_enum(
     "distributed", None, ["auto", "true", "false"], "Form a multi-process JAX cluster "
-    "(jax.distributed.initialize): auto (default, $MEMOBENCH_DISTRIBUTED) on Cloud TPU VMs "
+    "(jax.runtime.initialize): auto (default, $MEMOBENCH_DISTRIBUTED) on Cloud TPU VMs "
     "or when --coordinator_address is given.")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None,
                                    "host:port of process 0, for an explicit cluster.")
@@ -65,8 +67,7 @@ class UsageError(Exception):
 
 
 def _fail(message: str, code: int) -> None:
-  print(f"memobench: error: {message}", file=sys.stderr)
-  sys.exit(code)
+  cli.fail("memobench", message, code)
 
 
 def main(argv):
@@ -90,16 +91,16 @@ def main(argv):
   except specs.SpecError as e:
     _fail(str(e), 2)
   workdir = _WORKDIR.value or os.path.join("/tmp/memobench", spec.name, f"seed{spec.seed}")
-  from memobench import checkpoint, distributed  # pylint: disable=import-outside-toplevel
+  from memobench import runtime  # pylint: disable=import-outside-toplevel
   cache = _COMPILATION_CACHE.value
   if cache is None:
     cache = os.environ.get("MEMOBENCH_COMPILATION_CACHE_DIR",
-                           checkpoint.default_compilation_cache_dir())
-  checkpoint.enable_compilation_cache(cache)
+                           runtime.default_compilation_cache_dir())
+  runtime.enable_compilation_cache(cache)
   try:
-    distributed.initialize(distributed.ClusterConfig.from_env(
+    runtime.initialize(runtime.ClusterConfig.from_env(
         _DISTRIBUTED.value, _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value))
-  except distributed.DistributedError as e:
+  except runtime.DistributedError as e:
     _fail(str(e), 1)
   from memobench import sweep  # pylint: disable=import-outside-toplevel
   try:
@@ -123,17 +124,8 @@ def main(argv):
     _fail(str(e), 1)
 
 
-def _parse_flags(argv: list[str]) -> list[str]:
-  """absl's parser, but a bad flag is one line on stderr and exit code 2."""
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    _fail(str(e), 2)
-    raise  # unreachable
-
-
 def entry():
-  app.run(main, flags_parser=_parse_flags)
+  app.run(main, flags_parser=cli.flags_parser("memobench"))
 
 
 if __name__ == "__main__":

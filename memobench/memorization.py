@@ -38,18 +38,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import sys
 from typing import Any, Callable
 
 import jax
 import numpy as np
 
-from memobench import specs
+from memobench import cli, specs
 from memobench import workload as workload_lib
 # The library, under the names this module has always had.
 from memobench.metrics.subsample import (  # noqa: F401  pylint: disable=unused-import
-    EnsembleConfig, Ensemble, estimator_workload, model_keys, subset_mask, subsample_memorization,
-    summarize, train_models)
+    EnsembleConfig, estimator_workload, model_keys, subsample_memorization, summarize,
+    train_models)
 
 SCORES_FILE = "memorization.npz"
 SUMMARY_FILE = "memorization.json"
@@ -60,7 +59,6 @@ def run(spec: specs.Spec, config: EnsembleConfig, workdir: str, *, sequential: b
   """Trains the ensemble of `spec`, writes the npz and the summary JSON; returns the summary."""
   from memobench import results  # pylint: disable=import-outside-toplevel
   from memobench.data import datasets  # pylint: disable=import-outside-toplevel
-  from memobench.metrics import runner  # pylint: disable=import-outside-toplevel
   workload_lib.validate(spec)
   if config.models < 2:
     raise specs.SpecError(f"--models must be at least 2, got {config.models}")
@@ -111,7 +109,7 @@ def run(spec: specs.Spec, config: EnsembleConfig, workdir: str, *, sequential: b
       "timing": timing,
       "environment": results.environment(),
   }
-  runner.write_npz_atomic(os.path.join(workdir, SCORES_FILE), {
+  results.write_npz_atomic(os.path.join(workdir, SCORES_FILE), {
       **scores, "in_subset": out.in_subset, "correct": correct,
       "test_accuracy": test_correct.mean(0), "label_changed": corrupted})
   results.write_json_atomic(os.path.join(workdir, SUMMARY_FILE), summary)
@@ -154,8 +152,7 @@ def main(argv):
 
 
 def _fail(message: str, code: int) -> None:
-  print(f"memobench.memorization: error: {message}", file=sys.stderr)
-  sys.exit(code)
+  cli.fail("memobench.memorization", message, code)
 
 
 def _define_flags() -> None:
@@ -179,7 +176,7 @@ def entry():
   from absl import app, logging  # pylint: disable=import-outside-toplevel
   _define_flags()
   logging.set_verbosity(logging.WARNING)
-  app.run(main)
+  app.run(main, flags_parser=cli.flags_parser("memobench.memorization"))
 
 
 if __name__ == "__main__":

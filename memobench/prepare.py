@@ -13,10 +13,9 @@ prepared as array_record is left alone. Errors print one line on stderr and exit
 
 from __future__ import annotations
 
-import sys
-
 from absl import app, flags, logging
 
+from memobench import cli
 from memobench.data import tfds_data
 
 _DATASET = flags.DEFINE_enum("dataset", None, sorted(tfds_data.SOURCES), "Dataset to prepare.")
@@ -25,8 +24,7 @@ _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data dir (default $TFDS_
 
 
 def _fail(message: str) -> None:
-  print(f"memobench.prepare: error: {message}", file=sys.stderr)
-  sys.exit(1)
+  cli.fail("memobench.prepare", message, 1)
 
 
 class MissingTensorFlow(RuntimeError):

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import jax
 
-DATA = 0          # corruptions (train.prepare_data -> corruptions.corrupt)
+DATA = 0          # corruptions (workload.corrupted_data -> corruptions.corrupt)
 INIT = 1          # parameter initialization
 SHUFFLE = 2       # each epoch's order of the training set
 DROPOUT = 3       # the model's dropout masks, per step
 TURNOVER = 4      # turn-over dropout's per-example masks (turnover.py)
 HELDOUT = 5       # forced memorization's held-out batches (objectives.py)
-CSR = 6           # critical sample ratio's search (geometry.py)
+CSR = 6           # critical sample ratio's search (metrics/critical_sample_ratio.py)
 AUGMENT = 7       # random-crop augmentation, per step (preprocessing.random_crop)
 MEMORIZATION = 8  # the Feldman & Zhang ensemble's models (memorization.py)
 INPUT_NOISE = 9   # Gaussian input noise, per step (dataset.input_noise)
-SHARPNESS = 10    # sharpness: the power iteration's start vector (geometry.py)
+SHARPNESS = 10    # sharpness: the power iteration's start vector (metrics/sharpness.py)
 
 STREAMS = {name: value for name, value in globals().items() if name.isupper()}
 if len(set(STREAMS.values())) != len(STREAMS):

@@ -24,6 +24,7 @@ The learning curve goes to ``workdir/metrics.jsonl``, one evaluation a line.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -32,6 +33,8 @@ import subprocess
 import sys
 import tempfile
 from typing import Any
+
+import numpy as np
 
 SCHEMA_VERSION = 1
 RESULT_FILE = "result.json"
@@ -90,6 +93,13 @@ def write_atomic(path: str, text: str | bytes) -> None:
     if os.path.exists(tmp):
       os.unlink(tmp)
     raise
+
+
+def write_npz_atomic(path: str, arrays: dict[str, np.ndarray]) -> None:
+  """np.savez, written atomically by results.write_atomic (one upload if remote)."""
+  buffer = io.BytesIO()
+  np.savez(buffer, **arrays)
+  write_atomic(path, buffer.getvalue())
 
 
 def finite_or_none(obj: Any) -> Any:

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from memobench import checkpoint, distributed, results, schemas, specs, tb_events
+from memobench import checkpoint, results, runtime, schemas, specs, tb_events
 from memobench import workload as workload_lib
 from memobench.metrics import runner as metrics_runner, scores
 from memobench.training import loop
@@ -136,7 +136,7 @@ class _Run:
     self.spec, self.workdir = spec, workdir
     self.nonstandard = nonstandard or {}
     self.spec_hash = specs.spec_hash(spec)
-    self.primary = distributed.is_primary()
+    self.primary = runtime.is_primary()
     self.log = log if self.primary else (lambda _: None)
     results.prepare_workdir(workdir, self.spec_hash, overwrite)
     self.data = workload.corrupted_data(spec.seed)

@@ -97,7 +97,7 @@ class AnalysisSpec:
   """
   # Learning time and forgetting events per training example (dynamics.py).
   dynamics: bool = True
-  # Effective rank of the penultimate test-set embeddings (geometry.py).
+  # Effective rank of the penultimate test-set embeddings (metrics/effective_rank.py).
   effective_rank: bool = True
   # Turn-over dropout rate on the model's dropout layers (Kobayashi 2020); 0 = off.
   turnover_dropout: float = 0.0

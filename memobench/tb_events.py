@@ -1,6 +1,6 @@
 """The learning curve as TensorBoard event files (tensorboardX; no TensorFlow needed).
 
-`CurveWriter` is an `on_eval` callback for `train.train`: every evaluation's
+`CurveWriter` is an `on_eval` callback for the training loop (training/loop.py): every evaluation's
 scalars go to ``<workdir>/tensorboard/`` as they happen, so
 ``tensorboard --logdir <workdir>`` shows a run live. TensorBoard is
 observability, not results: if tensorboardX is missing or fails, the run goes

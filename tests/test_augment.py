@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memobench import catalogue, prng, specs
+from memobench import catalogue, prng
 from memobench.training import steps
 
 

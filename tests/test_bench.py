@@ -6,7 +6,7 @@ that its sections are one explicit table each with its own configs, that a bad
 flag is one line on stderr (harness and checkpoint benchmark), that its FLOP count
 is the known analytic count, that it splices only its own section of
 docs/BENCHMARKS.md, and that computing the batch order once per epoch
-(train.fused_steps, the unfused loop) trains exactly the same batches.
+(training/steps.py's fused_steps, the unfused loop) trains exactly the same batches.
 """
 
 import dataclasses
@@ -19,10 +19,10 @@ import jax
 import numpy as np
 import pytest
 
-from memobench import prng, specs
+from memobench import catalogue, prng, workload
 from memobench.bench import harness, library, step_timing
 from memobench.bench.common import Section, Table
-from memobench.training import train
+from memobench.training import loop, steps as steps_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -149,7 +149,7 @@ def test_table_rejects_ragged_rows_and_formats_cells():
 
 
 def _tiny_spec(steps_per_epoch_batch=64):
-  spec = specs.get("digits_randlabels")
+  spec = catalogue.get("digits_randlabels")
   return dataclasses.replace(spec, budget=dataclasses.replace(
       spec.budget, batch_size=steps_per_epoch_batch, max_epochs=3, eval_every_steps=30,
       fit_threshold=1.0))
@@ -159,31 +159,31 @@ def test_fused_steps_train_the_same_batches_as_single_steps():
   # 30 steps from step 10 cross the epoch boundary at step 22 (1,437 // 64 = 22
   # steps per epoch): the carried order must switch exactly there.
   spec = _tiny_spec()
-  data = train.prepare_data(spec)
-  steps = train.make_steps(spec, data.num_classes, tuple(data.x_train.shape[1:]),
-                           int(data.x_train.shape[0]), train.run_key(spec.seed))
-  state = steps.init(jax.random.fold_in(train.run_key(spec.seed), prng.INIT))
+  resolved = workload.resolve(spec)
+  data = resolved.corrupted_data(spec.seed)
+  steps = steps_lib.make_steps(resolved, prng.run_key(spec.seed))
+  state = steps.init(jax.random.fold_in(prng.run_key(spec.seed), prng.INIT))
   step = jax.jit(steps.train_step)
   for _ in range(10):
     state = step(state, data)
   reference = state
   for _ in range(30):
     reference = step(reference, data)
-  fused = jax.jit(train.fused_steps, static_argnums=(0, 3))(steps, state, data, 30)
+  fused = jax.jit(steps_lib.fused_steps, static_argnums=(0, 3))(steps, state, data, 30)
   assert int(fused.step) == 40
   for a, b in zip(jax.tree.leaves(reference.params), jax.tree.leaves(fused.params)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(reference.loss_sum, fused.loss_sum, rtol=1e-5)
 
 
-def test_unfused_loop_matches_fused_loop(monkeypatch):
+def test_unfused_loop_matches_fused_loop():
   # The unfused path (convolutional models on CPU) fetches each epoch's order
   # once; it must train what the fused path trains.
-  spec = _tiny_spec()
-  data = train.prepare_data(spec)
-  fused = train.train(spec, data, log=lambda _: None)
-  monkeypatch.setattr(train, "uses_fused_steps", lambda _: False)
-  unfused = train.train(spec, data, log=lambda _: None)
+  resolved = workload.resolve(_tiny_spec())
+  data = resolved.corrupted_data(resolved.spec.seed)
+  fused = loop.train(resolved, data, log=lambda _: None)
+  assert resolved.fused
+  unfused = loop.train(dataclasses.replace(resolved, fused=False), data, log=lambda _: None)
   assert fused.final.step == unfused.final.step == 66
   for a, b in zip(jax.tree.leaves(fused.state.params), jax.tree.leaves(unfused.state.params)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -18,7 +18,7 @@ from jax.flatten_util import ravel_pytree
 
 from memobench import catalogue, memorization, metrics, specs, workload
 from memobench.metrics import base, critical_sample_ratio, dynamics, effective_rank, runner
-from memobench.metrics import sharpness, stats, turnover
+from memobench.metrics import sharpness, stats, subsample, turnover
 from tests.conftest import REPO
 
 
@@ -258,10 +258,10 @@ def test_subsample_estimator_matches_its_brute_force_definition():
 
 def test_subset_masks_have_exact_size_and_do_not_depend_on_the_ensemble_size():
   keys3, keys5 = memorization.model_keys(0, 3), memorization.model_keys(0, 5)
-  masks = [np.asarray(memorization.subset_mask(k, 100, 70)) for k in keys5]
+  masks = [np.asarray(subsample.subset_mask(k, 100, 70)) for k in keys5]
   assert all(m.sum() == 70 for m in masks)
   assert not np.array_equal(masks[0], masks[1])
-  np.testing.assert_array_equal(np.asarray(memorization.subset_mask(keys3[2], 100, 70)),
+  np.testing.assert_array_equal(np.asarray(subsample.subset_mask(keys3[2], 100, 70)),
                                 masks[2])
 
 

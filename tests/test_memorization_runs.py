@@ -83,34 +83,35 @@ def test_subsample_estimator_one_program_scores_corrupted_labels_higher(tmp_path
 
 
 _SHARDED = """
+import sys
 import jax
-jax.config.update("jax_num_cpu_devices", 2)
+jax.config.update("jax_num_cpu_devices", int(sys.argv[1]))
 import numpy as np
-from jax.sharding import Mesh
 from memobench import catalogue, memorization as M, specs
-from memobench.training import train
+from memobench.data import datasets
 spec, _ = specs.with_overrides(catalogue.get("digits_partial20"), ["dataset.train_size=200",
                                                               "budget.batch_size=32"])
-data = train.prepare_data(spec)
-member = M.make_member(spec, 10, (8, 8, 1), 200, M.EnsembleConfig(models=4, epochs=2))
-keys = M.model_keys(0, 4)
-two = M.train_ensemble(member, keys, data.x_train, data.y_train, data.x_test)
-one = M.train_ensemble(member, keys, data.x_train, data.y_train, data.x_test,
-                       mesh=Mesh(np.array(jax.devices()[:1]), ("models",)))
-# Each device holds 2 of the 4 models: the first layer's kernels are f32[2,64,512] there.
-per_device = "f32[2,64,512]" in two["compiled"].as_text()
-print(jax.device_count(), float(np.mean(two["train_predictions"] == one["train_predictions"])),
-      bool((two["in_subset"] == one["in_subset"]).all()), per_device)
+w = M.estimator_workload(spec, M.EnsembleConfig(models=4, epochs=2), datasets.load(spec.dataset))
+out = M.train_models(w, w.corrupted_data(spec.seed), M.model_keys(0, 4))
+np.savez(sys.argv[2], train=out.train_predictions, in_subset=out.in_subset)
+# The loop's program ran on every device (each batch sharded over 'data').
+params = jax.tree.leaves(out.outcomes[0].state.params)[0]
+print(jax.device_count(), len(params.sharding.device_set))
 """
 
 
-def test_ensemble_shards_models_over_devices():
-  out = subprocess.run([sys.executable, "-c", _SHARDED], capture_output=True, text=True,
-                       cwd=REPO, timeout=300)
-  assert out.returncode == 0, out.stderr[-2000:]
-  devices, agree, same_masks, per_device = out.stdout.split()
-  assert devices == "2" and same_masks == "True" and per_device == "True"
-  assert float(agree) > 0.98
+def test_ensemble_shards_batches_over_devices(tmp_path):
+  """The K models through the loop on 2 devices: each batch split over both, same models."""
+  got = {}
+  for devices in (1, 2):
+    path = tmp_path / f"d{devices}.npz"
+    out = subprocess.run([sys.executable, "-c", _SHARDED, str(devices), str(path)],
+                         capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [str(devices), str(devices)]
+    got[devices] = np.load(path)
+  assert (got[1]["in_subset"] == got[2]["in_subset"]).all()
+  assert float(np.mean(got[1]["train"] == got[2]["train"])) > 0.98
 
 
 def test_memorization_cli_bad_input_is_one_line(tmp_path):

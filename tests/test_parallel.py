@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from memobench import distributed
+from memobench import runtime
 from tests.conftest import REPO, run_main
 
 SPEC = "--spec=digits_partial40"
@@ -119,11 +119,11 @@ def test_batch_that_does_not_divide_over_devices_is_a_clear_error(tmp_path):
 def test_cluster_config_flags_win_over_environment():
   environ = {"MEMOBENCH_COORDINATOR_ADDRESS": "10.0.0.1:1234", "MEMOBENCH_NUM_PROCESSES": "4",
              "MEMOBENCH_PROCESS_ID": "3", "MEMOBENCH_DISTRIBUTED": "auto"}
-  config = distributed.ClusterConfig.from_env(process_id=1, environ=environ)
-  assert config == distributed.ClusterConfig("auto", "10.0.0.1:1234", 4, 1)
+  config = runtime.ClusterConfig.from_env(process_id=1, environ=environ)
+  assert config == runtime.ClusterConfig("auto", "10.0.0.1:1234", 4, 1)
   assert config.wanted()  # a coordinator address asks for a cluster
-  assert not distributed.ClusterConfig.from_env(mode="false", environ=environ).wanted()
-  assert distributed.ClusterConfig.from_env(environ={}) == distributed.ClusterConfig()
+  assert not runtime.ClusterConfig.from_env(mode="false", environ=environ).wanted()
+  assert runtime.ClusterConfig.from_env(environ={}) == runtime.ClusterConfig()
 
 
 @pytest.mark.parametrize("kwargs,environ,needle", [
@@ -131,11 +131,11 @@ def test_cluster_config_flags_win_over_environment():
     ({}, {"MEMOBENCH_NUM_PROCESSES": "two"}, "MEMOBENCH_NUM_PROCESSES='two' is not a valid int"),
 ])
 def test_bad_cluster_config_is_one_line(kwargs, environ, needle):
-  with pytest.raises(distributed.DistributedError, match=needle):
-    distributed.ClusterConfig.from_env(environ=environ, **kwargs)
+  with pytest.raises(runtime.DistributedError, match=needle):
+    runtime.ClusterConfig.from_env(environ=environ, **kwargs)
 
 
 def test_partial_explicit_cluster_is_refused_before_touching_jax():
-  config = distributed.ClusterConfig("true", "127.0.0.1:1", None, None)
-  with pytest.raises(distributed.DistributedError, match="needs all of --coordinator_address"):
-    distributed.initialize(config)
+  config = runtime.ClusterConfig("true", "127.0.0.1:1", None, None)
+  with pytest.raises(runtime.DistributedError, match="needs all of --coordinator_address"):
+    runtime.initialize(config)

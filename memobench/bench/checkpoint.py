@@ -29,6 +29,7 @@ import tempfile
 import time
 from typing import Any
 
+from memobench import cli
 from memobench.bench import library
 
 # Checkpoint intervals of the slowdown table: (label, --checkpoint_every, row name).
@@ -166,8 +167,7 @@ def main(argv):
 
 
 def _fail(message: str) -> None:
-  print(f"memobench.bench.checkpoint: error: {message}", file=sys.stderr)
-  sys.exit(2)
+  cli.fail("memobench.bench.checkpoint", message, 2)
 
 
 def _define_flags() -> None:
@@ -179,20 +179,10 @@ def _define_flags() -> None:
   flags.DEFINE_integer("repeats", 3, "Repeats of each run (the fastest counts).")
 
 
-def _parse_flags(argv: list[str]) -> list[str]:
-  """absl's parser, but a bad flag is one line on stderr and exit code 2 (as memobench.main)."""
-  from absl import flags  # pylint: disable=import-outside-toplevel
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    _fail(str(e))
-    raise  # unreachable
-
-
 def entry():
   from absl import app  # pylint: disable=import-outside-toplevel
   _define_flags()
-  app.run(main, flags_parser=_parse_flags)
+  app.run(main, flags_parser=cli.flags_parser("memobench.bench.checkpoint"))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from typing import Any
 
 from absl import app, flags, logging
 
+from memobench import cli
 from memobench.bench import (breakdown, ensemble, estimator, fusion, library, loop, mfu,
                              order, peak, pytorch, seeds, targets)
 from memobench.bench.common import Context, Section, Table, log
@@ -228,21 +229,11 @@ def main(argv):
 
 
 def _fail(message: str) -> None:
-  print(f"memobench.bench: error: {message}", file=sys.stderr)
-  sys.exit(2)
-
-
-def _parse_flags(argv: list[str]) -> list[str]:
-  """absl's parser, but a bad flag is one line on stderr and exit code 2 (as memobench.main)."""
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    _fail(str(e))
-    raise  # unreachable
+  cli.fail("memobench.bench", message, 2)
 
 
 def entry():
-  app.run(main, flags_parser=_parse_flags)
+  app.run(main, flags_parser=cli.flags_parser("memobench.bench"))
 
 
 if __name__ == "__main__":

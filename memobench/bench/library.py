@@ -7,10 +7,10 @@ to adapt. Each function names the library call it makes; the calls are as the
 sections made them before this module existed.
 
 Besides calling these functions the sections read, and should keep finding:
-  Steps (make_steps): .init, .train_step(state, data, order=None),
+  Steps (make_steps, training/steps.py): .init, .train_step(state, data, order=None),
       .epoch_order(epoch), .schedule.steps_per_epoch
   TrainState: .step, .params, .loss_sum
-  RunOutcome (train): .final.step, .images_per_sec, .compile_s, .state
+  RunOutcome (train, training/loop.py): .final.step, .images_per_sec, .compile_s, .state
   CorruptedData (prepare_data, clean_data): .x_train, .y_train, .x_test,
       .y_test, .num_classes (a pytree that jax.device_put and jit accept)
   Dataset (load_dataset): .num_train
@@ -43,15 +43,16 @@ from typing import Any
 
 
 def get_spec(name: str):
-  """specs.get: a registered spec by name."""
-  from memobench import specs
-  return specs.get(name)
+  """catalogue.get: a registered spec by name."""
+  from memobench import catalogue
+  return catalogue.get(name)
 
 
 def with_overrides(spec, overrides: list[str]):
-  """specs.with_overrides: (spec with --set style overrides, the overrides applied)."""
-  from memobench import specs
-  return specs.with_overrides(spec, overrides)
+  """specs.with_overrides, then workload.validate: (the spec, the overrides applied)."""
+  from memobench import specs, workload
+  spec, applied = specs.with_overrides(spec, overrides)
+  return workload.validate(spec), applied
 
 
 def catalogue_spec(dataset: str, corruption: str, model: str):
@@ -60,8 +61,13 @@ def catalogue_spec(dataset: str, corruption: str, model: str):
   return catalogue.make_spec(dataset, corruption, model)
 
 
-def bench_spec(model: str, batch: int, dataset: str = "synthetic"):
-  """A spec with Zhang's optimizer (SGD, momentum 0.9, lr 0.01) and a long budget."""
+def bench_spec(model: str, batch: int, dataset: str = "cifar10"):
+  """A spec with Zhang's optimizer (SGD, momentum 0.9, lr 0.01) and a long budget.
+
+  The sections that time steps on random 28x28x3 arrays (step_timing.model_data)
+  name cifar10, whose preprocessed inputs have that shape; its files are never
+  read (they resolve the spec on the arrays they made).
+  """
   from memobench import specs
   return specs.Spec(
       name=f"bench_{model}", description=f"{model} on {dataset} (performance harness)",
@@ -106,26 +112,48 @@ def load_dataset(dataset_spec):
 
 
 # --------------------------------------------------------------------------
-# memobench.training.train, memobench.prng
+# memobench.workload, memobench.training, memobench.prng
 # --------------------------------------------------------------------------
 
 
+def _resolve_on(spec, x_train, y_train, num_classes: int):
+  """workload.resolve of `spec` on arrays already made (no dataset is loaded).
+
+  Only shapes matter to the steps, so the test split is an empty view.
+  """
+  import numpy as np
+  from memobench import workload
+  from memobench.data.dataset import Dataset
+  empty_x = np.zeros((0, *x_train.shape[1:]), np.float32)
+  return workload.resolve(spec, dataset=Dataset(spec.dataset.name, x_train, y_train, empty_x,
+                                                np.zeros((0,), np.int32), num_classes))
+
+
+def _resolve_shapes(spec, num_classes: int, input_shape: tuple[int, ...], num_train: int):
+  """workload.resolve on zero-stride arrays of the given shapes (no memory is used)."""
+  import numpy as np
+  x = np.broadcast_to(np.zeros((), np.float32), (num_train, *input_shape))
+  y = np.broadcast_to(np.zeros((), np.int32), (num_train,))
+  return _resolve_on(spec, x, y, num_classes)
+
+
 def prepare_data(spec, dataset=None):
-  """train.prepare_data: the spec's dataset, corrupted, on device."""
-  from memobench.training import train
-  return train.prepare_data(spec, dataset=dataset)
+  """workload.resolve(...).corrupted_data: the spec's dataset, corrupted, on device."""
+  from memobench import workload
+  return workload.resolve(spec, dataset=dataset).corrupted_data(spec.seed)
 
 
 def train(spec, data, checkpointer=None):
-  """train.train without its progress lines: one run of memobench's loop (a RunOutcome)."""
-  from memobench.training import train as train_module
-  return train_module.train(spec, data, log=lambda _: None, checkpointer=checkpointer)
+  """loop.train without its progress lines: one run of memobench's loop (a RunOutcome)."""
+  from memobench.training import loop
+  resolved = _resolve_on(spec, data.x_train, data.y_train, data.num_classes)
+  return loop.train(resolved, data, log=lambda _: None, checkpointer=checkpointer)
 
 
 def run_key(seed):
-  """train.run_key: a run's root key (traceable: the ensembles vmap it)."""
-  from memobench.training import train as train_module
-  return train_module.run_key(seed)
+  """prng.run_key: a run's root key (traceable: the ensembles vmap it)."""
+  from memobench import prng
+  return prng.run_key(seed)
 
 
 def init_key(key):
@@ -137,18 +165,18 @@ def init_key(key):
 
 def make_steps(spec, num_classes: int, input_shape: tuple[int, ...], num_train: int, key,
                mesh=None):
-  """train.make_steps: the spec's pure init / train_step / epoch_order functions."""
-  from memobench.training import train as train_module
-  return train_module.make_steps(spec, num_classes, input_shape, num_train, key, mesh)
+  """steps.make_steps: the spec's pure init / train_step / epoch_order functions."""
+  from memobench.training import steps
+  return steps.make_steps(_resolve_shapes(spec, num_classes, input_shape, num_train), key, mesh)
 
 
 def prepared_steps(spec, data):
-  """memobench's steps, replicated data and initial state, as train.train builds them."""
+  """memobench's steps, replicated data and initial state, as the loop builds them."""
   import jax
   from jax.sharding import NamedSharding, PartitionSpec as P
-  from memobench.training import train as train_module
-  mesh = train_module.make_mesh()
-  key = train_module.run_key(spec.seed)
+  from memobench import prng, runtime
+  mesh = runtime.make_mesh()
+  key = prng.run_key(spec.seed)
   steps = make_steps(spec, data.num_classes, tuple(data.x_train.shape[1:]),
                      int(data.x_train.shape[0]), key, mesh)
   replicated = NamedSharding(mesh, P())
@@ -158,21 +186,20 @@ def prepared_steps(spec, data):
 
 
 def fused_steps(steps, state, data, num_steps: int):
-  """train.fused_steps: `num_steps` steps in one lax.fori_loop, as memobench's loop fuses."""
-  from memobench.training import train as train_module
-  return train_module.fused_steps(steps, state, data, num_steps)
+  """steps.fused_steps: `num_steps` steps in one lax.fori_loop, as memobench's loop fuses."""
+  from memobench.training import steps as steps_module
+  return steps_module.fused_steps(steps, state, data, num_steps)
 
 
 def uses_fused_steps(spec) -> bool:
-  """train.uses_fused_steps: whether memobench's loop fuses this spec's steps here."""
-  from memobench.training import train as train_module
-  return train_module.uses_fused_steps(spec)
+  """Workload.fused: whether memobench's loop fuses this spec's steps here."""
+  return _resolve_shapes(spec, 10, (28, 28, 3), 2 * spec.budget.batch_size).fused
 
 
 def max_queued_steps() -> int:
-  """train._MAX_QUEUED_STEPS: how often the unfused loop blocks (its CPU rendezvous guard)."""
-  from memobench.training import train as train_module
-  return train_module._MAX_QUEUED_STEPS  # pylint: disable=protected-access
+  """programs._MAX_QUEUED_STEPS: how often the unfused loop blocks (its CPU rendezvous guard)."""
+  from memobench.training import programs
+  return programs._MAX_QUEUED_STEPS  # pylint: disable=protected-access
 
 
 # --------------------------------------------------------------------------
@@ -227,9 +254,9 @@ def abstract_like(tree):
 
 
 def enable_default_compilation_cache() -> None:
-  """checkpoint.enable_compilation_cache of checkpoint.default_compilation_cache_dir()."""
-  from memobench import checkpoint
-  checkpoint.enable_compilation_cache(checkpoint.default_compilation_cache_dir())
+  """runtime.enable_compilation_cache of runtime.default_compilation_cache_dir()."""
+  from memobench import runtime
+  runtime.enable_compilation_cache(runtime.default_compilation_cache_dir())
 
 
 def environment() -> dict[str, Any]:

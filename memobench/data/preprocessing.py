@@ -7,7 +7,7 @@ random-crop augmentation during training.
 
 `zhang_preprocess` runs once, in numpy, when a dataset is loaded. `random_crop`
 is a pure JAX function applied to each training batch inside the jitted train
-step (train.py), with one PRNG key per example.
+step (training/steps.py), with one PRNG key per example.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Per-example learning dynamics: when each training example is learned, and forgotten.
 
-Fed by the training loop's `on_eval` callback (train.train), which hands over
+Fed by the training loop's `on_eval` callback (training/loop.py), which hands over
 the predictions on the whole training set at every evaluation. For each
 training example i, against the label it is trained on:
 
@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from memobench import distributed, specs
+from memobench import runtime, specs
 from memobench.metrics import base, stats
 
 
@@ -66,12 +66,12 @@ class LearningDynamics:
     self.last_step = int(step)
 
   def on_eval(self, evaluation) -> None:
-    """The `train.train(on_eval=...)` callback."""
+    """The training loop's `on_eval` callback."""
     self.update(evaluation.step, evaluation.train_predictions)
 
   __call__ = on_eval
 
-  # The resumable-tracker protocol of train.train: fixed-shape arrays saved with
+  # The resumable-tracker protocol of the training loop: fixed-shape arrays saved with
   # each checkpoint, so that a resumed run counts exactly as an uninterrupted one.
   def checkpoint_state(self) -> dict[str, np.ndarray]:
     return {"first_learned_step": self.first_learned_step,
@@ -131,7 +131,7 @@ def _tracker(spec: specs.Spec, data) -> LearningDynamics:
   del spec
   # Tracked even when analysis.dynamics is off (O(N) per evaluation), so that the
   # checkpointed tracker state has the same structure for every spec.
-  return LearningDynamics(distributed.fetch(data.y_train))
+  return LearningDynamics(runtime.fetch(data.y_train))
 
 
 def _finish(context: base.Context) -> base.Result:

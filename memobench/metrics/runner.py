@@ -11,24 +11,15 @@ can be judged against it offline, and their headlines make one log line.
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import time
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
-import numpy as np
 
-from memobench import distributed, metrics, prng, results, specs
+from memobench import metrics, prng, results, runtime, specs
 from memobench.metrics import base
-
-
-def write_npz_atomic(path: str, arrays: dict[str, np.ndarray]) -> None:
-  """np.savez, written atomically by results.write_atomic (one upload if remote)."""
-  buffer = io.BytesIO()
-  np.savez(buffer, **arrays)
-  results.write_atomic(path, buffer.getvalue())
 
 
 def _is_resumable(tracker: base.Tracker) -> bool:
@@ -114,7 +105,7 @@ class MetricsRunner:
         if metric.arrays_file is None:
           raise ValueError(f"metric {metric.section} returned arrays but has no arrays_file")
         if workdir:
-          write_npz_atomic(os.path.join(workdir, metric.arrays_file),
+          results.write_npz_atomic(os.path.join(workdir, metric.arrays_file),
                            {**result.arrays, "label_changed": context.corrupted})
       if result.headline is not None:
         headlines.append((metric.leads_summary, *result.headline))
@@ -128,14 +119,14 @@ class MetricsRunner:
 
   def _context(self, outcome) -> base.Context:
     data = outcome.data
-    fetch = lambda tree: jax.tree.map(distributed.fetch, tree)
+    fetch = lambda tree: jax.tree.map(runtime.fetch, tree)
     return base.Context(
         spec=self.spec,
         module=self.module,
         params=fetch(outcome.state.params), model_state=fetch(outcome.state.model_state),
-        x_train=distributed.fetch(data.x_train), y_train=distributed.fetch(data.y_train),
-        x_test=distributed.fetch(data.x_test),
-        corrupted=distributed.fetch(data.label_changed).astype(bool),
+        x_train=runtime.fetch(data.x_train), y_train=runtime.fetch(data.y_train),
+        x_test=runtime.fetch(data.x_test),
+        corrupted=runtime.fetch(data.label_changed).astype(bool),
         run_key=prng.run_key(self.spec.seed),
         steps_per_epoch=outcome.schedule.steps_per_epoch)
 

@@ -54,10 +54,8 @@ from memobench import prng, specs
 from memobench import workload as workload_lib
 from memobench.data import corruptions, datasets
 from memobench.metrics import stats
-
-# The subset's stream of a model key: prng.DATA, as the estimator has always used
-# (stream 0 of the model key; init, shuffle and dropout are streams 1, 2, 3).
-_SUBSET = prng.DATA
+from memobench.training import loop
+from memobench.training.steps import subset_mask
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,17 +123,6 @@ def model_keys(seed: int, count: int) -> jax.Array:
   return jax.vmap(lambda k: jax.random.fold_in(base, k))(jnp.arange(count, dtype=jnp.uint32))
 
 
-def subset_mask(key: jax.Array, n: int, m: int) -> jax.Array:
-  """Exactly m of n examples, uniformly at random: a pure function of the model key."""
-  order = jnp.argsort(jax.random.uniform(jax.random.fold_in(key, _SUBSET), (n,)))
-  return jnp.zeros(n, bool).at[order[:m]].set(True)
-
-
-def subset_indices(key: jax.Array, n: int, m: int) -> jax.Array:
-  """The m training examples of `subset_mask(key, n, m)`, in index order (jit-able)."""
-  return jnp.nonzero(subset_mask(key, n, m), size=m)[0]
-
-
 def subset_size(config: EnsembleConfig, n: int) -> int:
   return int(round(config.subset_fraction * n))
 
@@ -197,7 +184,6 @@ def train_models(workload: workload_lib.Workload, data: corruptions.CorruptedDat
   program per model, one after another (the `--sequential` benchmark baseline:
   the same models, K compilations). Every model shares `data`, unbatched.
   """
-  from memobench.training import loop  # pylint: disable=import-outside-toplevel
   silent = lambda _: None  # pylint: disable=unnecessary-lambda-assignment
   members = [loop.Member(workload.spec, data, log=silent, key=keys[k])
              for k in range(keys.shape[0])]

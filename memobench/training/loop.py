@@ -19,7 +19,7 @@ steps, because XLA:CPU runs convolutions inside loop bodies ~10x slower (see
 docs/BENCHMARKS.md).
 
 Multi-host: every process holds the same (deterministic) dataset; it becomes a
-replicated global array (distributed.replicate), so each device gathers its
+replicated global array (runtime.replicate), so each device gathers its
 own slice of every global batch from its host's copy. Evaluation is sharded the
 same way and its outputs are replicated, so every process can read them.
 """
@@ -36,11 +36,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from memobench import checkpoint, distributed, prng, results, specs
+from memobench import checkpoint, prng, results, runtime, specs
 from memobench.data import corruptions
 from memobench.training import programs
 from memobench.training.evaluation import EVAL_BATCH, chunked
-from memobench.training.steps import TrainState, make_mesh, make_steps
+from memobench.training.steps import TrainState, make_steps
 from memobench import workload as workload_lib
 from memobench.workload import Schedule, Workload
 
@@ -113,7 +113,7 @@ def evaluate_split(eval_fn, state, x, y, n_devices, stacked=False):
       ys = jnp.concatenate([ys, jnp.zeros((*ys.shape[:axis], pad), ys.dtype)], axis=axis)
     p, l = eval_fn(state.params, state.model_state, xs, ys)
     # Replicated outputs: readable on every process of a multi-host run.
-    return distributed.fetch(p)[..., :chunk - pad], distributed.fetch(l)[..., :chunk - pad]
+    return runtime.fetch(p)[..., :chunk - pad], runtime.fetch(l)[..., :chunk - pad]
   return chunked(evaluate, n, batch=chunk, axis=-1)
 
 
@@ -190,7 +190,7 @@ def train_group(workload: Workload, members: list[Member], vmapped: bool) -> lis
     raise specs.SpecError(f"{spec.model.name} steps are not fused on "
                           f"{jax.default_backend()}, so its seeds cannot share a vmapped "
                           "program; train them one after another")
-  with checkpoint.PreemptionWatcher() as watcher:
+  with runtime.PreemptionWatcher() as watcher:
     group = _Group(workload, members)
     runs = [group.resume(m) for m in members]
     todo = [r for r in runs if r.finished is None and r.step < group.schedule.total_steps]
@@ -251,7 +251,7 @@ class _Group:
     self.t_start = time.perf_counter()
     self.workload = workload
     self.spec = spec = members[0].spec
-    self.mesh = mesh = make_mesh()
+    self.mesh = mesh = runtime.make_mesh()
     self.n_dev = mesh.size
     if spec.budget.batch_size % self.n_dev:
       raise specs.SpecError(f"budget.batch_size={spec.budget.batch_size} does not divide "
@@ -269,9 +269,9 @@ class _Group:
 
   def _member_data(self, member: Member):
     if id(member.data) not in self._data:
-      data = distributed.replicate(member.data, self.mesh)
-      self._data[id(member.data)] = (data, distributed.fetch(data.y_train),
-                                     distributed.fetch(data.y_test))
+      data = runtime.replicate(member.data, self.mesh)
+      self._data[id(member.data)] = (data, runtime.fetch(data.y_train),
+                                     runtime.fetch(data.y_test))
     return self._data[id(member.data)]
 
   def _is_template(self, member: Member) -> bool:
@@ -359,7 +359,7 @@ class _Group:
       n = min(self.spec.budget.eval_every_steps, schedule.total_steps - step)
       t0, c0 = time.perf_counter(), time.process_time()
       state = advance(state, step, n, active)
-      loss_sums = np.atleast_1d(distributed.fetch(state.loss_sum))  # syncs
+      loss_sums = np.atleast_1d(runtime.fetch(state.loss_sum))  # syncs
       chunk_s, chunk_cpu_s = time.perf_counter() - t0, time.process_time() - c0
       step += n
       state = state.replace(loss_sum=jnp.zeros_like(state.loss_sum))

@@ -6,7 +6,7 @@ e = step // steps_per_epoch visits the training set in the order
 permutation(fold_in(shuffle_key, e)), so the batch schedule is a pure function
 of (seed, step) -- independent of device count, and exactly resumable. A
 workload with a `subset_size` m (the subsample estimator) trains each run on
-its own subset, members = metrics.subsample.subset_indices(key, n, m) (in index
+its own subset, members = subset_indices(key, n, m) (in index
 order): epoch e visits members[permutation(fold_in(shuffle_key, e), m)].
 
 Data parallelism: jit over a 1-D device Mesh ('data'); each global batch is
@@ -30,7 +30,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from memobench import prng, specs
 from memobench.data import corruptions, preprocessing
-from memobench.metrics import subsample, turnover
+from memobench.metrics import turnover
 from memobench.training.losses import cross_entropy
 from memobench.workload import Schedule, Workload
 
@@ -93,6 +93,23 @@ def augment(spec: specs.Spec, key: jax.Array, x: jax.Array, step: jax.Array) -> 
   return x
 
 
+# The subset's stream of a model key: prng.DATA, as the estimator has always used
+# (stream 0 of the model key; init, shuffle and dropout are streams 1, 2, 3).
+_SUBSET = prng.DATA
+
+
+def subset_mask(key: jax.Array, n: int, m: int) -> jax.Array:
+  """Exactly m of n examples, uniformly at random: a pure function of the model key."""
+  order = jnp.argsort(jax.random.uniform(jax.random.fold_in(key, _SUBSET), (n,)))
+  return jnp.zeros(n, bool).at[order[:m]].set(True)
+
+
+def subset_indices(key: jax.Array, n: int, m: int) -> jax.Array:
+  """The m training examples of `subset_mask(key, n, m)`, in index order (jit-able)."""
+  return jnp.nonzero(subset_mask(key, n, m), size=m)[0]
+
+
+
 def make_steps(workload: Workload, key: jax.Array,
                mesh: jax.sharding.Mesh | None = None) -> Steps:
   """The pure init/train/eval functions of `workload` for the run whose key is `key`.
@@ -111,7 +128,7 @@ def make_steps(workload: Workload, key: jax.Array,
     order_fn = functools.partial(epoch_order, shuffle_key, schedule=schedule)
   else:
     # The run's own subset (computed once per program), visited in a fresh order each epoch.
-    members = subsample.subset_indices(key, workload.dataset.num_train, workload.subset_size)
+    members = subset_indices(key, workload.dataset.num_train, workload.subset_size)
 
     def order_fn(epoch):
       return members[epoch_order(shuffle_key, epoch, schedule)]
@@ -179,8 +196,3 @@ def fused_steps(steps: Steps, state: TrainState, data: corruptions.CorruptedData
   order = jax.eval_shape(steps.epoch_order, state.step)
   order = jnp.zeros(order.shape, order.dtype)
   return jax.lax.fori_loop(0, n, body, (state, order))[0]
-
-
-def make_mesh() -> jax.sharding.Mesh:
-  return jax.make_mesh((jax.device_count(),), ("data",),
-                       axis_types=(jax.sharding.AxisType.Auto,))

@@ -1,4 +1,6 @@
-"""Multi-host runs: one process per host forming one JAX cluster, and host-local feeding.
+"""The runtime: the JAX cluster, host-local feeding, the mesh, the compilation cache, preemption.
+
+Multi-host runs: one process per host forming one JAX cluster, and host-local feeding.
 
 A pod slice runs the same command on every host; `initialize` turns those
 processes into one JAX cluster (`jax.distributed.initialize`), after which
@@ -25,6 +27,10 @@ own slice of it, from its own host's copy: each host feeds its part of the
 global batch without any cross-host data traffic. (Feeding host-gathered
 batches instead would cost a host-to-device copy per step and break step
 fusion; the datasets memobench trains on fit in device memory.)
+
+The persistent compilation cache lets a restarted (preempted) run skip
+compiling; `PreemptionWatcher` turns SIGTERM into a flag the training loop
+checks at every evaluation boundary (it then checkpoints and returns).
 """
 
 from __future__ import annotations
@@ -139,3 +145,79 @@ def fetch(x: jax.Array) -> np.ndarray:
   if x.is_fully_addressable:
     return np.asarray(x)
   return np.asarray(x.addressable_data(0))
+
+
+def make_mesh() -> jax.sharding.Mesh:
+  """The 1-D data-parallel mesh over every device of every process (axis 'data')."""
+  return jax.make_mesh((jax.device_count(),), ("data",),
+                       axis_types=(jax.sharding.AxisType.Auto,))
+
+
+# --------------------------------------------------------------------------
+# Compilation cache and preemption
+# --------------------------------------------------------------------------
+
+
+def default_compilation_cache_dir() -> str:
+  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+  return os.path.join(base, "memobench", "jax")
+
+
+def enable_compilation_cache(path: str | None) -> None:
+  """Persists compiled programs under `path` so a restarted run skips compilation.
+
+  Every program is cached, however fast it compiled: a resumed run recompiles
+  the same train and eval programs, and on a pod that is minutes.
+  """
+  if not path:
+    return
+  jax.config.update("jax_compilation_cache_dir", path)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+# --------------------------------------------------------------------------
+# Preemption
+# --------------------------------------------------------------------------
+
+
+class PreemptionWatcher:
+  """Tells the loop, at chunk boundaries, that the job is being preempted.
+
+  Single process: a SIGTERM handler sets a flag (installed only while the loop
+  runs, from the main thread). Multi-process: jax.distributed installs its own
+  SIGTERM notifier and agrees on a common sync point across hosts
+  (multihost_utils.reached_preemption_sync_point), which every process calls
+  with the same consecutive ids, so all hosts checkpoint at the same step.
+  """
+
+  def __init__(self):
+    self._flag = False
+    self._previous = None
+    self._sync_id = 0
+    self.multi_process = jax.process_count() > 1
+
+  def __enter__(self) -> PreemptionWatcher:
+    import signal  # pylint: disable=import-outside-toplevel
+    import threading  # pylint: disable=import-outside-toplevel
+    if not self.multi_process and threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+    return self
+
+  def __exit__(self, *exc) -> None:
+    import signal  # pylint: disable=import-outside-toplevel
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+      self._previous = None
+
+  def _on_sigterm(self, signum, frame) -> None:  # pylint: disable=unused-argument
+    self._flag = True
+
+  def preempted(self) -> bool:
+    """Call once per chunk boundary, on every process."""
+    if self.multi_process:
+      from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+      self._sync_id += 1
+      return multihost_utils.reached_preemption_sync_point(self._sync_id)
+    return self._flag
+
