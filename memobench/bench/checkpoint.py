@@ -5,7 +5,7 @@
 
 Measured in one process, one after the other, so the ratios are comparable on
 a noisy machine (absolute times are not): for each model, the same training
-run (train.train, compile excluded) without checkpoints, with the default
+run (loop.train, compile excluded) without checkpoints, with the default
 interval (--checkpoint_every=1000: here the final save only), and with a save
 at every evaluation (the worst case); each the fastest of `--repeats`. Then
 the save time of the run's state (blocking part, and until written) and the
@@ -14,7 +14,7 @@ persistent compilation cache: a run's compile time in a fresh process with an
 empty cache against one with the cache filled by the first.
 Prints a markdown section for docs/BENCHMARKS.md ("Checkpointing (orbax) and
 restarts"). A command of its own, not a section of `python -m memobench.bench`:
-its runs are whole train.train runs with their own flags (--steps, --repeats),
+its runs are whole loop.train runs with their own flags (--steps, --repeats),
 and its report is that section of the doc, outside the harness's markers.
 """
 

@@ -4,7 +4,7 @@ Each model is memobench's own init and train step with its own seed (own
 initialisation and batch order, each epoch's order computed once), vmapped
 over the models in one jitted program; the data is shared. Two baselines: K
 times the steady-state time of the same program for one model (compilation
-excluded on both sides), and K memobench.training.train runs of the same spec
+excluded on both sides), and K memobench.training.loop.train runs of the same spec
 (what K seeds cost through memobench's loop: compilation, fused training, one
 final evaluation each). A note explains the result on this backend: the rate
 of the batched matmul that vmapping layer 1 produces against K single ones.
@@ -98,7 +98,7 @@ def run(ctx: Context, cfg: EnsembleConfig) -> Report:
   table = Table("vmapped ensembles of mlp1x512 against sequential runs",
                 ["dataset", "models K", "steps per model", "one program s", "compile s",
                  "K x single-model program s", "vs single-model programs",
-                 "K x memobench.training.train s", "vs memobench.training.train runs"])
+                 "K x memobench.training.loop.train s", "vs memobench.training.loop.train runs"])
   for ds_name in cfg.datasets:
     spec = library.bench_spec("mlp1x512", 128, ds_name)
     dataset = library.load_dataset(spec.dataset)
@@ -112,7 +112,7 @@ def run(ctx: Context, cfg: EnsembleConfig) -> Report:
     t_one = timed_after_warmup(lambda: jax.block_until_ready(single(*args)), cfg.repeats,
                                cfg.budget_s)
     # Baseline 2: what K seeds cost through memobench's loop today: one
-    # train.train run each (compile, fused training, one final evaluation).
+    # loop.train run each (compile, fused training, one final evaluation).
     t_run = best_time(lambda: library.train(spec, data), 2, cfg.budget_s)
     for k in cfg.ks:
       log(f"ensemble: {ds_name} K={k}")
@@ -131,8 +131,8 @@ def run(ctx: Context, cfg: EnsembleConfig) -> Report:
       "and batch order; each epoch's order computed once), batch 128, for `steps` steps; "
       "the ensemble vmaps it over K seeds in one jitted program. `vs single-model "
       "programs`: K x the steady-state time of the same program for one model, "
-      "compilation excluded on both sides. `vs memobench.training.train runs`: K x one "
-      "train.train run of the same spec and epochs (compilation, fused training, one "
+      "compilation excluded on both sides. `vs memobench.training.loop.train runs`: K x one "
+      "loop.train run of the same spec and epochs (compilation, fused training, one "
       "final evaluation), against the ensemble's compile + run time.")
   k = max(cfg.ks)
   batched, single = batched_matmul_rates(k, cfg.repeats, cfg.budget_s)

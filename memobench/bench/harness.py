@@ -17,7 +17,7 @@ what it measures and why:
   models     mfu.py         memobench's train step per model and batch: images/s, MFU
   breakdown  breakdown.py   where an MLP step's time goes (matmuls, gather, whole step)
   order      order.py       the epoch's batch order per step against once per epoch
-  loop       loop.py        memobench.training.train.train against a hand-written loop
+  loop       loop.py        memobench.training.loop.train against a hand-written loop
   torch      pytorch.py     the same MLPs in PyTorch eager (when torch is importable)
   fusion     fusion.py      step fusion per model: Python loop, unrolled, lax.fori_loop
   ensemble   ensemble.py    K vmapped mlp1x512 models against K sequential programs

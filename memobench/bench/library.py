@@ -157,7 +157,7 @@ def run_key(seed):
 
 
 def init_key(key):
-  """The key of a run's initialisation: fold_in(run key, prng.INIT), as train.train does."""
+  """The key of a run's initialisation: fold_in(run key, prng.INIT), as the training loop does."""
   import jax
   from memobench import prng
   return jax.random.fold_in(key, prng.INIT)

@@ -1,6 +1,6 @@
 """Section `loop`: memobench's training loop against a minimal hand-written jitted loop.
 
-memobench.training.train.train on a resident offline dataset against what a
+memobench.training.loop.train on a resident offline dataset against what a
 user would write without memobench: the same model, data, optimizer and
 evaluation schedule (train and test accuracy after every epoch) in a Python
 loop of jitted SGD steps. The difference is the framework's overhead (or, with
@@ -118,7 +118,7 @@ def run(ctx: Context, cfg: LoopConfig) -> Report:
                  "end-to-end CPU s", "training speed vs hand-written"])
   ips = {k: v["images"] / v["train_s"] for k, v in best.items()}
   for name, label in (("hand", "hand-written jit (Python loop of jitted steps)"),
-                      ("memobench", "memobench.training.train.train")):
+                      ("memobench", "memobench.training.loop.train")):
     table.add(label, ips[name], best[name]["wall_s"], best[name]["cpu_s"],
               f"{ips[name] / ips['hand']:.2f}x")
   ctx.out["loop"] = {"spec": spec.name, "epochs": cfg.epochs, **{
@@ -136,5 +136,5 @@ def run(ctx: Context, cfg: LoopConfig) -> Report:
   return table
 
 
-SECTION = Section(name="loop", title="memobench.training.train.train against a hand-written "
+SECTION = Section(name="loop", title="memobench.training.loop.train against a hand-written "
                   "jitted loop: the framework's overhead", quick=QUICK, full=FULL, run=run)

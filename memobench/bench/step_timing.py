@@ -8,7 +8,7 @@ figures are memobench's and not a re-implementation's.
 
 Fusion modes (`time_steps`):
   loop                 a Python loop of one jitted step, blocking every
-                       train._MAX_QUEUED_STEPS steps (train.train's unfused path)
+                       programs._MAX_QUEUED_STEPS steps (the loop's unfused path)
   unrolled             K steps traced one after the other in one jit
   scan                 K steps in one lax.fori_loop (train.fused_steps, the fused path)
   scan_order_per_step  the same loop with every step computing the epoch's
@@ -82,7 +82,7 @@ def time_steps(spec, data, mode: str, k: int, repeats: int, budget_s: float) -> 
   steps, data, state = library.prepared_steps(spec, data)
   spe = steps.schedule.steps_per_epoch
   t0 = time.perf_counter()
-  if mode == "loop":  # as train.train's unfused path
+  if mode == "loop":  # as the loop's unfused path
     compiled = jax.jit(steps.train_step, donate_argnums=0).lower(
         state, data, steps.epoch_order(0)).compile()
     order_fn = jax.jit(steps.epoch_order)

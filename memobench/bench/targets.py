@@ -37,7 +37,7 @@ def table(out: dict[str, Any]) -> Table:
   if not mlps:
     row("MLP training >= 60% of f32 matmul peak at batch >= 128", None, "", None)
   ens = [e for e in out.get("ensemble", []) if e["dataset"] == "mnist1d" and e["k"] == 32]
-  row("32 vmapped mlp1x512 on mnist1d >= 8x 32 sequential memobench.training.train runs",
+  row("32 vmapped mlp1x512 on mnist1d >= 8x 32 sequential memobench.training.loop.train runs",
       ens[0]["ratio_vs_train_runs"] if ens else None, "{:.1f}x", lambda v: v >= 8.0)
   row("32 vmapped mlp1x512 on mnist1d >= 8x 32 runs of the compiled single-model program",
       ens[0]["ratio"] if ens else None, "{:.2f}x", lambda v: v >= 8.0)

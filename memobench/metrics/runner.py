@@ -79,7 +79,7 @@ class MetricsRunner:
         self.trackers[metric.section] = tracker
 
   def on_eval(self, *hooks: Callable | None) -> OnEval:
-    """The on_eval callback for train.train: `hooks` (None skipped), then the trackers."""
+    """The on_eval callback of the training loop: `hooks` (None skipped), then the trackers."""
     return OnEval([h for h in hooks if h is not None], list(self.trackers.values()))
 
   def finish(self, outcome, workdir: str | None,
