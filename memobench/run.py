@@ -71,7 +71,7 @@ def run_seeds(seed_specs: list[specs.Spec], workdirs: list[str], *,
   if not vmapped:
     out = []
     for k, (spec, workdir, log) in enumerate(zip(seed_specs, workdirs, logs)):
-      out += _train_and_write(workload, [_Run(workload, spec, workdir, nonstandard, overwrite,
+      out += _train_and_write(workload, [_RunContext(workload, spec, workdir, nonstandard, overwrite,
                                               log, checkpoint_every)], vmapped=False)
       on_results([k], out[-1:])
       if out[-1]["run"]["status"] == "preempted":
@@ -80,7 +80,7 @@ def run_seeds(seed_specs: list[specs.Spec], workdirs: list[str], *,
   runs = []
   try:
     for spec, workdir, log in zip(seed_specs, workdirs, logs):
-      runs.append(_Run(workload, spec, workdir, nonstandard, overwrite, log, checkpoint_every))
+      runs.append(_RunContext(workload, spec, workdir, nonstandard, overwrite, log, checkpoint_every))
   except BaseException:
     for run in runs:
       run.close()
@@ -129,7 +129,7 @@ def choose_vmapped(mode: str, workload: workload_lib.Workload,
   return True, f"in one vmapped program ({params:,} parameters per model)"
 
 
-class _Run:
+class _RunContext:
   """One run's surroundings: its workdir, data, metrics and TensorBoard writer."""
 
   def __init__(self, workload, spec, workdir, nonstandard, overwrite, log, checkpoint_every):
@@ -200,7 +200,7 @@ class _Run:
     return result
 
 
-def _train_and_write(workload: workload_lib.Workload, runs: list[_Run],
+def _train_and_write(workload: workload_lib.Workload, runs: list[_RunContext],
                      vmapped: bool) -> list[dict[str, Any]]:
   try:
     try:

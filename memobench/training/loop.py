@@ -195,7 +195,7 @@ def train_group(workload: Workload, members: list[Member], vmapped: bool) -> lis
     runs = [group.resume(m) for m in members]
     todo = [r for r in runs if r.finished is None and r.step < group.schedule.total_steps]
     if vmapped:
-      by_step: dict[int, list[_Run]] = {}
+      by_step: dict[int, list[_MemberState]] = {}
       for r in todo:
         by_step.setdefault(r.step, []).append(r)
       if len(by_step) > 1:
@@ -211,7 +211,7 @@ def train_group(workload: Workload, members: list[Member], vmapped: bool) -> lis
 
 
 @dataclasses.dataclass
-class _Run:
+class _MemberState:
   """One member in the loop: its TrainState, data, and what its checkpoints' `loop` holds."""
   member: Member
   key: jax.Array
@@ -282,11 +282,11 @@ class _Group:
 
   # -- resume ----------------------------------------------------------------
 
-  def resume(self, member: Member) -> _Run:
+  def resume(self, member: Member) -> _MemberState:
     """A member's fresh state, or the state and loop of its latest good checkpoint."""
     key = member.run_key()
     data, y_train, y_test = self._member_data(member)
-    run = _Run(member, key, self.init(jax.random.fold_in(key, prng.INIT)), data,
+    run = _MemberState(member, key, self.init(jax.random.fold_in(key, prng.INIT)), data,
                y_train, y_test,
                tracker=member.on_eval if _is_resumable(member.on_eval) else None,
                t_start=self.t_start)
@@ -313,16 +313,16 @@ class _Group:
 
   # -- training --------------------------------------------------------------
 
-  def _wall(self, run: _Run) -> float:
+  def _wall(self, run: _MemberState) -> float:
     end = time.perf_counter() if run.t_end is None else run.t_end
     return run.wall_before + end - run.t_start
 
-  def _loop_record(self, run: _Run) -> dict[str, Any]:
+  def _loop_record(self, run: _MemberState) -> dict[str, Any]:
     return {"curve": [e.curve_row() for e in run.curve], "train_time_s": run.train_time,
             "trained_images": run.trained_images, "wall_s": self._wall(run),
             "preemption_count": run.preemption_count, "finished": run.finished}
 
-  def train(self, runs: list[_Run], vmapped: bool, watcher) -> None:
+  def train(self, runs: list[_MemberState], vmapped: bool, watcher) -> None:
     """Trains `runs` (all at the same step) side by side until each stops or a preemption."""
     schedule, batch = self.schedule, self.schedule.batch_size
     # Every member trains on the same data object: one copy, unbatched, not K.
@@ -405,7 +405,7 @@ class _Group:
     if rest and len(rest) < len(runs):
       self.train(rest, len(rest) > 1, watcher)
 
-  def _record(self, run: _Run, step: int, n: int, loss_sum: float, train_pred, train_losses,
+  def _record(self, run: _MemberState, step: int, n: int, loss_sum: float, train_pred, train_losses,
               test_pred, test_losses) -> None:
     """A member's evaluation after a chunk: curve, on_eval, log line, stop decision."""
     schedule = self.schedule
@@ -438,7 +438,7 @@ class _Group:
 
   # -- outcome ---------------------------------------------------------------
 
-  def outcome(self, run: _Run) -> RunOutcome:
+  def outcome(self, run: _MemberState) -> RunOutcome:
     ckpt = run.member.checkpointer
     if ckpt is not None:
       ckpt.wait()
