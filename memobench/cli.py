@@ -17,10 +17,19 @@ def fail(program: str, message: str, code: int) -> NoReturn:
   sys.exit(code)
 
 
+_HELP = ("--help", "-help", "-h", "-?", "--helpshort", "--helpfull")
+
+
 def flags_parser(program: str) -> Callable[[list[str]], list[str]]:
-  """absl's flag parser for app.run, but a bad flag is one line on stderr and exit 2."""
+  """absl's flag parser for app.run, but a bad flag is one line on stderr and exit 2.
+
+  A help request prints the usage to stdout and exits 0 (absl exits 1: a help
+  request is not an error).
+  """
   def parse(argv: list[str]) -> list[str]:
-    from absl import flags  # pylint: disable=import-outside-toplevel
+    from absl import app, flags  # pylint: disable=import-outside-toplevel
+    if any(arg in _HELP for arg in argv[1:]):
+      app.usage(shorthelp="--helpfull" not in argv[1:], writeto_stdout=True, exitcode=0)
     try:
       return flags.FLAGS(argv)
     except flags.Error as e:

@@ -34,7 +34,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None,
                                "Output folder; default /tmp/memobench/<spec>/seed<seed>.")
 _SEED = flags.DEFINE_integer("seed", None, "Seed (default: the spec's).")
 _SEEDS = flags.DEFINE_integer("seeds", 1, "Run this many seeds (--seed, --seed+1, ...), one "
-                              "result per seed in <workdir>/seed<N>/.", lower_bound=1)
+                              "result per seed in <workdir>/seed<N>/.", lower_bound=1,
+                              upper_bound=10_000)
 _VMAP_SEEDS = flags.DEFINE_enum(
     "vmap_seeds", "auto", ["auto", "true", "false"], "With --seeds: train the seeds in one "
     "vmapped program (true), one after another (false), or vmapped where the model is small "
@@ -47,7 +48,8 @@ _OVERWRITE = flags.DEFINE_boolean("overwrite", False,
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data dir (default $TFDS_DATA_DIR).")
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
     "checkpoint_every", 1000, "Checkpoint every this many steps (rounded up to an evaluation "
-    "boundary) and at the end; 0 disables checkpoints and resuming. Not part of the spec.")
+    "boundary) and at the end; 0 disables checkpoints and resuming. Not part of the spec.",
+    lower_bound=0)
 _COMPILATION_CACHE = flags.DEFINE_string(
     "compilation_cache_dir", None, "Persistent JAX compilation cache, so restarts compile "
     "fast (default $MEMOBENCH_COMPILATION_CACHE_DIR or ~/.cache/memobench/jax; '' disables).")

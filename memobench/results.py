@@ -117,10 +117,10 @@ def write_json_atomic(path: str, obj: Any) -> None:
   write_atomic(path, json.dumps(finite_or_none(obj), indent=2, allow_nan=False) + "\n")
 
 
-def prepare_workdir(workdir: str, spec_hash: str, overwrite: bool) -> None:
-  """Creates `workdir`, refusing one that holds a result of another spec."""
+def prepare_workdir(workdir: str, spec_hash: str, overwrite: bool, seed: int | None = None) -> None:
+  """Creates `workdir`, refusing one that holds a result of another spec or seed."""
   if is_remote(workdir):
-    _check_previous_result(workdir, spec_hash, overwrite, _prepare_remote(workdir))
+    _check_previous_result(workdir, spec_hash, overwrite, _prepare_remote(workdir), seed)
     return
   try:
     os.makedirs(workdir, exist_ok=True)
@@ -136,7 +136,7 @@ def prepare_workdir(workdir: str, spec_hash: str, overwrite: bool) -> None:
         text = f.read()
     except OSError:
       text = ""
-  _check_previous_result(workdir, spec_hash, overwrite, text)
+  _check_previous_result(workdir, spec_hash, overwrite, text, seed)
 
 
 def _prepare_remote(workdir: str) -> str | None:
@@ -152,16 +152,21 @@ def _prepare_remote(workdir: str) -> str | None:
 
 
 def _check_previous_result(workdir: str, spec_hash: str, overwrite: bool,
-                           text: str | None) -> None:
+                           text: str | None, seed: int | None = None) -> None:
   if text is not None and not overwrite:
     try:
-      old_hash = json.loads(text)["spec"]["hash"]
-    except (ValueError, KeyError, TypeError):
-      old_hash = None
+      old = json.loads(text)
+      old_hash, old_seed = old["spec"]["hash"], old["run"]["seed"]
+    except (ValueError, KeyError, TypeError, RecursionError):
+      old_hash, old_seed = None, None
     if old_hash != spec_hash:
       raise WorkdirError(f"workdir {workdir} holds a result of another spec "
                          f"(hash {old_hash}, this run {spec_hash}); use another "
                          "--workdir or pass --overwrite")
+    # The spec hash leaves the seed out: another seed's result is another run.
+    if seed is not None and old_seed != seed:
+      raise WorkdirError(f"workdir {workdir} holds the result of seed {old_seed} (this run: "
+                         f"seed {seed}); use another --workdir or pass --overwrite")
 
 
 def git_commit() -> str | None:

@@ -138,7 +138,7 @@ class _RunContext:
     self.spec_hash = specs.spec_hash(spec)
     self.primary = runtime.is_primary()
     self.log = log if self.primary else (lambda _: None)
-    results.prepare_workdir(workdir, self.spec_hash, overwrite)
+    results.prepare_workdir(workdir, self.spec_hash, overwrite, seed=spec.seed)
     self.data = workload.corrupted_data(spec.seed)
     self.log(f"{spec.name} (hash {self.spec_hash}, seed {spec.seed}): {spec.description}")
     self.curve_writer = tb_events.CurveWriter(os.path.join(workdir, tb_events.TB_DIR),

@@ -19,6 +19,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import types
 import typing
 from typing import Any
@@ -273,6 +274,9 @@ def check_fields(spec: Spec) -> Spec:
     raise SpecError(f"budget.eval_every_steps must be positive, got {b.eval_every_steps}")
   if not 0.0 < b.fit_threshold <= 1.0:
     raise SpecError(f"budget.fit_threshold must be in (0, 1], got {b.fit_threshold}")
+  # A run's key is threefry's 32-bit seed: larger seeds would alias seed % 2**32.
+  if not 0 <= spec.seed < 2 ** 32:
+    raise SpecError(f"seed must be in [0, 2**32), got {spec.seed}")
   if spec.dataset.train_size is not None and spec.dataset.train_size <= 0:
     raise SpecError(f"dataset.train_size must be positive, got {spec.dataset.train_size}")
   if not 0.0 <= spec.dataset.input_noise < float("inf"):
@@ -281,10 +285,12 @@ def check_fields(spec: Spec) -> Spec:
   if not 0.0 <= spec.model.dropout < 1.0:
     raise SpecError(f"model.dropout must be in [0, 1), got {spec.model.dropout}")
   o = spec.optimizer
-  if o.lr <= 0:
-    raise SpecError(f"optimizer.lr must be positive, got {o.lr}")
+  if not 0 < o.lr < math.inf:
+    raise SpecError(f"optimizer.lr must be positive and finite, got {o.lr}")
+  if not 0.0 <= o.momentum < 1.0:
+    raise SpecError(f"optimizer.momentum must be in [0, 1), got {o.momentum}")
   if not 0.0 < o.lr_decay_per_epoch <= 1.0:
     raise SpecError(f"optimizer.lr_decay_per_epoch must be in (0, 1], got {o.lr_decay_per_epoch}")
-  if o.weight_decay < 0:
-    raise SpecError(f"optimizer.weight_decay must be >= 0, got {o.weight_decay}")
+  if not 0 <= o.weight_decay < math.inf:
+    raise SpecError(f"optimizer.weight_decay must be finite and >= 0, got {o.weight_decay}")
   return spec

@@ -1,0 +1,82 @@
+"""Bad input is refused in one line (issue "Nothing wrong, nothing lost", items 4, 6, 10, 11).
+
+Seeds alias modulo 2**32 (threefry's key), so a seed outside [0, 2**32) would
+train another seed's run under its own name; non-finite optimizer fields would
+train and record `diverged`; a workdir holding another seed's result would be
+overwritten silently (the spec hash leaves the seed out).
+"""
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+
+from memobench import catalogue, results, specs, workload
+from tests.conftest import REPO
+
+
+@pytest.mark.parametrize("seed,ok", [(0, True), (2 ** 32 - 1, True), (2 ** 32, False),
+                                     (2 ** 63, False), (-1, False)])
+def test_seeds_outside_the_keys_range_are_refused(seed, ok):
+  spec = dataclasses.replace(catalogue.get("digits_clean"), seed=seed)
+  if ok:
+    workload.validate(spec)
+  else:
+    with pytest.raises(specs.SpecError, match=r"seed must be in \[0, 2\*\*32\)"):
+      workload.validate(spec)
+
+
+@pytest.mark.parametrize("assignment,needle", [
+    ("optimizer.lr=nan", "optimizer.lr must be positive and finite"),
+    ("optimizer.lr=inf", "optimizer.lr must be positive and finite"),
+    ("optimizer.weight_decay=nan", "optimizer.weight_decay must be finite"),
+    ("optimizer.momentum=-5", "optimizer.momentum must be in [0, 1)"),
+    ("optimizer.momentum=nan", "optimizer.momentum must be in [0, 1)"),
+    ("model.dropout=nan", "model.dropout must be in [0, 1)"),
+    ("budget.fit_threshold=nan", "budget.fit_threshold must be in (0, 1]"),
+    ("corruption.level=nan", "corruption.level"),
+])
+def test_non_finite_fields_are_refused(assignment, needle):
+  spec = catalogue.get("digits_partial20")
+  with pytest.raises(specs.SpecError) as e:
+    workload.validate(specs.with_overrides(spec, [assignment])[0])
+  assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_workdir_holding_another_seeds_result_is_refused(tmp_path):
+  spec = catalogue.get("digits_clean")
+  h = specs.spec_hash(spec)
+  (tmp_path / results.RESULT_FILE).write_text(json.dumps(
+      {"spec": {"hash": h}, "run": {"seed": 1}}))
+  results.prepare_workdir(str(tmp_path), h, overwrite=False, seed=1)  # the same run: fine
+  with pytest.raises(results.WorkdirError, match="holds the result of seed 1 .this run: seed 0"):
+    results.prepare_workdir(str(tmp_path), h, overwrite=False, seed=0)
+  results.prepare_workdir(str(tmp_path), h, overwrite=True, seed=0)
+
+
+def _module(module, *args):
+  return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                        timeout=120, cwd=REPO)
+
+
+@pytest.mark.parametrize("module", ["memobench.main", "memobench.memorization",
+                                    "memobench.bench"])
+def test_help_is_not_an_error(module):
+  proc = _module(module, "--help")
+  assert proc.returncode == 0 and "--" in proc.stdout, proc.stderr[-500:]
+
+
+@pytest.mark.parametrize("module,args,needle", [
+    ("memobench.main", ["--checkpoint_every=-1"], "--checkpoint_every=-1"),
+    ("memobench.main", ["--seed=4294967296", "--spec=digits_clean"], "seed must be in"),
+    ("memobench.main", ["--seeds=100000"], "--seeds=100000"),
+    ("memobench.memorization", ["--models=abc"], "--models=abc"),
+    ("memobench.memorization", ["--seed=-3"], "seed must be in"),
+])
+def test_bad_command_lines_are_one_line_and_exit_2(module, args, needle):
+  proc = _module(module, *args)
+  assert proc.returncode == 2, proc.stderr[-800:]
+  assert proc.stderr.strip().count("\n") == 0 and needle in proc.stderr
+  assert proc.stderr.startswith(f"{module.replace('.main', '')}: error: ")
