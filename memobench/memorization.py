@@ -8,16 +8,20 @@ In short, from K models each trained on a uniformly random subset S_k of the
 training set S of size m = round(fraction * |S|) (fraction 0.7 in the paper):
 
   mem(i)    = mean_{k: i in S_k} [h_k(x_i) = y_i] - mean_{k: i not in S_k} [h_k(x_i) = y_i]
-  mem_se(i) = sqrt(s_in^2 / n_in + s_out^2 / n_out)   (s^2: unbiased sample variance
-              of the 0/1 correctness; n_in, n_out: how many models did / did not train on i)
+  mem_se(i) = sqrt(q_in (1 - q_in) / n_in + q_out (1 - q_out) / n_out), q = (k + 1/2) / (n + 1)
+              (k correct of the n_in / n_out models that did / did not train on i;
+              Jeffreys-shrunk proportions, so the se is finite and calibrated for
+              unanimous and one-model groups; mem itself is the plain difference)
   heldout_accuracy(i) = mean_{k: i not in S_k} [h_k(x_i) = y_i], the held-out
               consistency score of Jiang et al. 2021 (the C-score) at subset
               ratio `fraction`.
 
 y_i is the label trained on (the corrupted one where labels are corrupted).
-Model k's key is fold_in(fold_in(run key, prng.MEMORIZATION), k), so model k
-(its subset, initialization and batches) is the same whatever K it runs
-beside, on any number of devices.
+At subset ratio 0.7, mem estimates memorization for data sets of 0.7 |S|
+examples (Feldman & Zhang 2020, Sec. 2). Model k's key is
+fold_in(fold_in(run key, prng.MEMORIZATION), k), so model k (its subset,
+initialization and batches) is the same whatever K it runs beside, on any
+number of devices.
 
   python -m memobench.memorization --spec=mnist5k_partial20 --models=64 --workdir=W
 

@@ -250,9 +250,10 @@ def test_subsample_estimator_matches_its_brute_force_definition():
       continue
     assert out["mem"][i] == pytest.approx(np.mean(ins) - np.mean(outs))
     assert out["heldout_accuracy"][i] == pytest.approx(np.mean(outs))
-    if len(ins) > 1 and len(outs) > 1:
-      se = math.sqrt(np.var(ins, ddof=1) / len(ins) + np.var(outs, ddof=1) / len(outs))
-      assert out["mem_se"][i] == pytest.approx(se)
+    # Jeffreys proportions q = (k + 1/2) / (n + 1) in the binomial variance, any n >= 1.
+    q_in, q_out = (sum(ins) + 0.5) / (len(ins) + 1), (sum(outs) + 0.5) / (len(outs) + 1)
+    se = math.sqrt(q_in * (1 - q_in) / len(ins) + q_out * (1 - q_out) / len(outs))
+    assert out["mem_se"][i] == pytest.approx(se)
     assert out["n_in"][i] == len(ins) and out["n_out"][i] == len(outs)
 
 
