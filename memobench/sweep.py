@@ -97,13 +97,15 @@ def _group_key(job: Job) -> str:
 def groups(jobs: list[Job]) -> list[list[int]]:
   """Indices of `jobs`, consecutive runs of one spec (differing seeds) put together."""
   out: list[list[int]] = []
+  last_key, last_seeds = None, set()  # of out[-1]: linear in len(jobs)
   for i, job in enumerate(jobs):
-    last = out[-1] if out else None
-    if (last and _group_key(jobs[last[0]]) == _group_key(job)
-        and job.spec.seed not in {jobs[j].spec.seed for j in last}):
-      last.append(i)
+    key = _group_key(job)
+    if out and key == last_key and job.spec.seed not in last_seeds:
+      out[-1].append(i)
     else:
       out.append([i])
+      last_key, last_seeds = key, set()
+    last_seeds.add(job.spec.seed)
   return out
 
 
