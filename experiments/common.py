@@ -99,7 +99,10 @@ def get_spec(name: str, overrides: Iterable[str] = ()) -> tuple[specs.Spec, dict
 def run_cells(cells: list[Cell], args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
   """Runs every cell for args.seeds seeds; returns {cell key: [result per seed]}."""
   from memobench.data import datasets  # pylint: disable=import-outside-toplevel
-  os.makedirs(args.workdir, exist_ok=True)
+  try:
+    os.makedirs(args.workdir, exist_ok=True)
+  except OSError as e:
+    fail(f"cannot create workdir {args.workdir}: {e.strerror}", 1)
   jobs, keys = [], []
   for cell in cells:
     spec, applied = specs.with_overrides(cell.spec, list(cell.overrides))

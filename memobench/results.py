@@ -130,6 +130,9 @@ def prepare_workdir(workdir: str, spec_hash: str, overwrite: bool, seed: int | N
     raise WorkdirError(f"workdir {workdir} is not writable")
   existing = os.path.join(workdir, RESULT_FILE)
   text = None
+  if os.path.lexists(existing) and not os.path.isfile(existing):
+    # Never replaced, even with --overwrite: it is not a result memobench wrote.
+    raise WorkdirError(f"{existing} is not a regular file; move it away or use another --workdir")
   if os.path.exists(existing):
     try:
       with open(existing) as f:

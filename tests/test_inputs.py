@@ -80,3 +80,20 @@ def test_bad_command_lines_are_one_line_and_exit_2(module, args, needle):
   assert proc.returncode == 2, proc.stderr[-800:]
   assert proc.stderr.strip().count("\n") == 0 and needle in proc.stderr
   assert proc.stderr.startswith(f"{module.replace('.main', '')}: error: ")
+
+
+def test_a_result_json_that_is_not_a_file_is_refused_even_with_overwrite(tmp_path):
+  (tmp_path / results.RESULT_FILE).mkdir()
+  spec = catalogue.get("digits_clean")
+  with pytest.raises(results.WorkdirError, match="is not a regular file"):
+    results.prepare_workdir(str(tmp_path), specs.spec_hash(spec), overwrite=True, seed=0)
+
+
+def test_an_experiment_whose_workdir_is_a_file_fails_in_one_line(tmp_path):
+  target = tmp_path / "a_file"
+  target.write_text("")
+  proc = subprocess.run([sys.executable, "experiments/zhang2017_fig1.py", "--quick",
+                         f"--workdir={target}"], capture_output=True, text=True, timeout=120,
+                        cwd=REPO)
+  assert proc.returncode == 1 and proc.stderr.strip().count("\n") == 0, proc.stderr[-800:]
+  assert "cannot create workdir" in proc.stderr
