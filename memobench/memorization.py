@@ -76,7 +76,7 @@ def run(spec: specs.Spec, config: EnsembleConfig, workdir: str, *, sequential: b
     if not os.access(workdir, os.W_OK):
       raise results.WorkdirError(f"workdir {workdir} is not writable")
   dataset = datasets.load(spec.dataset, data_dir)
-  model_workload = estimator_workload(spec, config, dataset)
+  model_workload = estimator_workload(spec, config, dataset, data_dir)
   data = model_workload.corrupted_data(spec.seed)
   n, m = dataset.num_train, model_workload.subset_size
   steps = model_workload.schedule.total_steps

@@ -89,6 +89,11 @@ class Workload:
   subset_size: int | None = None
   # Whether reaching budget.fit_threshold stops a run (False: a fixed budget).
   stops_on_fit: bool = True
+  # (mean, std) of the inputs of the dataset's FULL training split (before
+  # dataset.train_size), for the corruptions that draw noise from them (gaussian,
+  # noise), so that example i's corrupted input is the same at every train_size;
+  # None for the other corruptions.
+  input_stats: tuple[float, float] | None = None
 
   @property
   def eval_every_steps(self) -> int:
@@ -116,7 +121,10 @@ class Workload:
     clean = corruptions.clean_data(ds.x_train, ds.y_train, ds.x_test, ds.y_test,
                                    ds.num_classes)
     data_key = jax.random.fold_in(prng.run_key(seed), prng.DATA)
-    return jax.jit(corruptions.corrupt, static_argnums=2)(data_key, clean, self.spec.corruption)
+    stats = None if self.input_stats is None else tuple(
+        np.float32(v) for v in self.input_stats)
+    return jax.jit(corruptions.corrupt, static_argnums=2)(data_key, clean, self.spec.corruption,
+                                                          stats)
 
   def param_count(self) -> int:
     shapes = jax.eval_shape(lambda: self.module.init(
@@ -154,7 +162,23 @@ def resolve(spec: specs.Spec, data_dir: str | None = None,
       learning_rate=optimizers.learning_rate(spec.optimizer, schedule.steps_per_epoch),
       objective=lambda run_key: objective_entry.make(spec, run_key, heldout),
       fused=uses_fused_steps(convolutional),
-      metrics=tuple(metrics.enabled(spec)), subset_size=subset_size, stops_on_fit=stops_on_fit)
+      metrics=tuple(metrics.enabled(spec)), subset_size=subset_size, stops_on_fit=stops_on_fit,
+      input_stats=_input_stats(spec, dataset, data_dir))
+
+
+def _input_stats(spec: specs.Spec, dataset: datasets.Dataset,
+                 data_dir: str | None) -> tuple[float, float] | None:
+  """The full training split's input (mean, std) where the corruption uses them.
+
+  Without dataset.train_size `dataset` is the full split; with it, the full
+  split is loaded again by name (only for gaussian / noise corruptions).
+  """
+  if not corruptions.uses_input_stats(spec.corruption):
+    return None
+  if spec.dataset.train_size is not None:
+    dataset = datasets.load(dataclasses.replace(spec.dataset, train_size=None), data_dir)
+  mean, std = corruptions.input_statistics(dataset.x_train)
+  return float(mean), float(std)
 
 
 def uses_fused_steps(convolutional: bool) -> bool:

@@ -14,14 +14,20 @@ rethinking generalization", ICLR 2017, Section 2:
   randpix     an independent random permutation of pixel positions per image.
   gaussian    every training image replaced by Gaussian noise whose mean and
               variance match the training set's (a scalar mean and variance
-              over all training pixels).
+              over all pixels of the dataset's FULL training split, before
+              dataset.train_size: `input_statistics`).
 plus Badger 2022 ("Why deep learning generalizes", arXiv 2211.09639):
   noise f     input mixing x * f + noise * (1 - f), with the same Gaussian noise
               as `gaussian` (so noise f=0 is `gaussian`, f=1 is `clean`).
 
 Every corruption is a pure function of (seed, example index): the randomness of
 example i comes from `fold_in(key, i)`, never from a batch or device layout, so
-the corrupted data is the same on 1 device or 1,000, on 1 host or 64. Test
+the corrupted data is the same on 1 device or 1,000, on 1 host or 64. The
+corruptions nest across training-set sizes: example i's corrupted label or
+input is the same at every dataset.train_size. For gaussian and noise this
+needs the statistics of the full training split, which the resolver
+(workload.resolve -> Workload.input_stats) computes and `corrupt` takes as
+`input_stats`; without them (a direct call) they are the given x_train's. Test
 labels are never corrupted; test inputs are changed only by `shufpix`, the one
 corruption that is a fixed re-coding of the input space, so that the test set
 measures generalization on clean data everywhere else. A "pixel" is one spatial
@@ -59,12 +65,18 @@ class CorruptedData:
   num_classes: int = flax.struct.field(pytree_node=False)
 
 
+# (mean, std) of the training inputs that gaussian / noise draw their noise from.
+InputStats = tuple[jax.Array, jax.Array]
+
+
 @dataclasses.dataclass(frozen=True)
 class Kind:
-  """A corruption kind: `apply(key, data, level) -> CorruptedData`."""
-  apply: Callable[[jax.Array, CorruptedData, float], CorruptedData]
+  """A corruption kind: `apply(key, data, level, input_stats) -> CorruptedData`."""
+  apply: Callable[[jax.Array, CorruptedData, float, InputStats | None], CorruptedData]
   takes_level: bool
   describe: Callable[[float], str]
+  # Draws from the training inputs' mean and std (Workload.input_stats).
+  uses_input_stats: bool = False
 
 
 def clean_data(x_train, y_train, x_test, y_test, num_classes: int) -> CorruptedData:
@@ -75,9 +87,25 @@ def clean_data(x_train, y_train, x_test, y_test, num_classes: int) -> CorruptedD
                        y_train, none, none, num_classes)
 
 
-def corrupt(key: jax.Array, data: CorruptedData, corruption: specs.CorruptionSpec) -> CorruptedData:
-  """Applies `corruption` to clean data; a pure function of (key, data)."""
-  return KINDS.get(corruption.kind).apply(key, data, corruption.level)
+def corrupt(key: jax.Array, data: CorruptedData, corruption: specs.CorruptionSpec,
+            input_stats: InputStats | None = None) -> CorruptedData:
+  """Applies `corruption` to clean data; a pure function of (key, data, input_stats).
+
+  input_stats: (mean, std) of the full training split (`input_statistics`), for
+  the kinds that use them (gaussian, noise); None: those of data.x_train.
+  """
+  return KINDS.get(corruption.kind).apply(key, data, corruption.level, input_stats)
+
+
+def uses_input_stats(corruption: specs.CorruptionSpec) -> bool:
+  return KINDS.get(corruption.kind).uses_input_stats
+
+
+@jax.jit
+def input_statistics(x: jax.Array) -> InputStats:
+  """The scalar mean and standard deviation over all of `x` (float32)."""
+  x = jnp.asarray(x, jnp.float32)
+  return jnp.mean(x), jnp.std(x)
 
 
 def _example_keys(key: jax.Array, stream: int, n: int) -> jax.Array:
@@ -86,17 +114,18 @@ def _example_keys(key: jax.Array, stream: int, n: int) -> jax.Array:
   return jax.vmap(lambda i: jax.random.fold_in(stream_key, i))(jnp.arange(n, dtype=jnp.uint32))
 
 
-def _clean(key, data, level):
-  del key, level
+def _clean(key, data, level, stats):
+  del key, level, stats
   return data
 
 
-def _partial(key, data, level):
+def _partial(key, data, level, stats):
+  del stats
   return _resample_labels(key, data, level)
 
 
-def _randlabels(key, data, level):
-  del level
+def _randlabels(key, data, level, stats):
+  del level, stats
   return _resample_labels(key, data, 1.0)
 
 
@@ -126,15 +155,15 @@ def pixel_permutation(key: jax.Array, x_shape) -> jax.Array:
   return jax.random.permutation(jax.random.fold_in(key, _PERMUTATION_STREAM), num_pixels)
 
 
-def _shufpix(key, data, level):
-  del level
+def _shufpix(key, data, level, stats):
+  del level, stats
   perm = pixel_permutation(key, data.x_train.shape)
   shuffle = lambda x: _flat_pixels(x)[:, perm].reshape(x.shape)
   return data.replace(x_train=shuffle(data.x_train), x_test=shuffle(data.x_test))
 
 
-def _randpix(key, data, level):
-  del level
+def _randpix(key, data, level, stats):
+  del level, stats
   x = data.x_train
   flat = _flat_pixels(x)
   keys = _example_keys(key, _PERMUTATION_STREAM, x.shape[0])
@@ -142,22 +171,22 @@ def _randpix(key, data, level):
   return data.replace(x_train=permuted.reshape(x.shape))
 
 
-def gaussian_noise(key: jax.Array, x: jax.Array) -> jax.Array:
-  """Per-example Gaussian noise with x's (scalar) mean and variance."""
-  mean, std = jnp.mean(x), jnp.std(x)
+def gaussian_noise(key: jax.Array, x: jax.Array, stats: InputStats | None = None) -> jax.Array:
+  """Per-example Gaussian noise of x's shape with mean and std `stats` (None: x's own)."""
+  mean, std = (jnp.mean(x), jnp.std(x)) if stats is None else stats
   keys = _example_keys(key, _NOISE_STREAM, x.shape[0])
   noise = jax.vmap(lambda k: jax.random.normal(k, x.shape[1:], x.dtype))(keys)
   return mean + std * noise
 
 
-def _gaussian(key, data, level):
+def _gaussian(key, data, level, stats):
   del level
-  return data.replace(x_train=gaussian_noise(key, data.x_train))
+  return data.replace(x_train=gaussian_noise(key, data.x_train, stats))
 
 
-def _noise(key, data, level):
+def _noise(key, data, level, stats):
   x = data.x_train
-  return data.replace(x_train=x * level + gaussian_noise(key, x) * (1.0 - level))
+  return data.replace(x_train=x * level + gaussian_noise(key, x, stats) * (1.0 - level))
 
 
 # The table of corruption kinds (each a pure function of (key, example index)).
@@ -173,9 +202,11 @@ KINDS: Registry[Kind] = Registry("corruption", "corruption.kind", {
     "randpix": Kind(_randpix, takes_level=False,
         describe=lambda _: "an independent pixel permutation per training image"),
     "gaussian": Kind(_gaussian, takes_level=False,
-        describe=lambda _: "training images replaced by Gaussian noise of the data's mean/variance"),
+        describe=lambda _: "training images replaced by Gaussian noise of the data's mean/variance",
+        uses_input_stats=True),
     "noise": Kind(_noise, takes_level=True,
-        describe=lambda f: f"training inputs mixed x*{f:g} + gaussian noise*{1 - f:g} (Badger 2022)"),
+        describe=lambda f: f"training inputs mixed x*{f:g} + gaussian noise*{1 - f:g} (Badger 2022)",
+        uses_input_stats=True),
 })
 
 

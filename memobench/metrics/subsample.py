@@ -161,8 +161,8 @@ def subset_size(config: EnsembleConfig, n: int) -> int:
 # --------------------------------------------------------------------------
 
 
-def estimator_workload(spec: specs.Spec, config: EnsembleConfig,
-                       dataset: datasets.Dataset) -> workload_lib.Workload:
+def estimator_workload(spec: specs.Spec, config: EnsembleConfig, dataset: datasets.Dataset,
+                       data_dir: str | None = None) -> workload_lib.Workload:
   """`spec` resolved for the estimator's models.
 
   Each trains `config.epochs` epochs over its own subset of m examples
@@ -188,7 +188,7 @@ def estimator_workload(spec: specs.Spec, config: EnsembleConfig,
       budget=dataclasses.replace(spec.budget, max_epochs=config.epochs, max_steps=None,
                                  eval_every_steps=total),
       analysis=dataclasses.replace(spec.analysis, turnover_dropout=0.0, objective="ce"))
-  resolved = workload_lib.resolve(model_spec, dataset=dataset, subset_size=m,
+  resolved = workload_lib.resolve(model_spec, data_dir, dataset=dataset, subset_size=m,
                                   stops_on_fit=False)
   return dataclasses.replace(resolved, fused=True)
 
