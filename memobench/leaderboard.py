@@ -20,8 +20,28 @@ meaningful scores):
   n      number of non-null values; missing = usable runs whose value is null
          (e.g. steps_to_fit of a run that never fit)
 
+Fit times are right-censored: a seed whose budget ran out before the fit
+threshold (metrics.steps_to_fit_censored, or, in result files without it,
+status budget_exhausted with no steps_to_fit) has a lower bound (the steps /
+epochs it trained), not a missing value, so the mean above over the seeds that
+fit is biased low. `fit_time` reports, for steps_to_fit and epochs_to_fit:
+
+  fitted, censored    seeds that fit / were censored (missing: neither, e.g. a
+                      completed run without the value)
+  median              the sample median with each censored seed at its bound
+                      (censored values sort after equal fitted ones);
+                      median_is_lower_bound when a censored seed is at or below
+                      the (upper) median position, else the median is exact
+  mean_censored_at_bound   the mean with censored seeds at their bounds: a
+                      lower bound of the mean when any seed is censored
+  fraction_fitted     fitted / (fitted + censored)
+
+Ranking by steps_to_fit or epochs_to_fit uses that median (a lower bound ranks
+after an exact median of the same value).
+
 Ranking: only standard specs (no --set overrides) with at least --min_seeds
-usable seeds and no diverged seed are ranked, by the mean of --rank_by; every
+usable seeds and no diverged seed are ranked, by the mean of --rank_by (the
+censored median for steps_to_fit / epochs_to_fit, below); every
 other spec is listed under ``unranked`` with the reason. Outputs are validated
 against the leaderboard schema and written atomically (temp file + rename), so
 concurrent exports never leave a partial file.
@@ -189,13 +209,69 @@ def load_runs(folders: Iterable[str], warn=lambda msg: print(msg, file=sys.stder
 # --------------------------------------------------------------------------
 
 
+# Fit-time metrics (right-censored), and result.json's censoring fields, which
+# `fit_time` summarizes instead of `metrics`.
+FIT_TIME_METRICS = ("steps_to_fit", "epochs_to_fit")
+_CENSORING_FIELDS = ("steps_to_fit_censored", "steps_to_fit_lower_bound",
+                     "epochs_to_fit_lower_bound")
+
+
+def _is_number(v) -> bool:
+  return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _metric_names(runs: list[Run]) -> list[str]:
   names: dict[str, None] = {}
   for run in runs:
     for k, v in run.result["metrics"].items():
+      if k in _CENSORING_FIELDS:
+        continue
       if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)):
         names.setdefault(k)
   return list(names)
+
+
+def fit_observation(run: Run, metric: str) -> tuple[float, bool] | None:
+  """(value, censored) of a run's fit time; None when it has neither value nor bound.
+
+  A censored run's value is its lower bound: metrics.<metric>_lower_bound, or
+  (result files written before those fields) run.steps / run.epochs of a
+  budget_exhausted run.
+  """
+  m = run.result["metrics"]
+  if _is_number(m.get(metric)):
+    return float(m[metric]), False
+  censored = m.get("steps_to_fit_censored")
+  if censored is None:
+    censored = run.status == "budget_exhausted"
+  if not censored:
+    return None
+  bound = m.get(f"{metric}_lower_bound")
+  if not _is_number(bound):
+    bound = run.result["run"]["steps" if metric == "steps_to_fit" else "epochs"]
+  return (float(bound), True) if _is_number(bound) else None
+
+
+def censored_summary(observations: Iterable[tuple[float, bool] | None]) -> dict[str, Any]:
+  """Seeds fitted / censored, the median with censored seeds at their bounds, and more.
+
+  observations: (value, censored) per usable seed, None where it has neither.
+  """
+  observations = list(observations)
+  present = sorted((o for o in observations if o is not None), key=lambda o: (o[0], o[1]))
+  n = len(present)
+  censored = sum(1 for _, c in present if c)
+  out = {"fitted": n - censored, "censored": censored, "missing": len(observations) - n,
+         "median": None, "median_is_lower_bound": None, "mean_censored_at_bound": None,
+         "fraction_fitted": None}
+  if n:
+    out["median"] = (present[(n - 1) // 2][0] + present[n // 2][0]) / 2
+    # Raising a censored value can move the median only if it sits at or below
+    # the upper median position.
+    out["median_is_lower_bound"] = any(c for _, c in present[:n // 2 + 1])
+    out["mean_censored_at_bound"] = math.fsum(v for v, _ in present) / n
+    out["fraction_fitted"] = (n - censored) / n
+  return out
 
 
 def _environments(runs: list[Run]) -> list[dict[str, Any]]:
@@ -227,6 +303,8 @@ def _entry(runs: list[Run]) -> dict[str, Any]:
       "statuses": statuses,
       "metrics": {m: summarize(r.result["metrics"].get(m) for r in usable)
                   for m in _metric_names(runs)},
+      "fit_time": {m: censored_summary(fit_observation(r, m) for r in usable)
+                   for m in FIT_TIME_METRICS},
       "environments": _environments(runs),
       "curves": {str(r.seed): r.curve for r in runs if r.curve is not None},
       "sources": [r.path for r in runs],
@@ -244,6 +322,10 @@ def _unranked_reason(entry: dict[str, Any], rank_by: str, min_seeds: int) -> str
   if entry["n_seeds"] < min_seeds:
     return (f"{entry['n_seeds']} usable seed(s) (status completed or budget_exhausted); "
             f"ranking needs {min_seeds}")
+  if rank_by in FIT_TIME_METRICS:
+    if entry["fit_time"][rank_by]["median"] is None:
+      return f"no value of the ranking metric {rank_by}"
+    return None
   stat = entry["metrics"].get(rank_by)
   if stat is None or stat["mean"] is None:
     return f"no value of the ranking metric {rank_by}"
@@ -271,8 +353,11 @@ def aggregate(runs: list[Run], skipped: list[dict[str, str]] | None = None, *,
       unranked.append({**entry, "reason": reason})
 
   def score(e):
+    if rank_by in FIT_TIME_METRICS:  # lower is better; a lower bound after an exact value
+      fit = e["fit_time"][rank_by]
+      return (fit["median"], fit["median_is_lower_bound"])
     mean = e["metrics"][rank_by]["mean"]
-    return -mean if higher else mean
+    return (-mean if higher else mean,)
 
   ranked.sort(key=lambda e: (score(e), e["spec_name"], e["spec_hash"]))
   previous, rank = None, 0
@@ -293,6 +378,10 @@ def aggregate(runs: list[Run], skipped: list[dict[str, str]] | None = None, *,
           "ci95": "mean -/+ t(0.975, n-1) * std / sqrt(n), two-sided 95% Student-t "
                   "interval of the mean (null with fewer than 2 values)",
           "min_seeds_to_rank": min_seeds,
+          "fit_time": "steps_to_fit / epochs_to_fit right-censored at the budget: seeds "
+                      "fitted and censored, the median with censored seeds at their bound "
+                      "(median_is_lower_bound when a censored seed can move it), the mean "
+                      "likewise (a lower bound when any seed is censored)",
       },
       "rank_by": {"metric": rank_by, "higher_is_better": higher},
       "ranked": ranked,

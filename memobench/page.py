@@ -73,6 +73,34 @@ def _stat_cell(stat: dict[str, Any] | None) -> str:
           f'title="{escape(title)}">{text}</td>')
 
 
+def _fit_columns(entries: list[dict[str, Any]]) -> list[str]:
+  """The right-censored fit-time summaries present (leaderboard entries' fit_time)."""
+  present: dict[str, None] = {}
+  for e in entries:
+    for m in e.get("fit_time") or {}:
+      present.setdefault(m)
+  return list(present)
+
+
+def _fit_cell(fit: dict[str, Any] | None) -> str:
+  """The censored median: '&ge;' marks a lower bound; hover for the counts."""
+  if not fit or fit["median"] is None:
+    return '<td class="num" data-value="">&ndash;</td>'
+  text = ("&ge;" if fit["median_is_lower_bound"] else "") + _fmt(fit["median"])
+  total = fit["fitted"] + fit["censored"]
+  if fit["censored"]:
+    text += f" ({fit['censored']}/{total} censored)"
+  title = (f"median with censored seeds at their budget; {fit['fitted']} of {total} fitted, "
+           f"{fit['censored']} censored (never reached the fit threshold)")
+  if fit["mean_censored_at_bound"] is not None:
+    title += (f"; mean with censored at budget {_fmt(fit['mean_censored_at_bound'])}"
+              + (" (lower bound)" if fit["censored"] else ""))
+  if fit["missing"]:
+    title += f", {fit['missing']} missing"
+  return (f'<td class="num" data-value="{escape(repr(float(fit["median"])))}" '
+          f'title="{escape(title)}">{text}</td>')
+
+
 def _corruption(spec: dict[str, Any]) -> str:
   c = spec.get("corruption") or {}
   kind = c.get("kind", "?")
@@ -81,7 +109,7 @@ def _corruption(spec: dict[str, Any]) -> str:
 
 
 def _table(entries: list[dict[str, Any]], table_id: str, ranked: bool,
-           metrics: list[str]) -> str:
+           metrics: list[str], fit_columns: tuple[str, ...] | list[str] = ()) -> str:
   head = []
   if ranked:
     head.append('<th data-type="num">rank</th>')
@@ -89,6 +117,8 @@ def _table(entries: list[dict[str, Any]], table_id: str, ranked: bool,
            '<th data-type="text">corruption</th>', '<th data-type="text">model</th>',
            '<th data-type="num">seeds</th>']
   head += [f'<th data-type="num">{escape(m)}</th>' for m in metrics]
+  head += [f'<th data-type="num" title="right-censored at the budget">{escape(m)} median</th>'
+           for m in fit_columns]
   head.append('<th data-type="text">status</th>')
   if not ranked:
     head.append('<th data-type="text">reason</th>')
@@ -106,6 +136,7 @@ def _table(entries: list[dict[str, Any]], table_id: str, ranked: bool,
     cells.append(f'<td class="num" data-value="{e["n_seeds"]}" '
                  f'title="seeds {escape(", ".join(map(str, e["seeds"])))}">{e["n_seeds"]}</td>')
     cells += [_stat_cell(e["metrics"].get(m)) for m in metrics]
+    cells += [_fit_cell((e.get("fit_time") or {}).get(m)) for m in fit_columns]
     status = ", ".join(f"{k} {v}" for k, v in sorted(e["statuses"].items()))
     cells.append(f"<td>{escape(status)}</td>")
     if not ranked:
@@ -226,6 +257,7 @@ def render(board: dict[str, Any]) -> str:
   """The page of a leaderboard document, as one HTML string."""
   entries = board["ranked"] + board["unranked"]
   metrics = _metric_columns(entries)
+  fit_columns = _fit_columns(entries)
   rank_by = board["rank_by"]
   curve_data = {
       "plots": [list(p) for p in PLOTS],
@@ -250,11 +282,14 @@ def render(board: dict[str, Any]) -> str:
       f'of <b>{escape(rank_by["metric"])}</b> '
       f'({"higher" if rank_by["higher_is_better"] else "lower"} is better) over standard '
       f'specs with at least {escape(stats["min_seeds_to_rank"])} usable seeds. Cells: mean '
-      f"&plusmn; {escape(stats['std'])}; hover for the {escape(stats['ci95'])}, n.</p>",
+      f"&plusmn; {escape(stats['std'])}; hover for the {escape(stats['ci95'])}, n. "
+      "Fit times are right-censored: a seed that never reached the fit threshold counts "
+      "at its budget in the <i>median</i> columns (&ge; marks a median that is a lower "
+      "bound); the mean columns average only the seeds that fit.</p>",
       f"<h2>Ranked ({len(board['ranked'])})</h2>",
-      _table(board["ranked"], "ranked", True, metrics),
+      _table(board["ranked"], "ranked", True, metrics, fit_columns),
       f"<h2>Not ranked ({len(board['unranked'])})</h2>",
-      _table(board["unranked"], "unranked", False, metrics),
+      _table(board["unranked"], "unranked", False, metrics, fit_columns),
       f"<h2>Learning curves</h2>",
       '<p class="note">One line per seed, coloured by spec.</p>',
       '<div class="legend" id="legend"></div><div class="plots" id="plots"></div>',

@@ -12,6 +12,12 @@ over the split with the final parameters; docs/METRICS.md has the long form):
                                  at which train_accuracy reached the spec's
                                  fit_threshold; None when it never did. Resolution:
                                  budget.eval_every_steps. Zhang et al. 2017 Fig. 1b.
+  steps_to_fit_censored          (when the caller gives the run's status) True when
+                                 the budget ran out before the fit threshold: the
+                                 fit time is right-censored, not missing; False
+                                 when it fitted; None for a diverged run.
+  steps_to_fit_lower_bound,      a censored run's steps (and epochs) trained: its
+  epochs_to_fit_lower_bound      fit time exceeds them. None unless censored.
   label_noise_fraction           fraction of training labels whose corrupted label
                                  differs from the true one (~0.9p for partial p
                                  with 10 classes).
@@ -41,8 +47,13 @@ def standard_scores(*, train_predictions: np.ndarray, test_predictions: np.ndarr
                     label_changed: np.ndarray, y_test: np.ndarray,
                     steps_to_fit: int | None, steps_per_epoch: int,
                     train_loss: float | None = None,
-                    test_loss: float | None = None) -> dict[str, Any]:
-  """The standardized scores, from final predictions and the corruption record."""
+                    test_loss: float | None = None, status: str | None = None,
+                    steps: int | None = None) -> dict[str, Any]:
+  """The standardized scores, from final predictions and the corruption record.
+
+  status, steps: the run's final status and steps trained; given, the scores
+  record whether steps_to_fit is censored (module docstring).
+  """
   train_predictions, y_train = np.asarray(train_predictions), np.asarray(y_train)
   changed = np.asarray(label_changed, bool)
   train_acc = float(np.mean(train_predictions == y_train))
@@ -62,4 +73,19 @@ def standard_scores(*, train_predictions: np.ndarray, test_predictions: np.ndarr
           train_predictions[~changed] == y_train[~changed]),
       "train_loss": train_loss,
       "test_loss": test_loss,
+      **({} if status is None else _censoring(steps_to_fit, steps_per_epoch, status, steps)),
   }
+
+
+def _censoring(steps_to_fit: int | None, steps_per_epoch: int, status: str,
+               steps: int | None) -> dict[str, Any]:
+  """Whether the fit time is right-censored at the budget, and its lower bound."""
+  if steps_to_fit is not None:
+    censored = False
+  elif status == "budget_exhausted":
+    censored = True
+  else:  # diverged (no fit time to bound) or not final
+    censored = None
+  bound = steps if censored and steps is not None else None
+  return {"steps_to_fit_censored": censored, "steps_to_fit_lower_bound": bound,
+          "epochs_to_fit_lower_bound": None if bound is None else bound / steps_per_epoch}

@@ -4,6 +4,15 @@ Files are named ``{kind}.v{version}.schema.json``. `validate` picks the schema
 by the document's own ``schema_version`` and raises `SchemaError` with one
 line naming the offending field, e.g.
 ``run.status: 'weird' is not one of ['completed', ...]``.
+
+Versioning: a new OPTIONAL field (e.g. metrics.steps_to_fit_censored, a
+leaderboard entry's fit_time) is added to the current version's schema, since
+every file written before it still validates; readers must treat it as absent
+in older files (leaderboard.fit_observation falls back to run.status). Removing
+or renaming a field, making one required, or changing what a value means needs
+a new ``{kind}.v{N+1}.schema.json`` (and the old one kept, so old files still
+read). tests/test_censored_fit.py checks that a result without the new fields
+validates.
 """
 
 from __future__ import annotations
