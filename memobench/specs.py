@@ -98,7 +98,7 @@ class AnalysisSpec:
   """
   # Learning time and forgetting events per training example (dynamics.py).
   dynamics: bool = True
-  # Effective rank of the penultimate test-set embeddings (metrics/effective_rank.py).
+  # Effective rank of the penultimate embeddings (metrics/effective_rank.py).
   effective_rank: bool = True
   # Turn-over dropout rate on the model's dropout layers (Kobayashi 2020); 0 = off.
   turnover_dropout: float = 0.0
@@ -112,6 +112,8 @@ class AnalysisSpec:
   # forced_memorization needs dataset.train_size: the training examples beyond
   # it are its held-out pool.
   objective: str = "ce"
+  # The split whose penultimate embeddings analysis.effective_rank measures: test | train.
+  effective_rank_split: str = dataclasses.field(default="test", metadata=HASHED_WHEN_SET)
 
 
 @dataclasses.dataclass(frozen=True)

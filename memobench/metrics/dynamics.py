@@ -5,24 +5,40 @@ the predictions on the whole training set at every evaluation. For each
 training example i, against the label it is trained on:
 
   first_learned_step   the first evaluation step at which i is predicted as its
-                       training label; -1 if never. Arpit et al. 2017 ("A closer
-                       look at memorization in deep networks", ICML 2017): real
-                       examples are learned first, noise-labelled ones later.
+                       training label; -1 if never. Toneva et al.'s "first
+                       learned" (2019, "An empirical study of example
+                       forgetting during deep neural network learning", ICLR
+                       2019; `first_learned` in their released code). Not Arpit
+                       et al. 2017's Fig. 1, which is the per-example
+                       misclassification rate after one epoch over many runs.
   stable_learned_step  the step from which i stays predicted correctly through
-                       the last evaluation; -1 if it is wrong at the end.
+                       the last evaluation; -1 if it is wrong at the end (for
+                       an example right at the end, Toneva et al.'s
+                       `presentations_needed_to_learn`).
   forgetting_events    how many times i went from correct at one evaluation to
-                       wrong at the next (Toneva et al. 2019, "An empirical
-                       study of example forgetting during deep neural network
-                       learning", ICLR 2019).
+                       wrong at the next (Toneva et al. 2019), the raw count:
+                       0 for an example never learned.
+  forgetting_score     the count Toneva et al.'s released code sorts examples by
+                       (`sort_examples_by_forgetting`): forgetting_events, except
+                       that an example never learned gets the maximum, the
+                       number of presentations (here: of evaluations), so never
+                       learned examples sort as the most forgettable. With E
+                       evaluations a learned example is forgotten at most
+                       floor(E / 2) < E times, so they sort strictly last.
   stays_learned        learned at some evaluation and never forgotten afterwards
                        (Toneva et al.'s "unforgettable" examples).
-  correct_fraction     the fraction of evaluations at which i was correct.
+  correct_fraction     the fraction of evaluations at which i was correct: its
+                       cumulative training accuracy, Jiang et al. 2021's best
+                       learning-speed proxy for the C-score ("Characterizing
+                       structural regularities of labeled data in
+                       overparameterized models", ICML 2021).
 
 Resolution: Toneva et al. count transitions at every minibatch presentation;
 here they are counted between consecutive full-training-set evaluations
 (every `budget.eval_every_steps` steps), so forgetting between two evaluations
 that recovers by the next one is not seen. The state is O(N): nothing is
-stored per evaluation.
+stored per evaluation; forgetting_score and correct_fraction are derived from
+it when the run ends.
 
 The metric `learning_dynamics` (on with analysis.dynamics) reports `summary`
 and writes `arrays` to workdir/dynamics.npz.
@@ -88,13 +104,20 @@ class LearningDynamics:
     self.evaluations = int(tree["evaluations"])
     self.last_step = int(tree["last_step"])
 
+  def forgetting_score(self) -> np.ndarray:
+    """Toneva et al.'s sorting score: forgetting events; never learned: the evaluations."""
+    never = self.first_learned_step < 0
+    return np.where(never, self.evaluations, self.forgetting_events).astype(np.int32)
+
   def arrays(self) -> dict[str, np.ndarray]:
     """Per-example arrays (for an .npz)."""
-    stays = (self.first_learned_step >= 0) & (self.forgetting_events == 0)
+    learned = self.first_learned_step >= 0
+    stays = learned & (self.forgetting_events == 0)
     return {
         "first_learned_step": self.first_learned_step,
         "stable_learned_step": np.where(self.correct, self.last_learned_step, -1),
         "forgetting_events": self.forgetting_events,
+        "forgetting_score": self.forgetting_score(),
         "stays_learned": stays,
         "correct_fraction": self.correct_count / max(self.evaluations, 1),
         "final_correct": self.correct,
@@ -123,7 +146,13 @@ class LearningDynamics:
         # AUC of the learning time at separating corrupted from clean examples
         # (corrupted examples learned later score higher); None without corruption.
         "learning_time_auc": stats.roc_auc(np.where(stable >= 0, stable, late), corrupted),
-        "forgetting_events_auc": stats.roc_auc(a["forgetting_events"], corrupted),
+        # Toneva et al.'s convention: never learned examples count as the most
+        # forgettable (forgetting_score), not as unforgettable (raw count 0).
+        "forgetting_events_auc": stats.roc_auc(a["forgetting_score"], corrupted),
+        "cumulative_accuracy_mean": stats.split_summary(a["correct_fraction"], corrupted),
+        # Jiang et al. 2021: a low cumulative training accuracy marks an atypical
+        # (here: corrupted) example; the AUC of 1 - correct_fraction.
+        "cumulative_accuracy_auc": stats.roc_auc(1.0 - a["correct_fraction"], corrupted),
     }
 
 
