@@ -117,17 +117,68 @@ def write_json_atomic(path: str, obj: Any) -> None:
   write_atomic(path, json.dumps(finite_or_none(obj), indent=2, allow_nan=False) + "\n")
 
 
-def prepare_workdir(workdir: str, spec_hash: str, overwrite: bool, seed: int | None = None) -> None:
-  """Creates `workdir`, refusing one that holds a result of another spec or seed."""
+LOCK_FILE = ".memobench.lock"
+
+
+class WorkdirLock:
+  """An exclusive lock on a local workdir for a run's whole life (fcntl.flock).
+
+  A second run on the same workdir is refused in one line naming the holder's
+  pid and host, instead of the two crashing each other's checkpoints. The OS
+  drops the lock when the holder exits, however it exits (SIGKILL included),
+  so a stale lock file never blocks a rerun.
+  """
+
+  def __init__(self, workdir: str):
+    import fcntl  # pylint: disable=import-outside-toplevel
+    import socket  # pylint: disable=import-outside-toplevel
+    self.path = os.path.join(workdir, LOCK_FILE)
+    self._file = open(self.path, "a+")  # pylint: disable=consider-using-with
+    try:
+      fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+      self._file.seek(0)
+      holder = self._file.read().strip() or "another process"
+      self._file.close()
+      raise WorkdirError(f"workdir {workdir} is in use by {holder}; wait for that run "
+                         "or use another --workdir") from None
+    self._file.seek(0)
+    self._file.truncate()
+    self._file.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+    self._file.flush()
+
+  def release(self) -> None:
+    if not self._file.closed:
+      self._file.close()  # closing the descriptor releases the flock
+
+
+def prepare_workdir(workdir: str, spec_hash: str, overwrite: bool, seed: int | None = None,
+                    lock: bool = False) -> WorkdirLock | None:
+  """Creates `workdir`, refusing one that holds a result of another spec or seed.
+
+  lock: also take the workdir's WorkdirLock (local workdirs; returned, to be
+  released when the run has written its result).
+  """
   if is_remote(workdir):
     _check_previous_result(workdir, spec_hash, overwrite, _prepare_remote(workdir), seed)
-    return
+    return None
   try:
     os.makedirs(workdir, exist_ok=True)
   except OSError as e:
     raise WorkdirError(f"cannot create workdir {workdir}: {e.strerror}") from None
   if not os.access(workdir, os.W_OK):
     raise WorkdirError(f"workdir {workdir} is not writable")
+  held = WorkdirLock(workdir) if lock else None
+  try:
+    _check_local_result(workdir, spec_hash, overwrite, seed)
+  except BaseException:
+    if held is not None:
+      held.release()
+    raise
+  return held
+
+
+def _check_local_result(workdir: str, spec_hash: str, overwrite: bool, seed: int | None) -> None:
   existing = os.path.join(workdir, RESULT_FILE)
   text = None
   if os.path.lexists(existing) and not os.path.isfile(existing):

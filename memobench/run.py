@@ -71,8 +71,8 @@ def run_seeds(seed_specs: list[specs.Spec], workdirs: list[str], *,
   if not vmapped:
     out = []
     for k, (spec, workdir, log) in enumerate(zip(seed_specs, workdirs, logs)):
-      out += _train_and_write(workload, [_RunContext(workload, spec, workdir, nonstandard, overwrite,
-                                              log, checkpoint_every)], vmapped=False)
+      run = _RunContext(workload, spec, workdir, nonstandard, overwrite, log, checkpoint_every)
+      out += _train_and_write(workload, [run], vmapped=False)
       on_results([k], out[-1:])
       if out[-1]["run"]["status"] == "preempted":
         break
@@ -80,10 +80,12 @@ def run_seeds(seed_specs: list[specs.Spec], workdirs: list[str], *,
   runs = []
   try:
     for spec, workdir, log in zip(seed_specs, workdirs, logs):
-      runs.append(_RunContext(workload, spec, workdir, nonstandard, overwrite, log, checkpoint_every))
+      runs.append(_RunContext(workload, spec, workdir, nonstandard, overwrite, log,
+                              checkpoint_every))
   except BaseException:
     for run in runs:
       run.close()
+      run.unlock()
     raise
   out = _train_and_write(workload, runs, vmapped=True)
   on_results(list(range(len(out))), out)
@@ -138,7 +140,9 @@ class _RunContext:
     self.spec_hash = specs.spec_hash(spec)
     self.primary = runtime.is_primary()
     self.log = log if self.primary else (lambda _: None)
-    results.prepare_workdir(workdir, self.spec_hash, overwrite, seed=spec.seed)
+    # Every process of a multi-host run shares the workdir: process 0 holds the lock.
+    self.lock = results.prepare_workdir(workdir, self.spec_hash, overwrite, seed=spec.seed,
+                                        lock=self.primary)
     self.data = workload.corrupted_data(spec.seed)
     self.log(f"{spec.name} (hash {self.spec_hash}, seed {spec.seed}): {spec.description}")
     self.curve_writer = tb_events.CurveWriter(os.path.join(workdir, tb_events.TB_DIR),
@@ -151,7 +155,12 @@ class _RunContext:
           overwrite=overwrite)
     except BaseException:
       self.curve_writer.close()
+      self.unlock()
       raise
+
+  def unlock(self) -> None:
+    if self.lock is not None:
+      self.lock.release()
 
   def member(self) -> loop.Member:
     return loop.Member(self.spec, self.data, self.log,
@@ -204,10 +213,14 @@ def _train_and_write(workload: workload_lib.Workload, runs: list[_RunContext],
                      vmapped: bool) -> list[dict[str, Any]]:
   try:
     try:
-      outcomes = loop.train_group(workload, [r.member() for r in runs], vmapped=vmapped)
-    except checkpoint.CheckpointMismatchError as e:
-      raise results.WorkdirError(str(e)) from None
+      try:
+        outcomes = loop.train_group(workload, [r.member() for r in runs], vmapped=vmapped)
+      except checkpoint.CheckpointMismatchError as e:
+        raise results.WorkdirError(str(e)) from None
+    finally:
+      for run in runs:
+        run.close()
+    return [run.finish(outcome) for run, outcome in zip(runs, outcomes)]
   finally:
     for run in runs:
-      run.close()
-  return [run.finish(outcome) for run, outcome in zip(runs, outcomes)]
+      run.unlock()

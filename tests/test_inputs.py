@@ -97,3 +97,29 @@ def test_an_experiment_whose_workdir_is_a_file_fails_in_one_line(tmp_path):
                         cwd=REPO)
   assert proc.returncode == 1 and proc.stderr.strip().count("\n") == 0, proc.stderr[-800:]
   assert "cannot create workdir" in proc.stderr
+
+
+def test_a_second_run_on_a_workdir_in_use_is_refused_in_one_line(tmp_path):
+  workdir = tmp_path / "w"
+  args = [sys.executable, "-m", "memobench.main", "--spec=digits_randlabels",
+          f"--workdir={workdir}", "--checkpoint_every=0", "--compilation_cache_dir="]
+  first = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+  try:
+    lock = workdir / results.LOCK_FILE
+    for _ in range(600):  # until the first run holds the lock (JAX start-up: seconds)
+      if lock.exists() and lock.read_text().startswith("pid"):
+        break
+      if first.poll() is not None:
+        pytest.fail("the first run ended before taking the lock: " + first.stderr.read())
+      import time  # pylint: disable=import-outside-toplevel
+      time.sleep(0.1)
+    second = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 1, second.stderr[-800:]
+    assert second.stderr.strip().count("\n") == 0
+    assert f"is in use by pid {first.pid} on " in second.stderr
+  finally:
+    first.kill()
+    first.wait()
+  # The holder is gone (killed): the lock went with it, and a rerun may start.
+  results.prepare_workdir(str(workdir), "x", overwrite=True, seed=0, lock=True).release()

@@ -82,7 +82,7 @@ def _assert_one_line_error(out, code, needle):
     (["--spec=digits_partial20", "--set", "corruption.level=2"], 2, "must be in [0, 1]"),
     (["--spec=digits_clean", "--set", "budget.batch_size=5000"], 2, "larger than the 1437"),
     (["--seeds=2", "--vmap_seeds=maybe"], 2, "flag --vmap_seeds=maybe: value should be one of"),
-    (["--seeds=0"], 2, "flag --seeds=0: 0 is not a positive integer"),
+    (["--seeds=0"], 2, "flag --seeds=0: 0 is not an integer in the range [1, 10000]"),
 ])
 def test_bad_input_one_line_nonzero_exit(tmp_path, args, code, needle):
   _assert_one_line_error(run_main(*args, f"--workdir={tmp_path}"), code, needle)
