@@ -34,11 +34,14 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 import time
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+
+from memobench import results
 
 CHECKPOINT_DIR = "checkpoints"
 DEFAULT_EVERY_STEPS = 1000
@@ -90,7 +93,25 @@ class Checkpointer:
     # Orbax's multi-process barriers are named by step; runs that checkpoint
     # side by side (the seeds of a vmapped group) need names of their own.
     self._barrier_prefix = "_".join(["memobench", *map(str, self.identity.values())])
+    if self.enabled:
+      self._check_writable()
     self._manager = self._new_manager() if self.enabled else None
+
+  def _check_writable(self) -> None:
+    """Refuses an unwritable checkpoint folder now, not after training (orbax finds it
+    only at the first save, then waits out its barrier)."""
+    if "://" in self.directory:
+      return  # remote (gs://): its backend reports its own errors
+    try:
+      os.makedirs(self.directory, exist_ok=True)
+      # A real write: permission bits do not stop root, a read-only mount does.
+      fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=self.directory)
+      os.close(fd)
+      os.remove(probe)
+    except OSError as e:
+      raise results.WorkdirError(
+          f"checkpoint folder {self.directory} is not writable ({e.strerror}); fix it or "
+          "pass --checkpoint_every=0") from None
 
   def _new_manager(self) -> ocp.CheckpointManager:
     # Async saves: the blocking part copies arrays to host memory, the writes

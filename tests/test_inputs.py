@@ -123,3 +123,12 @@ def test_a_second_run_on_a_workdir_in_use_is_refused_in_one_line(tmp_path):
     first.wait()
   # The holder is gone (killed): the lock went with it, and a rerun may start.
   results.prepare_workdir(str(workdir), "x", overwrite=True, seed=0, lock=True).release()
+
+
+def test_an_unusable_checkpoint_folder_is_refused_before_training(tmp_path):
+  (tmp_path / "checkpoints").write_text("not a folder")
+  proc = subprocess.run([sys.executable, "-m", "memobench.main", "--spec=digits_clean",
+                         f"--workdir={tmp_path}", "--compilation_cache_dir="],
+                        capture_output=True, text=True, timeout=120, cwd=REPO)
+  assert proc.returncode == 1 and proc.stderr.strip().count("\n") == 0, proc.stderr[-800:]
+  assert "checkpoints is not writable" in proc.stderr and "step" not in proc.stdout
