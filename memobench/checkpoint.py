@@ -31,6 +31,7 @@ previous one is used.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -39,9 +40,10 @@ import time
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
-from memobench import results
+from memobench import results, runtime
 
 CHECKPOINT_DIR = "checkpoints"
 DEFAULT_EVERY_STEPS = 1000
@@ -155,9 +157,14 @@ class Checkpointer:
       except Exception as e:  # pylint: disable=broad-except
         self._skip(step, e)
         continue
+      tracker = restored.tracker if "tracker" in items else None
+      damaged = _damaged_items(loop.get("digests"), restored.state, tracker)
+      if damaged:  # (checkpoints written before digests existed have none to check)
+        self._skip(step, ValueError(f"sha256 of its {' and '.join(damaged)} differs from "
+                                    "the one saved with it"))
+        continue
       self.restore_s = time.perf_counter() - t0
       self.last_saved_step = step
-      tracker = restored.tracker if "tracker" in items else None
       return restored.state, loop, tracker
     return None
 
@@ -207,7 +214,13 @@ class Checkpointer:
     if not self.enabled or step == self.last_saved_step:
       return
     t0 = time.perf_counter()
-    loop = {**loop, "identity": self.identity, "has_tracker": tracker is not None}
+    # Orbax and tensorstore keep no checksum: same-size damage to the array bytes
+    # would restore silently. The digests are checked on restore.
+    digests = {"state": tree_digest(state)}
+    if tracker is not None:
+      digests["tracker"] = tree_digest(tracker)
+    loop = {**loop, "identity": self.identity, "has_tracker": tracker is not None,
+            "digests": digests}
     items = {"state": ocp.args.StandardSave(state), "loop": ocp.args.JsonSave(loop)}
     if tracker is not None:
       items["tracker"] = ocp.args.StandardSave(tracker)
@@ -228,6 +241,27 @@ class Checkpointer:
     return {"directory": self.directory if self.enabled else None,
             "every_steps": self.every_steps, "saves": len(self.save_s),
             "save_s_total": sum(self.save_s), "restore_s": self.restore_s}
+
+
+def tree_digest(tree: Any) -> str:
+  """sha256 over every leaf's dtype, shape and bytes (replicated arrays read on this host)."""
+  digest = hashlib.sha256()
+  for leaf in jax.tree.leaves(tree):
+    array = np.ascontiguousarray(runtime.fetch(leaf) if isinstance(leaf, jax.Array) else leaf)
+    digest.update(f"{array.dtype}{array.shape}".encode())
+    digest.update(array.tobytes())
+  return digest.hexdigest()
+
+
+def _damaged_items(digests: dict[str, str] | None, state: Any, tracker: Any) -> list[str]:
+  if not digests:
+    return []
+  damaged = []
+  if "state" in digests and tree_digest(state) != digests["state"]:
+    damaged.append("state")
+  if tracker is not None and "tracker" in digests and tree_digest(tracker) != digests["tracker"]:
+    damaged.append("tracker")
+  return damaged
 
 
 class _Discarded(Exception):

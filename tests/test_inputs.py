@@ -132,3 +132,33 @@ def test_an_unusable_checkpoint_folder_is_refused_before_training(tmp_path):
                         capture_output=True, text=True, timeout=120, cwd=REPO)
   assert proc.returncode == 1 and proc.stderr.strip().count("\n") == 0, proc.stderr[-800:]
   assert "checkpoints is not writable" in proc.stderr and "step" not in proc.stdout
+
+
+def _largest_file(folder):
+  files = [p for p in folder.rglob("*") if p.is_file()]
+  return max(files, key=lambda p: p.stat().st_size)
+
+
+def test_a_checkpoint_with_damaged_array_bytes_is_detected_and_skipped(tmp_path):
+  """Same-size damage (8 bytes overwritten): orbax restores it; the sha256 digests do not."""
+  args = ["--spec=digits_partial40", "--set", "budget.max_epochs=4",
+          "--set", "budget.eval_every_steps=11", "--set", "analysis.effective_rank=false",
+          "--checkpoint_every=11", "--compilation_cache_dir=", f"--workdir={tmp_path}"]
+  proc = subprocess.run([sys.executable, "-m", "memobench.main", *args], capture_output=True,
+                        text=True, timeout=300, cwd=REPO)
+  assert proc.returncode == 0, proc.stderr[-800:]
+  want = json.loads((tmp_path / results.RESULT_FILE).read_text())["metrics"]
+  (tmp_path / results.RESULT_FILE).unlink()
+  latest = max((p for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()),
+               key=lambda p: int(p.name))
+  target = _largest_file(latest / "state")
+  data = bytearray(target.read_bytes())
+  middle = len(data) // 2
+  data[middle:middle + 8] = bytes(255 - b for b in data[middle:middle + 8])
+  target.write_bytes(bytes(data))
+  proc = subprocess.run([sys.executable, "-m", "memobench.main", *args], capture_output=True,
+                        text=True, timeout=300, cwd=REPO)
+  assert proc.returncode == 0, proc.stderr[-800:]
+  assert f"checkpoint step {latest.name}" in proc.stderr and "does not restore" in proc.stderr
+  got = json.loads((tmp_path / results.RESULT_FILE).read_text())["metrics"]
+  assert got == want  # resumed from the previous checkpoint: exactly the same run
