@@ -181,6 +181,7 @@ class _RunContext:
         y_train=np.asarray(data.y_train), y_train_original=np.asarray(data.y_train_original),
         label_changed=np.asarray(data.label_changed), y_test=np.asarray(data.y_test),
         steps_to_fit=outcome.steps_to_fit, steps_per_epoch=outcome.schedule.steps_per_epoch,
+        status=outcome.status, steps=final.step,
         train_loss=final.train_eval_loss, test_loss=final.test_loss)
     result = results.make_result(
         spec_name=spec.name, spec_hash=self.spec_hash, resolved_spec=dataclasses.asdict(spec),
