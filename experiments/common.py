@@ -20,7 +20,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-position
 
-from memobench import catalogue, leaderboard, results, specs, sweep  # noqa: E402
+from memobench import catalogue, cli, leaderboard, results, specs, sweep, workload  # noqa: E402
 
 plt.rcParams.update({"figure.dpi": 110, "font.size": 9})
 
@@ -64,6 +64,10 @@ def parser(doc: str, name: str, default_dataset: str, quick_dataset: str = "digi
                  help="rerun cells whose result already exists")
   p.add_argument("--vmap_seeds", choices=("auto", "true", "false"), default="auto",
                  help="train a cell's seeds in one vmapped program (auto: for small models)")
+  p.add_argument("--shard", default=None,
+                 help="INDEX/COUNT: run only every COUNT-th run of the grid from INDEX, so "
+                      "COUNT workers (a SLURM array, an Indexed Job, TPU-VM hosts) on one "
+                      "shared --workdir run each once; the summary is written once all are in")
   p.set_defaults(_name=name, _default_dataset=default_dataset, _quick_dataset=quick_dataset,
                  _default_seeds=seeds)
   return p
@@ -76,6 +80,10 @@ def finish_args(args: argparse.Namespace) -> argparse.Namespace:
     args.seeds = 1 if args.quick else args._default_seeds
   if args.seeds < 1:
     fail(f"--seeds must be >= 1, got {args.seeds}", 2)
+  try:
+    args.shard = cli.parse_shard(args.shard)
+  except ValueError as e:
+    fail(str(e), 2)
   if args.workdir is None:
     suffix = "-quick" if args.quick else ""
     args.workdir = os.path.join("/tmp/memobench/experiments", args._name + suffix, args.dataset)
@@ -90,7 +98,8 @@ def fail(message: str, code: int) -> None:
 def get_spec(name: str, overrides: Iterable[str] = ()) -> tuple[specs.Spec, dict[str, Any]]:
   """A registered spec with overrides applied; one-line exit on a bad name or value."""
   try:
-    return specs.with_overrides(catalogue.get(name), list(overrides))
+    spec, applied = specs.with_overrides(catalogue.get(name), list(overrides))
+    return workload.validate(spec), applied
   except specs.SpecError as e:
     fail(str(e), 2)
     raise  # unreachable
@@ -119,11 +128,19 @@ def run_cells(cells: list[Cell], args: argparse.Namespace) -> dict[str, list[dic
       log_file.flush()
     try:
       outs = sweep.run_jobs(jobs, resume=not args.no_resume, overwrite=True,
-                            data_dir=args.data_dir, log=log, vmap=args.vmap_seeds)
+                            data_dir=args.data_dir, log=log, vmap=args.vmap_seeds,
+                            shard=args.shard)
     except sweep.Preempted as e:
       fail(str(e), 143)
     except (datasets.DataError, results.WorkdirError, specs.SpecError) as e:
       fail(str(e), 1)
+  missing = sum(out is None for out in outs)
+  if missing:  # only a sharded sweep leaves runs to other workers
+    index, count = args.shard
+    print(f"shard {index}/{count} done; {len(outs) - missing} of {len(outs)} runs of the grid "
+          "have results; the summary is written by the run that finds them all (rerun any "
+          "shard, or without --shard, once every worker is done)", file=sys.stderr)
+    sys.exit(0)
   grouped: dict[str, list[dict[str, Any]]] = {c.key: [] for c in cells}
   for key, out in zip(keys, outs):
     grouped[key].append(out)

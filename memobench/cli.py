@@ -20,6 +20,23 @@ def fail(program: str, message: str, code: int) -> NoReturn:
 _HELP = ("--help", "-help", "-h", "-?", "--helpshort", "--helpfull")
 
 
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+  """'INDEX/COUNT' (e.g. '2/8', INDEX from 0) -> (2, 8); None for None or ''.
+
+  Raises ValueError with a one-line message otherwise.
+  """
+  if not text:
+    return None
+  index, sep, count = text.partition("/")
+  try:
+    index, count = int(index), int(count)
+  except ValueError:
+    index, count = -1, 0
+  if not sep or count < 1 or not 0 <= index < count:
+    raise ValueError(f"--shard={text}: expected INDEX/COUNT with 0 <= INDEX < COUNT, e.g. 0/4")
+  return index, count
+
+
 def flags_parser(program: str) -> Callable[[list[str]], list[str]]:
   """absl's flag parser for app.run, but a bad flag is one line on stderr and exit 2.
 

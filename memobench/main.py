@@ -40,6 +40,10 @@ _VMAP_SEEDS = flags.DEFINE_enum(
     "vmap_seeds", "auto", ["auto", "true", "false"], "With --seeds: train the seeds in one "
     "vmapped program (true), one after another (false), or vmapped where the model is small "
     "and its steps fuse on this backend (auto).")
+_SHARD = flags.DEFINE_string(
+    "shard", None, "With --seeds: run only this share of the seeds, INDEX/COUNT (e.g. "
+    "$SLURM_ARRAY_TASK_ID/8): every COUNT-th seed from INDEX, so COUNT workers on one shared "
+    "--workdir run each seed once.")
 _SET = flags.DEFINE_multi_string("set", [], "Override a spec field: key=value "
                                  "(e.g. optimizer.lr=0.05); marks the run non-standard.")
 _LIST = flags.DEFINE_boolean("list_specs", False, "Print every spec name and exit.")
@@ -92,6 +96,12 @@ def main(argv):
     workload.validate(spec)
   except specs.SpecError as e:
     _fail(str(e), 2)
+  try:
+    shard = cli.parse_shard(_SHARD.value)
+  except ValueError as e:
+    _fail(str(e), 2)
+  if shard is not None and _SEEDS.value == 1:
+    _fail("--shard needs --seeds > 1 (it splits the seeds between workers)", 2)
   workdir = _WORKDIR.value or os.path.join("/tmp/memobench", spec.name, f"seed{spec.seed}")
   from memobench import runtime  # pylint: disable=import-outside-toplevel
   cache = _COMPILATION_CACHE.value
@@ -111,7 +121,7 @@ def main(argv):
                                      _SEEDS.value, overrides),
                      resume=False, overwrite=_OVERWRITE.value, data_dir=_DATA_DIR.value,
                      log=print, vmap=_VMAP_SEEDS.value,
-                     checkpoint_every=_CHECKPOINT_EVERY.value)
+                     checkpoint_every=_CHECKPOINT_EVERY.value, shard=shard)
     else:
       result = run.run_spec(spec, workdir, nonstandard=overrides, data_dir=_DATA_DIR.value,
                             overwrite=_OVERWRITE.value, checkpoint_every=_CHECKPOINT_EVERY.value)

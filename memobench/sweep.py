@@ -109,11 +109,28 @@ def groups(jobs: list[Job]) -> list[list[int]]:
   return out
 
 
+def shard_of(num_jobs: int, shard: tuple[int, int] | None) -> list[int]:
+  """The job indices that shard (INDEX, COUNT) runs: every COUNT-th from INDEX.
+
+  A pure function of the job list, so every worker of a sweep (a SLURM array
+  task, a Kubernetes Indexed Job's pod, a TPU-VM host) computes the same
+  partition; each job belongs to exactly one shard.
+  """
+  if shard is None:
+    return list(range(num_jobs))
+  index, count = shard
+  return list(range(index, num_jobs, count))
+
+
 def run_jobs(jobs: list[Job], *, resume: bool = True, overwrite: bool = False,
              data_dir: str | None = None, log: Callable[[str], None] | None = None,
              progress_stream: TextIO | None = None, vmap: str = "auto",
-             checkpoint_every: int | None = None) -> list[dict[str, Any]]:
-  """Runs every job and returns their results in order.
+             checkpoint_every: int | None = None,
+             shard: tuple[int, int] | None = None) -> list[dict[str, Any] | None]:
+  """Runs every job (or the share of `shard`, see `shard_of`); returns the results in order.
+
+  With a shard, the other shards' jobs are not run: their entries are their
+  existing results, or None where they have none yet.
 
   Consecutive jobs that are seeds of one spec run together through
   `run.run_seeds`, in one vmapped program where `vmap` (auto | true | false)
@@ -124,9 +141,14 @@ def run_jobs(jobs: list[Job], *, resume: bool = True, overwrite: bool = False,
   log = log or (lambda msg: None)
   if checkpoint_every is None:
     checkpoint_every = checkpoint.DEFAULT_EVERY_STEPS
-  progress = Progress(len(jobs), stream=progress_stream)
+  mine = shard_of(len(jobs), shard)
+  progress = Progress(len(mine), stream=progress_stream)
   out: list[dict[str, Any] | None] = [None] * len(jobs)
-  for group in groups(jobs):
+  if shard is not None:
+    for i in sorted(set(range(len(jobs))) - set(mine)):
+      out[i] = existing_result(jobs[i])
+  for group in groups([jobs[i] for i in mine]):
+    group = [mine[k] for k in group]
     todo = []
     for i in group:
       out[i] = existing_result(jobs[i]) if resume else None

@@ -98,3 +98,30 @@ def test_docstring_gives_command_runtime_and_expected_result(script):
   doc = ast.get_docstring(ast.parse(open(os.path.join(REPO, "experiments", script)).read()))
   assert f"python experiments/{script}" in doc and f"python experiments/{script} --quick" in doc
   assert "Expected runtime:" in doc and "Expected result" in doc
+
+
+def test_three_sharded_workers_complete_one_grid_exactly_once(tmp_path):
+  """--shard=i/3 (a SLURM array, an Indexed Job): each run of the 6-run grid trains once."""
+  script = os.path.join(REPO, "experiments", "zhang2017_fig1.py")
+  workers = [subprocess.Popen([sys.executable, script, "--quick", f"--workdir={tmp_path}",
+                               f"--shard={i}/3"], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(3)]
+  logs = [w.communicate(timeout=600) for w in workers]
+  for w, (_, err) in zip(workers, logs):
+    assert w.returncode == 0, err[-3000:]
+  trained = [line for _, err in logs for line in err.splitlines()
+             if "runs |" in line and ("completed" in line or "budget_exhausted" in line)]
+  labels = [line.rsplit("| ", 1)[-1].split(":")[0] for line in trained]
+  assert len(labels) == 6 and len(set(labels)) == 6, trained
+  # Whoever finished last found every result and wrote the summary; a later call reruns nothing.
+  again = run_script("zhang2017_fig1.py", tmp_path)
+  assert again.stderr.count("kept existing result") == 6
+  check_outputs(tmp_path, "fig1.png", 6)
+
+
+def test_a_bad_shard_is_one_line():
+  out = subprocess.run([sys.executable, os.path.join(REPO, "experiments", "zhang2017_fig1.py"),
+                        "--quick", "--shard=3/3"], capture_output=True, text=True, timeout=60,
+                       cwd=REPO)
+  assert out.returncode == 2 and out.stderr.strip().count("\n") == 0
+  assert "--shard=3/3: expected INDEX/COUNT" in out.stderr

@@ -162,3 +162,14 @@ def test_a_checkpoint_with_damaged_array_bytes_is_detected_and_skipped(tmp_path)
   assert f"checkpoint step {latest.name}" in proc.stderr and "does not restore" in proc.stderr
   got = json.loads((tmp_path / results.RESULT_FILE).read_text())["metrics"]
   assert got == want  # resumed from the previous checkpoint: exactly the same run
+
+
+def test_seeds_shard_runs_only_its_share(tmp_path):
+  proc = subprocess.run([sys.executable, "-m", "memobench.main", "--spec=digits_clean",
+                         "--seeds=3", "--shard=1/2", "--set", "budget.max_steps=22",
+                         "--checkpoint_every=0", "--compilation_cache_dir=",
+                         f"--workdir={tmp_path}"], capture_output=True, text=True, timeout=300,
+                        cwd=REPO)
+  assert proc.returncode == 0, proc.stderr[-800:]
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["seed1"]
+  assert (tmp_path / "seed1" / results.RESULT_FILE).exists()
