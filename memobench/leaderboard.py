@@ -156,7 +156,7 @@ def read_curve(run_dir: str) -> dict[str, list] | None:
   try:
     with open(path) as f:
       rows = [json.loads(line) for line in f if line.strip()]
-  except (OSError, ValueError):
+  except (OSError, ValueError, RecursionError):
     return None
   if not rows or not all(isinstance(r, dict) and isinstance(r.get("step"), int) for r in rows):
     return None
@@ -180,6 +180,9 @@ def load_runs(folders: Iterable[str], warn=lambda msg: print(msg, file=sys.stder
     warn(f"memobench.leaderboard: skipping {path}: {reason}")
 
   for path in find_result_files(folders):
+    if not os.path.isfile(path):  # a FIFO or device would block or never end
+      skip(path, "not a regular file")
+      continue
     try:
       with open(path) as f:
         doc = json.load(f)
@@ -188,6 +191,9 @@ def load_runs(folders: Iterable[str], warn=lambda msg: print(msg, file=sys.stder
       continue
     except ValueError as e:
       skip(path, f"not valid JSON: {e}")
+      continue
+    except RecursionError:
+      skip(path, "JSON nested too deeply to read")
       continue
     try:
       schemas.validate(doc, "result")
@@ -399,11 +405,16 @@ def export(board: dict[str, Any], out: str | None, html_path: str | None = None)
   """Validates `board` and writes it (and the page) atomically."""
   board = results.finite_or_none(board)
   schemas.validate(board, "leaderboard")
+  # Rendered before anything is written: the JSON and the page are written
+  # together or not at all.
+  html = None
+  if html_path:
+    from memobench import page  # pylint: disable=import-outside-toplevel
+    html = page.render(board)
   if out:
     results.write_json_atomic(out, board)
   if html_path:
-    from memobench import page  # pylint: disable=import-outside-toplevel
-    results.write_atomic(html_path, page.render(board))
+    results.write_atomic(html_path, html)
 
 
 def build(folders: list[str], *, rank_by: str = "test_accuracy",

@@ -336,3 +336,26 @@ def test_progress_bar_eta_from_mean_run_time():
   # mean 20 s per timed run x 1 run left
   assert stream.getvalue().splitlines()[-1] == (
       "[######..] 3/4 runs | elapsed 0m45s | ETA 0m20s | b")
+
+
+def test_pathological_files_are_skipped_one_by_one(tmp_path):
+  """Deep nesting, a FIFO named result.json, a string where the dataset belongs."""
+  good = write(tmp_path, "good/seed0", fake_result("digits_clean", HASH_A, 0, 0.9))
+  deep = "[" * 100_000 + "]" * 100_000
+  write(tmp_path, "deep/seed0", deep)
+  curve_deep = tmp_path / "good" / "seed0" / "metrics.jsonl"
+  curve_deep.write_text('{"step": 1, "x": ' + deep + "}\n")
+  bad = fake_result("digits_clean", HASH_B, 0, 0.9)
+  bad["spec"]["resolved"]["dataset"] = "digits"
+  write(tmp_path, "string_dataset/seed0", bad)
+  (tmp_path / "fifo" / "seed0").mkdir(parents=True)
+  os.mkfifo(tmp_path / "fifo" / "seed0" / "result.json")
+  warnings = []
+  board = leaderboard.build([str(tmp_path)], warn=warnings.append)
+  reasons = {os.path.relpath(s["path"], tmp_path): s["reason"] for s in board["skipped"]}
+  assert reasons["deep/seed0/result.json"] == "JSON nested too deeply to read"
+  assert reasons["fifo/seed0/result.json"] == "not a regular file"
+  assert "spec.resolved.dataset" in reasons["string_dataset/seed0/result.json"]
+  assert [e["sources"] for e in board["ranked"] + board["unranked"]] == [[good]]
+  leaderboard.export(board, str(tmp_path / "lb.json"), str(tmp_path / "lb.html"))
+  assert (tmp_path / "lb.html").exists()
