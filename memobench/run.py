@@ -148,7 +148,8 @@ class _RunContext:
     self.curve_writer = tb_events.CurveWriter(os.path.join(workdir, tb_events.TB_DIR),
                                               log=self.log)
     # What spec.analysis asks for, on the workload's model.
-    self.metrics = metrics_runner.MetricsRunner(spec, self.data, module=workload.module)
+    self.metrics = metrics_runner.MetricsRunner(spec, self.data, module=workload.module,
+                                                dataset=workload.dataset)
     try:
       self.checkpointer = checkpoint.Checkpointer(
           workdir, checkpoint_every, identity={"spec_hash": self.spec_hash, "seed": spec.seed},

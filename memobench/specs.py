@@ -102,12 +102,18 @@ class AnalysisSpec:
   effective_rank: bool = True
   # Turn-over dropout rate on the model's dropout layers (Kobayashi 2020); 0 = off.
   turnover_dropout: float = 0.0
-  # Critical sample ratio (Arpit 2017) on this many test examples; 0 = off.
+  # Critical sample ratio (Arpit 2017) on this many examples of csr_split; 0 = off.
   csr_samples: int = 0
-  # Power-iteration steps for sharpness (top Hessian eigenvalue); 0 = off.
+  # Lanczos steps for sharpness (top Hessian eigenvalues); 0 = off.
   sharpness_iters: int = 0
   # Training examples in the loss whose Hessian sharpness measures.
   sharpness_examples: int = 1024
+  # Top Hessian eigenvalues that sharpness reports (Lanczos Ritz values).
+  sharpness_top_k: int = dataclasses.field(default=2, metadata=HASHED_WHEN_SET)
+  # The critical sample ratio's inputs: "test" or "train" (the first csr_samples).
+  csr_split: str = dataclasses.field(default="test", metadata=HASHED_WHEN_SET)
+  # Also measure the critical sample ratio at every evaluation (Arpit Sec. 3.4).
+  csr_every_eval: bool = dataclasses.field(default=False, metadata=HASHED_WHEN_SET)
   # Training objective (objectives.py): ce | forced_memorization (Badger 2022).
   # forced_memorization needs dataset.train_size: the training examples beyond
   # it are its held-out pool.

@@ -109,9 +109,11 @@ def test_power_iteration_matches_dense_hessian_top_eigenvalue():
   second = np.sort(np.abs(eigenvalues))[-2]
   assert second / abs(top) < 0.9  # a gap, so that 300 iterations converge
   eigenvalue, residual = jax.jit(
-      lambda p: sharpness.top_hessian_eigenvalue(loss_fn, p, jax.random.key(3), 300))(params)
+      lambda p: sharpness.power_iteration(loss_fn, p, jax.random.key(3), 300))(params)
   assert float(eigenvalue) == pytest.approx(top, rel=1e-3)
   assert float(residual) < 1e-2 * abs(top)
+  lanczos = sharpness.lanczos_top_eigenpairs(loss_fn, params, jax.random.key(3), 12, 2)
+  assert lanczos["eigenvalues"] == pytest.approx(np.sort(eigenvalues)[::-1][:2], rel=1e-4)
 
 
 # --------------------------------------------------------------------------
@@ -281,6 +283,10 @@ def _with_analysis(spec: specs.Spec, **fields) -> specs.Spec:
     ({"csr_samples": -1}, "analysis.csr_samples must be >= 0, got -1"),
     ({"sharpness_iters": -2}, "analysis.sharpness_iters must be >= 0, got -2"),
     ({"sharpness_examples": 0}, "analysis.sharpness_examples must be positive, got 0"),
+    ({"sharpness_top_k": 0}, "analysis.sharpness_top_k must be >= 1, got 0"),
+    ({"sharpness_iters": 2, "sharpness_top_k": 3},
+     "analysis.sharpness_top_k=3 needs analysis.sharpness_iters >= 3 Lanczos steps, got 2"),
+    ({"csr_split": "val"}, "analysis.csr_split must be one of test, train, got 'val'"),
 ])
 def test_metric_checks_refuse_bad_analysis_fields_in_one_line(fields, message):
   spec = catalogue.get("digits_clean")

@@ -28,6 +28,12 @@ class Dataset:
   x_test: np.ndarray
   y_test: np.ndarray
   num_classes: int
+  # Per example, the factor by which preprocessing magnified a [0, 1]-pixel
+  # displacement (1/sigma_i of per-image whitening, preprocessing.whitening_scale),
+  # float32 (N,); None: the inputs are in [0, 1]-pixel units (factor 1). Used to
+  # give the critical sample ratio's radius in pixel units (metrics/critical_sample_ratio.py).
+  input_scale_train: np.ndarray | None = None
+  input_scale_test: np.ndarray | None = None
 
   @property
   def input_shape(self) -> tuple[int, ...]:

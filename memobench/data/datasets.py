@@ -59,5 +59,7 @@ def load(dataset_spec: specs.DatasetSpec, data_dir: str | None = None) -> Datase
     if n > ds.num_train:
       raise DataError(f"dataset.train_size={n} exceeds the {ds.num_train} training "
                       f"examples of {ds.name}")
-    ds = dataclasses.replace(ds, x_train=ds.x_train[:n], y_train=ds.y_train[:n])
+    ds = dataclasses.replace(ds, x_train=ds.x_train[:n], y_train=ds.y_train[:n],
+                             input_scale_train=None if ds.input_scale_train is None
+                             else ds.input_scale_train[:n])
   return ds

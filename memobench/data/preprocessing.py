@@ -43,10 +43,27 @@ def per_image_standardization(x: np.ndarray) -> np.ndarray:
   return ((x - mean) / np.maximum(std, min_std)).astype(np.float32)
 
 
+def whitening_scale(x: np.ndarray) -> np.ndarray:
+  """float32 (N,): 1 / max(std, 1/sqrt(num_elements)) of each image, per_image_standardization's factor.
+
+  A displacement d of image i in the units of `x` is a displacement
+  d * whitening_scale(x)[i] of its whitened copy: what converts a radius given
+  in [0, 1]-pixel units (the critical sample ratio's) to whitened units.
+  """
+  x = x.astype(np.float32)
+  std = x.std(axis=tuple(range(1, x.ndim)))
+  return (1.0 / np.maximum(std, 1.0 / np.sqrt(np.prod(x.shape[1:])))).astype(np.float32)
+
+
 def zhang_preprocess(images: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
   """uint8 (N, H, W, C) -> float32 (N, size, size, C): /255, center crop, per-image whitening."""
   x = images.astype(np.float32) / 255.0
   return per_image_standardization(center_crop(x, size))
+
+
+def zhang_input_scale(images: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
+  """float32 (N,): per image, how much zhang_preprocess magnifies a [0, 1]-pixel displacement."""
+  return whitening_scale(center_crop(images.astype(np.float32) / 255.0, size))
 
 
 def random_crop(key: jax.Array, x: jax.Array, padding: int = CROP_PADDING) -> jax.Array:

@@ -45,6 +45,9 @@ class TfdsSource:
   preprocess: Callable[[np.ndarray], np.ndarray]
   train_split: str = "train"
   test_split: str = "test"
+  # Per example, how much `preprocess` magnifies a [0, 1]-pixel displacement
+  # (Dataset.input_scale_*); None: the preprocessed inputs are [0, 1] pixels.
+  input_scale: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 def _scale(images: np.ndarray) -> np.ndarray:
@@ -52,9 +55,12 @@ def _scale(images: np.ndarray) -> np.ndarray:
 
 
 SOURCES: dict[str, TfdsSource] = {
-    "cifar10": TfdsSource("cifar10", preprocessing.zhang_preprocess),
-    "cifar100": TfdsSource("cifar100", preprocessing.zhang_preprocess),
-    "svhn_cropped": TfdsSource("svhn_cropped", preprocessing.zhang_preprocess),
+    "cifar10": TfdsSource("cifar10", preprocessing.zhang_preprocess,
+                            input_scale=preprocessing.zhang_input_scale),
+    "cifar100": TfdsSource("cifar100", preprocessing.zhang_preprocess,
+                            input_scale=preprocessing.zhang_input_scale),
+    "svhn_cropped": TfdsSource("svhn_cropped", preprocessing.zhang_preprocess,
+                            input_scale=preprocessing.zhang_input_scale),
     "mnist": TfdsSource("mnist", _scale),
     "fashion_mnist": TfdsSource("fashion_mnist", _scale),
 }
@@ -126,5 +132,7 @@ def load(name: str, data_dir: str | None = None) -> Dataset:
     check_prepared(name, data_dir, b)
     x_train, y_train = _read_split(b, src.train_split)
     x_test, y_test = _read_split(b, src.test_split)
+  scale = {} if src.input_scale is None else {
+      "input_scale_train": src.input_scale(x_train), "input_scale_test": src.input_scale(x_test)}
   return Dataset(name, src.preprocess(x_train), y_train, src.preprocess(x_test),
-                          y_test, num_classes=b.info.features["label"].num_classes)
+                          y_test, num_classes=b.info.features["label"].num_classes, **scale)

@@ -54,6 +54,10 @@ class Context:
   run_key: jax.Array        # prng.run_key(spec.seed); a metric folds in its own prng stream
   steps_per_epoch: int
   tracker: Tracker | None = None  # what this metric's `tracker` built, if anything
+  # Per example of x_train / x_test, how much preprocessing magnified a [0, 1]-pixel
+  # displacement (data.Dataset.input_scale_*); None: the inputs are [0, 1] pixels.
+  input_scale_train: np.ndarray | None = None
+  input_scale_test: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -65,10 +65,13 @@ class MetricsRunner:
   """What the metric table asks of one run: trackers during training, finish steps after it."""
 
   def __init__(self, spec: specs.Spec, data, *, module: nn.Module,
-               table: Sequence[base.Metric] | None = None):
+               table: Sequence[base.Metric] | None = None, dataset=None):
     """`data`: the run's corrupted data; `module`: the flax module trained (the
-    workload's); `table`: the metrics (default: memobench.metrics.TABLE)."""
+    workload's); `table`: the metrics (default: memobench.metrics.TABLE);
+    `dataset`: the data.Dataset loaded, for its per-example input scales."""
     self.spec, self.module = spec, module
+    self.input_scale = {k: getattr(dataset, k, None)
+                        for k in ("input_scale_train", "input_scale_test")}
     self.table = tuple(metrics.TABLE if table is None else table)
     # Built for every metric that has a tracker: a metric may track while it
     # is not reported (learning dynamics does, for one checkpoint structure).
@@ -76,6 +79,8 @@ class MetricsRunner:
     for metric in self.table:
       tracker = metric.tracker(spec, data) if metric.tracker is not None else None
       if tracker is not None:
+        if hasattr(tracker, "set_input_scale"):  # a tracker that perturbs inputs
+          tracker.set_input_scale(**self.input_scale)
         self.trackers[metric.section] = tracker
 
   def on_eval(self, *hooks: Callable | None) -> OnEval:
@@ -128,7 +133,7 @@ class MetricsRunner:
         x_test=runtime.fetch(data.x_test),
         corrupted=runtime.fetch(data.label_changed).astype(bool),
         run_key=prng.run_key(self.spec.seed),
-        steps_per_epoch=outcome.schedule.steps_per_epoch)
+        steps_per_epoch=outcome.schedule.steps_per_epoch, **self.input_scale)
 
 
 def _fmt(value) -> str:

@@ -59,10 +59,15 @@ class Evaluation:
   wall_s: float
   train_predictions: np.ndarray = dataclasses.field(repr=False, default=None)
   test_predictions: np.ndarray = dataclasses.field(repr=False, default=None)
+  # () -> (module, params, model_state) of the member at this evaluation, for
+  # trackers that evaluate the model (critical sample ratio over training);
+  # set only for the on_eval call. Not part of the curve.
+  model: Callable[[], tuple[Any, Any, Any]] | None = dataclasses.field(
+      repr=False, default=None, compare=False)
 
   def curve_row(self) -> dict[str, Any]:
-    return {k: v for k, v in dataclasses.asdict(self).items()
-            if not k.endswith("predictions")}
+    return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+            if not f.name.endswith("predictions") and f.name != "model"}
 
 
 @dataclasses.dataclass
@@ -115,6 +120,10 @@ def evaluate_split(eval_fn, state, x, y, n_devices, stacked=False):
     # Replicated outputs: readable on every process of a multi-host run.
     return runtime.fetch(p)[..., :chunk - pad], runtime.fetch(l)[..., :chunk - pad]
   return chunked(evaluate, n, batch=chunk, axis=-1)
+
+
+def _params_and_state(state: TrainState) -> tuple[Any, Any]:
+  return state.params, state.model_state
 
 
 def _is_resumable(tracker: Any) -> bool:
@@ -378,7 +387,9 @@ class _Group:
           r.train_cpu_time += chunk_cpu_s
           r.trained_images += n * batch
           self._record(r, step, n, float(loss_sums[k]), train_pred[k], train_losses[k],
-                       test_pred[k], test_losses[k])
+                       test_pred[k], test_losses[k],
+                       model=lambda k=k: (self.workload.module,
+                                          *_params_and_state(member_state(state, k))))
       # Every process asks at every boundary (the multi-host sync point needs it).
       preempted = watcher.preempted()
       for k, r in enumerate(runs):
@@ -406,7 +417,7 @@ class _Group:
       self.train(rest, len(rest) > 1, watcher)
 
   def _record(self, run: _MemberState, step: int, n: int, loss_sum: float, train_pred, train_losses,
-              test_pred, test_losses) -> None:
+              test_pred, test_losses, model=None) -> None:
     """A member's evaluation after a chunk: curve, on_eval, log line, stop decision."""
     schedule = self.schedule
     ips = run.trained_images / max(run.train_time, 1e-9)
@@ -421,7 +432,7 @@ class _Group:
         train_predictions=train_pred, test_predictions=test_pred)
     run.curve.append(ev)
     if run.member.on_eval is not None:
-      run.member.on_eval(ev)
+      run.member.on_eval(dataclasses.replace(ev, model=model))
     eta = (schedule.total_steps - step) * schedule.batch_size / max(ips, 1e-9)
     run.member.log(f"step {step}/{schedule.total_steps} (epoch {ev.epoch:.1f}) | "
                    f"train acc {ev.train_accuracy:.4f} test acc {ev.test_accuracy:.4f} | "
