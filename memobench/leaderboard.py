@@ -280,10 +280,32 @@ def censored_summary(observations: Iterable[tuple[float, bool] | None]) -> dict[
   return out
 
 
+# The environment fields a leaderboard copies (what results.environment writes):
+# a result's other fields, of any size, stay in its own file.
+ENVIRONMENT_KEYS = ("python", "jax", "jaxlib", "flax", "optax", "numpy", "backend",
+                    "device_kind", "device_count", "local_device_count", "process_count",
+                    "platform", "git_commit")
+_MAX_ENVIRONMENT_VALUE = 200  # characters of one copied value
+
+
+def _environment_of(run: Run) -> dict[str, Any]:
+  env = run.result["environment"]
+  out = {}
+  for key in ENVIRONMENT_KEYS:
+    if key in env:
+      value = env[key]
+      if isinstance(value, str):
+        value = value[:_MAX_ENVIRONMENT_VALUE]
+      elif not isinstance(value, (int, float, bool, type(None))):
+        value = str(value)[:_MAX_ENVIRONMENT_VALUE]
+      out[key] = value
+  return out
+
+
 def _environments(runs: list[Run]) -> list[dict[str, Any]]:
   groups: dict[str, dict[str, Any]] = {}
   for run in runs:
-    env = run.result["environment"]
+    env = _environment_of(run)
     key = json.dumps(env, sort_keys=True)
     groups.setdefault(key, {"seeds": [], "environment": env})["seeds"].append(run.seed)
   return list(groups.values())

@@ -359,3 +359,17 @@ def test_pathological_files_are_skipped_one_by_one(tmp_path):
   assert [e["sources"] for e in board["ranked"] + board["unranked"]] == [[good]]
   leaderboard.export(board, str(tmp_path / "lb.json"), str(tmp_path / "lb.html"))
   assert (tmp_path / "lb.html").exists()
+
+
+def test_the_leaderboard_copies_only_the_known_environment_fields(tmp_path):
+  doc = fake_result("digits_clean", HASH_A, 0, 0.9)
+  doc["environment"]["huge"] = "x" * 1_000_000
+  doc["environment"]["platform"] = "y" * 10_000
+  write(tmp_path, "a/seed0", doc)
+  board = leaderboard.build([str(tmp_path)], warn=lambda _: None)
+  (entry,) = board["ranked"] + board["unranked"]
+  (env,) = entry["environments"]
+  assert "huge" not in env["environment"] and len(env["environment"]["platform"]) == 200
+  assert env["environment"]["jax"] == "0.10.2"
+  leaderboard.export(board, str(tmp_path / "lb.json"))
+  assert os.path.getsize(tmp_path / "lb.json") < 100_000
