@@ -293,3 +293,32 @@ def test_prepared_cifar10_carries_its_whitening_scale_per_example(tmp_path):
   mnist = write_prepared("mnist", str(tmp_path), num_train=4, num_test=4)
   del mnist
   assert datasets.load(specs.DatasetSpec("mnist"), str(tmp_path)).input_scale_test is None
+
+
+def test_result_schema_checks_the_sharpness_and_csr_sections():
+  import copy  # pylint: disable=import-outside-toplevel
+  sharp = {"top_hessian_eigenvalue": 3.6, "top_eigenvalues": [3.6, 3.5],
+           "residuals": [1e-4, 1e-3], "converged": True, "residual_tol": 1e-3,
+           "method": "lanczos", "iterations": 20, "examples": 1024}
+  crit = {"critical_sample_ratio": 0.25, "samples": 16, "split": "test", "r": csr.LASS_R,
+          "alpha": csr.LASS_ALPHA, "beta": csr.LASS_BETA, "iterations": 100,
+          "over_training": [[11, 0.5], [22, 0.25]]}
+  import json  # pylint: disable=import-outside-toplevel
+  import os  # pylint: disable=import-outside-toplevel
+  import jsonschema  # pylint: disable=import-outside-toplevel
+  import memobench.schemas  # pylint: disable=import-outside-toplevel
+  with open(os.path.join(os.path.dirname(memobench.schemas.__file__),
+                         "result.v1.schema.json")) as f:
+    root = json.load(f)
+  # The whole schema, with only the memorization section required to be there.
+  schema = {**root, "required": ["memorization"]}
+  validate = lambda d: jsonschema.Draft202012Validator(schema).validate(d)
+  doc = {"memorization": {"sharpness": sharp, "critical_sample_ratio": crit}}
+  validate(doc)
+  for section, key, bad in (("sharpness", "method", "power"),
+                            ("critical_sample_ratio", "split", "val"),
+                            ("critical_sample_ratio", "over_training", [[11, 1.5]])):
+    broken = copy.deepcopy(doc)
+    broken["memorization"][section][key] = bad
+    with pytest.raises(jsonschema.ValidationError):
+      validate(broken)
