@@ -5,12 +5,12 @@ enabled ones and knows none by name. Adding a metric is one module here plus
 one line in TABLE (docs/METRICS.md, "How to add a metric"). The table imports
 its members; members never import the table. docs/METRICS.md defines every entry:
 
-  learning_dynamics      dynamics.py (Arpit et al. 2017; Toneva et al. 2019)
+  learning_dynamics      dynamics.py (Toneva et al. 2019; Jiang et al. 2021)
                          -> workdir/dynamics.npz
   turnover               turnover.py (Kobayashi et al. 2020) -> workdir/turnover.npz
   effective_rank         effective_rank.py (Roy & Vetterli 2007; Huh et al. 2023)
   critical_sample_ratio  critical_sample_ratio.py (Arpit et al. 2017)
-  sharpness              sharpness.py (top Hessian eigenvalue)
+  sharpness              sharpness.py (top Hessian eigenvalues by Lanczos)
 
 scores.py (the standard scores) and stats.py (split means, ROC AUC) are shared
 by these and by the subsample estimator (memorization.py).
