@@ -73,6 +73,14 @@ METRIC_DIRECTIONS: dict[str, bool] = {
     "test_loss": False,
     "train_loss": False,
 }
+# The range a metric's values can take: its confidence interval is clipped to it
+# (a t-interval of accuracies near 1 can otherwise pass 1).
+METRIC_BOUNDS: dict[str, tuple[float, float]] = {
+    **{m: (0.0, 1.0) for m in ("test_accuracy", "train_accuracy", "memorized_fraction",
+                               "corrupted_true_label_accuracy", "clean_subset_train_accuracy",
+                               "label_noise_fraction")},
+    "generalization_gap": (-1.0, 1.0),
+}
 USABLE_STATUSES = ("completed", "budget_exhausted")
 MIN_SEEDS_TO_RANK = 3
 # Learning-curve columns carried into the leaderboard (and plotted by the page).
@@ -113,8 +121,12 @@ def t_quantile_975(dof: int) -> float:
   return float(stats.t.ppf(0.975, dof))
 
 
-def summarize(values: Iterable[float | None]) -> dict[str, Any]:
-  """mean, sample std (ddof=1), Student-t 95% CI of the mean, n and missing count."""
+def summarize(values: Iterable[float | None],
+              bounds: tuple[float, float] | None = None) -> dict[str, Any]:
+  """mean, sample std (ddof=1), Student-t 95% CI of the mean, n and missing count.
+
+  bounds: the values' range; the interval is clipped to it.
+  """
   values = list(values)
   present = [float(v) for v in values
              if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
@@ -128,7 +140,10 @@ def summarize(values: Iterable[float | None]) -> dict[str, Any]:
     std = math.sqrt(math.fsum((v - mean) ** 2 for v in present) / (n - 1))
     half = t_quantile_975(n - 1) * std / math.sqrt(n)
     out["std"] = std
-    out["ci95"] = [mean - half, mean + half]
+    low, high = mean - half, mean + half
+    if bounds is not None:
+      low, high = max(low, bounds[0]), min(high, bounds[1])
+    out["ci95"] = [low, high]
   return out
 
 
@@ -329,7 +344,8 @@ def _entry(runs: list[Run]) -> dict[str, Any]:
       "seeds": [r.seed for r in usable],
       "n_seeds": len(usable),
       "statuses": statuses,
-      "metrics": {m: summarize(r.result["metrics"].get(m) for r in usable)
+      "metrics": {m: summarize((r.result["metrics"].get(m) for r in usable),
+                               METRIC_BOUNDS.get(m))
                   for m in _metric_names(runs)},
       "fit_time": {m: censored_summary(fit_observation(r, m) for r in usable)
                    for m in FIT_TIME_METRICS},

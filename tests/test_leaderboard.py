@@ -373,3 +373,10 @@ def test_the_leaderboard_copies_only_the_known_environment_fields(tmp_path):
   assert env["environment"]["jax"] == "0.10.2"
   leaderboard.export(board, str(tmp_path / "lb.json"))
   assert os.path.getsize(tmp_path / "lb.json") < 100_000
+
+
+def test_accuracy_intervals_stay_inside_zero_one():
+  s = leaderboard.summarize([1.0, 1.0, 0.9], leaderboard.METRIC_BOUNDS["test_accuracy"])
+  assert s["ci95"][1] == 1.0 and s["ci95"][0] < s["mean"] < 1.0
+  unbounded = leaderboard.summarize([1.0, 1.0, 0.9])
+  assert unbounded["ci95"][1] > 1.0 and unbounded["ci95"][0] == s["ci95"][0]
