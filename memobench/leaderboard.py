@@ -58,7 +58,7 @@ import os
 import sys
 from typing import Any, Iterable
 
-from memobench import __version__, cli, results, schemas
+from memobench import __version__, cli, results, schemas, specs
 
 # Metrics that can rank, and whether higher is better.
 METRIC_DIRECTIONS: dict[str, bool] = {
@@ -214,6 +214,16 @@ def load_runs(folders: Iterable[str], warn=lambda msg: print(msg, file=sys.stder
       schemas.validate(doc, "result")
     except schemas.SchemaError as e:
       skip(path, str(e))
+      continue
+    try:
+      recomputed = specs.spec_hash(specs.from_dict(doc["spec"]["resolved"]))
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+      skip(path, f"spec.resolved is not a spec ({type(e).__name__}: {e})")
+      continue
+    if recomputed != doc["spec"]["hash"]:
+      # Grouping trusts the hash: a hand-edited spec must not join its old group.
+      skip(path, f"spec.hash {doc['spec']['hash']} is not the hash of spec.resolved "
+                 f"({recomputed}); was the file edited?")
       continue
     run = Run(path, doc, read_curve(os.path.dirname(path)))
     key = (run.spec_hash, run.seed)

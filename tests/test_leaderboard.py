@@ -1,5 +1,6 @@
 """Leaderboard: statistics, grouping and ranking rules, schemas, atomic export, --seeds, TensorBoard."""
 
+import dataclasses
 import json
 import math
 import os
@@ -9,10 +10,18 @@ import sys
 
 import pytest
 
-from memobench import leaderboard, schemas
+from memobench import leaderboard, schemas, specs
 from tests.conftest import REPO, run_main
 
-HASH_A, HASH_B, HASH_C, HASH_D = "a" * 16, "b" * 16, "c" * 16, "d" * 16
+def _fixture_spec(k):
+  return specs.Spec(name="fixture_spec", description="", dataset=specs.DatasetSpec("digits"),
+                    budget=specs.BudgetSpec(max_epochs=100 + k))
+
+
+# Distinct specs whose real hashes label the fixtures (the leaderboard recomputes
+# a result's hash from its spec.resolved and skips a file where they differ).
+FIXTURE_SPECS = {specs.spec_hash(s): s for s in map(_fixture_spec, range(5))}
+HASH_A, HASH_B, HASH_C, HASH_D, HASH_E = FIXTURE_SPECS
 
 
 def fake_result(name, spec_hash, seed, test_acc, *, status="completed", nonstandard=None,
@@ -21,8 +30,8 @@ def fake_result(name, spec_hash, seed, test_acc, *, status="completed", nonstand
   return {
       "schema_version": 1,
       "spec": {"name": name, "hash": spec_hash,
-               "resolved": {"dataset": {"name": "digits"}, "corruption": {"kind": "clean"},
-                            "model": {"name": "mlp1x512"}},
+               "resolved": (dataclasses.asdict(FIXTURE_SPECS[spec_hash])
+                            if spec_hash in FIXTURE_SPECS else {"dataset": {"name": "digits"}}),
                "nonstandard": nonstandard or {}},
       "run": {"seed": seed, "status": status, "steps": 100, "epochs": 4.5},
       "metrics": {"train_accuracy": 1.0, "test_accuracy": test_acc,
@@ -90,10 +99,10 @@ def results_tree(tmp_path):
   for seed in range(3):
     write(tmp_path, f"d/seed{seed}", fake_result("digits_clean", HASH_D, seed, 0.99,
                                                  nonstandard={"optimizer.lr": 0.5}))
-  write(tmp_path, "e/seed0", fake_result("digits_shufpix", "e" * 16, 0, 0.5))
-  write(tmp_path, "e/seed1", fake_result("digits_shufpix", "e" * 16, 1, 0.5, status="diverged"))
-  write(tmp_path, "e/seed2", fake_result("digits_shufpix", "e" * 16, 2, 0.5))
-  write(tmp_path, "e/seed3", fake_result("digits_shufpix", "e" * 16, 3, 0.5))
+  write(tmp_path, "e/seed0", fake_result("digits_shufpix", HASH_E, 0, 0.5))
+  write(tmp_path, "e/seed1", fake_result("digits_shufpix", HASH_E, 1, 0.5, status="diverged"))
+  write(tmp_path, "e/seed2", fake_result("digits_shufpix", HASH_E, 2, 0.5))
+  write(tmp_path, "e/seed3", fake_result("digits_shufpix", HASH_E, 3, 0.5))
   # Malformed and foreign files, and a duplicate seed: reported, never counted.
   write(tmp_path, "junk/notjson", "{oops")
   write(tmp_path, "junk/foreign", {"accuracy": 0.99, "model": "resnet"})
@@ -126,7 +135,7 @@ def test_aggregate_groups_ranks_and_explains(results_tree):
   assert "ranking needs 3" in unranked[HASH_C]["reason"]
   assert unranked[HASH_C]["reason"].startswith("2 usable seed")
   assert unranked[HASH_D]["reason"] == "non-standard run (--set optimizer.lr=0.5)"
-  assert unranked["e" * 16]["reason"] == "1 of 4 seeds diverged"
+  assert unranked[HASH_E]["reason"] == "1 of 4 seeds diverged"
   skipped = {os.path.basename(os.path.dirname(s["path"])): s["reason"]
              for s in board["skipped"]}
   assert set(skipped) == {"notjson", "foreign", "missing_metric", "dup"}
@@ -380,3 +389,16 @@ def test_accuracy_intervals_stay_inside_zero_one():
   assert s["ci95"][1] == 1.0 and s["ci95"][0] < s["mean"] < 1.0
   unbounded = leaderboard.summarize([1.0, 1.0, 0.9])
   assert unbounded["ci95"][1] > 1.0 and unbounded["ci95"][0] == s["ci95"][0]
+
+
+def test_a_result_whose_spec_was_edited_by_hand_is_skipped(tmp_path):
+  write(tmp_path, "a/seed0", fake_result("digits_clean", HASH_A, 0, 0.9))
+  edited = fake_result("digits_clean", HASH_A, 1, 0.9)
+  edited["spec"]["resolved"]["optimizer"]["lr"] = 0.5  # the hash was left as it was
+  write(tmp_path, "a/seed1", edited)
+  board = leaderboard.build([str(tmp_path)], warn=lambda _: None)
+  (skipped,) = board["skipped"]
+  assert skipped["path"].endswith("a/seed1/result.json")
+  assert f"spec.hash {HASH_A} is not the hash of spec.resolved" in skipped["reason"]
+  (entry,) = board["ranked"] + board["unranked"]
+  assert entry["spec_hash"] == HASH_A and len(entry["sources"]) == 1
