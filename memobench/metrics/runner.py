@@ -20,10 +20,7 @@ import jax
 
 from memobench import metrics, prng, results, runtime, specs
 from memobench.metrics import base
-
-
-def _is_resumable(tracker: base.Tracker) -> bool:
-  return hasattr(tracker, "checkpoint_state") and hasattr(tracker, "restore_checkpoint_state")
+from memobench.training.loop import is_resumable
 
 
 class OnEval:
@@ -36,7 +33,7 @@ class OnEval:
 
   def __init__(self, hooks: list[Callable], trackers: list[base.Tracker]):
     self.hooks, self.trackers = hooks, trackers
-    self.resumable = [t for t in trackers if _is_resumable(t)]
+    self.resumable = [t for t in trackers if is_resumable(t)]
 
   def __call__(self, evaluation) -> None:
     for hook in self.hooks:

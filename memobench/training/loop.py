@@ -122,11 +122,7 @@ def evaluate_split(eval_fn, state, x, y, n_devices, stacked=False):
   return chunked(evaluate, n, batch=chunk, axis=-1)
 
 
-def _params_and_state(state: TrainState) -> tuple[Any, Any]:
-  return state.params, state.model_state
-
-
-def _is_resumable(tracker: Any) -> bool:
+def is_resumable(tracker: Any) -> bool:
   """An on_eval tracker whose state survives a resume.
 
   Protocol: `checkpoint_state()` returns a pytree of arrays of fixed shapes
@@ -297,7 +293,7 @@ class _Group:
     data, y_train, y_test = self._member_data(member)
     run = _MemberState(member, key, self.init(jax.random.fold_in(key, prng.INIT)), data,
                y_train, y_test,
-               tracker=member.on_eval if _is_resumable(member.on_eval) else None,
+               tracker=member.on_eval if is_resumable(member.on_eval) else None,
                t_start=self.t_start)
     if member.checkpointer is None:
       return run
@@ -388,8 +384,7 @@ class _Group:
           r.trained_images += n * batch
           self._record(r, step, n, float(loss_sums[k]), train_pred[k], train_losses[k],
                        test_pred[k], test_losses[k],
-                       model=lambda k=k: (self.workload.module,
-                                          *_params_and_state(member_state(state, k))))
+                       model=lambda k=k: self._model_of(member_state(state, k)))
       # Every process asks at every boundary (the multi-host sync point needs it).
       preempted = watcher.preempted()
       for k, r in enumerate(runs):
@@ -415,6 +410,9 @@ class _Group:
     rest = [r for k, r in enumerate(runs) if active[k]]
     if rest and len(rest) < len(runs):
       self.train(rest, len(rest) > 1, watcher)
+
+  def _model_of(self, state: TrainState) -> tuple[Any, Any, Any]:
+    return self.workload.module, state.params, state.model_state
 
   def _record(self, run: _MemberState, step: int, n: int, loss_sum: float, train_pred, train_losses,
               test_pred, test_losses, model=None) -> None:
