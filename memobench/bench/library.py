@@ -192,8 +192,9 @@ def fused_steps(steps, state, data, num_steps: int):
 
 
 def uses_fused_steps(spec) -> bool:
-  """Workload.fused: whether memobench's loop fuses this spec's steps here."""
-  return _resolve_shapes(spec, 10, (28, 28, 3), 2 * spec.budget.batch_size).fused
+  """workload.uses_fused_steps: whether memobench's loop fuses this spec's steps here."""
+  from memobench import workload
+  return workload.uses_fused_steps(has_convolutions(spec.model.name))
 
 
 def max_queued_steps() -> int:
