@@ -58,7 +58,7 @@ import os
 import sys
 from typing import Any, Iterable
 
-from memobench import __version__, cli, results, schemas, specs
+from memobench import __version__, cli, results, schemas, specs, tracks
 
 # Metrics that can rank, and whether higher is better.
 METRIC_DIRECTIONS: dict[str, bool] = {
@@ -82,6 +82,9 @@ METRIC_BOUNDS: dict[str, tuple[float, float]] = {
     "generalization_gap": (-1.0, 1.0),
 }
 USABLE_STATUSES = ("completed", "budget_exhausted")
+# leaderboard.json's version: 2 added `tracks` (memobench/tracks.py); read()
+# still reads version 1 files (schemas/leaderboard.v1.schema.json).
+SCHEMA_VERSION = 2
 MIN_SEEDS_TO_RANK = 3
 # Learning-curve columns carried into the leaderboard (and plotted by the page).
 CURVE_KEYS = ("step", "epoch", "train_loss", "train_accuracy", "test_accuracy", "test_loss")
@@ -388,8 +391,15 @@ def _unranked_reason(entry: dict[str, Any], rank_by: str, min_seeds: int) -> str
 
 def aggregate(runs: list[Run], skipped: list[dict[str, str]] | None = None, *,
               rank_by: str = "test_accuracy", min_seeds: int = MIN_SEEDS_TO_RANK,
-              sources: list[str] | None = None) -> dict[str, Any]:
-  """The leaderboard document (schema leaderboard.v1) of `runs`."""
+              sources: list[str] | None = None,
+              estimator_summaries: list[tuple[str, dict[str, Any]]] | None = None
+              ) -> dict[str, Any]:
+  """The leaderboard document (schema leaderboard.v2) of `runs`.
+
+  `ranked`/`unranked` are the catalogue view (every spec by --rank_by);
+  `tracks` ranks within each fixed task of tracks.TRACKS, from these runs and
+  the estimator-benchmark summaries (path, document).
+  """
   if rank_by not in METRIC_DIRECTIONS:
     raise LeaderboardError(f"--rank_by {rank_by}: not a rankable metric (one of "
                            f"{', '.join(METRIC_DIRECTIONS)})")
@@ -420,8 +430,10 @@ def aggregate(runs: list[Run], skipped: list[dict[str, str]] | None = None, *,
       rank, previous = i + 1, score(e)
     e["rank"] = rank
   unranked.sort(key=lambda e: (e["spec_name"], e["spec_hash"]))
+  track_sections = tracks.build(ranked + unranked, list(estimator_summaries or []),
+                                min_seeds=min_seeds)
   return {
-      "schema_version": 1,
+      "schema_version": SCHEMA_VERSION,
       "generated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
           timespec="seconds"),
       "generator": {"memobench": __version__, "git_commit": results.git_commit()},
@@ -441,6 +453,7 @@ def aggregate(runs: list[Run], skipped: list[dict[str, str]] | None = None, *,
       "ranked": ranked,
       "unranked": unranked,
       "skipped": list(skipped or []),
+      "tracks": track_sections,
   }
 
 
@@ -470,7 +483,11 @@ def build(folders: list[str], *, rank_by: str = "test_accuracy",
           ) -> dict[str, Any]:
   """Scans `folders` and returns the leaderboard document."""
   runs, skipped = load_runs(folders, warn=warn)
-  return aggregate(runs, skipped, rank_by=rank_by, min_seeds=min_seeds, sources=folders)
+  summaries, bad_summaries = tracks.find_estimator_summaries(folders)
+  for bad in bad_summaries:
+    warn(f"memobench.leaderboard: skipping {bad['path']}: {bad['reason']}")
+  return aggregate(runs, skipped + bad_summaries, rank_by=rank_by, min_seeds=min_seeds,
+                   sources=folders, estimator_summaries=summaries)
 
 
 def read(path: str) -> dict[str, Any]:

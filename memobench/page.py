@@ -1,9 +1,12 @@
 """The leaderboard as one static HTML page: no server, no network, works from file://.
 
 `render(board)` turns a leaderboard document (memobench/leaderboard.py) into a
-self-contained page: sortable tables of specs x scores (ranked, then unranked
-with the reason), the skipped files, and learning-curve plots that an inline
-script draws as SVG from data embedded in the page.
+self-contained page: one table per leaderboard track (memobench/tracks.py:
+its entries ranked within the track, and an SVG plot of the score against
+compute for the estimator track), the spec catalogue's sortable tables of
+specs x scores (ranked, then unranked with the reason), the skipped files, and
+learning-curve plots that an inline script draws as SVG from data embedded in
+the page.
 
 Safety: every value that comes from result files is escaped. Table cells go
 through `html.escape`; the embedded curve data is JSON in a
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import html
 import json
+import math
+import os
 from typing import Any
 
 # Metric columns shown first (in this order); any other numeric metric follows.
@@ -144,6 +149,146 @@ def _table(entries: list[dict[str, Any]], table_id: str, ranked: bool,
     rows.append(f'<tr data-hash="{escape(e["spec_hash"])}">{"".join(cells)}</tr>')
   return (f'<table class="sortable" id="{table_id}"><thead><tr>{"".join(head)}</tr></thead>'
           f'<tbody>{"".join(rows)}</tbody></table>')
+
+
+# --------------------------------------------------------------------------
+# Tracks (leaderboard.v2 `tracks`: memobench/tracks.py)
+# --------------------------------------------------------------------------
+
+
+def _track_cell(value: Any) -> str:
+  """A track cell: a stat (mean &plusmn; std), a censored fit time, a number or text."""
+  if isinstance(value, dict) and "median" in value:
+    return _fit_cell(value)
+  if isinstance(value, dict):
+    return _stat_cell(value)
+  if isinstance(value, int) and not isinstance(value, bool):
+    return f'<td class="num" data-value="{value}">{value}</td>'
+  if isinstance(value, float):
+    return f'<td class="num" data-value="{escape(repr(value))}">{_fmt(value)}</td>'
+  if value is None:
+    return '<td class="num" data-value="">&ndash;</td>'
+  return f"<td>{escape(value)}</td>"
+
+
+def _track_table(section: dict[str, Any]) -> str:
+  """One track's table: its ranked entries, then those it cannot rank (with the reason)."""
+  columns = section["columns"]
+  from_summaries = section["entries_from"] == "estimator_summaries"
+  head = ['<th data-type="num">rank</th>', '<th data-type="text">entry</th>',
+          f'<th data-type="num" title="{escape(section["score"]["statistic"])}">'
+          f'{escape(section["score"]["label"])}</th>']
+  head += [f'<th data-type="num">{escape(c["label"])}</th>' for c in columns]
+  if from_summaries:
+    head.append('<th data-type="text">source</th>')
+  head.append('<th data-type="text">not ranked because</th>')
+  rows = []
+  for e in section["ranked"] + section["unranked"]:
+    ranked = "rank" in e
+    cells = [f'<td class="num" data-value="{e["rank"]}">{e["rank"]}</td>' if ranked
+             else '<td class="num" data-value="">&ndash;</td>']
+    title = f' title="hash {escape(e["spec_hash"])}"' if e.get("spec_hash") else ""
+    cells.append(f'<td class="spec"{title}>{escape(e["label"])}</td>')
+    cells.append(_track_cell(e["score"]))
+    cells += [_track_cell(e["cells"].get(c["key"])) for c in columns]
+    if from_summaries:
+      source = e.get("source") or ""
+      folder = os.path.basename(os.path.dirname(source)) or source  # the full path on hover
+      cells.append(f'<td title="{escape(source)}"><code>{escape(folder)}</code></td>')
+    cells.append(f'<td class="reason">{escape(e.get("reason", ""))}</td>')
+    rows.append(f'<tr class="{"ranked" if ranked else "unranked"}" '
+                f'data-entry="{escape(e["label"])}">{"".join(cells)}</tr>')
+  return (f'<table class="sortable track" id="track-{escape(section["name"])}">'
+          f'<thead><tr>{"".join(head)}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def _value(value: Any) -> float | None:
+  v = value.get("mean") if isinstance(value, dict) else value
+  return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _track_plot(section: dict[str, Any]) -> str:
+  """An SVG scatter of the score against the track's plot axis (cost), one point per entry.
+
+  The x axis is logarithmic when every x is positive and they span over a
+  decade; bars are the score's 95% interval where the entry has one.
+  """
+  plot = section.get("plot")
+  if not plot:
+    return ""
+  points = []
+  for e in section["ranked"] + section["unranked"]:
+    x, y = _value(e["cells"].get(plot["x"])), _value(e["score"])
+    if x is not None and y is not None:
+      ci = e["score"].get("ci95") if isinstance(e["score"], dict) else None
+      points.append((x, y, ci, e["label"]))
+  if not points:
+    return (f'<p class="note">No entry of {escape(section["name"])} has both '
+            f'{escape(plot["x_label"])} and {escape(section["score"]["label"])}.</p>')
+  W, H, L, R, T, B = 520, 320, 56, 16, 24, 42
+  xs = [p[0] for p in points]
+  log = min(xs) > 0 and max(xs) / min(xs) > 10
+  fx = math.log10 if log else (lambda v: v)
+  x0, x1 = fx(min(xs)), fx(max(xs))
+  if x1 <= x0:
+    x0, x1 = x0 - 1, x1 + 1
+  pad = (x1 - x0) * 0.05
+  x0, x1 = x0 - pad, x1 + pad
+  ys = [p[1] for p in points] + [c for p in points if p[2] for c in p[2]]
+  y0, y1 = min(0.0, min(ys)), max(1.0, max(ys))
+  X = lambda v: L + (fx(v) - x0) / (x1 - x0) * (W - L - R)
+  Y = lambda v: H - B - (v - y0) / (y1 - y0) * (H - T - B)
+  label = f'{section["score"]["label"]} vs {plot["x_label"]}'
+  parts = [f'<svg class="plot compute" data-track="{escape(section["name"])}" width="{W}" '
+           f'height="{H}" viewBox="0 0 {W} {H}" xmlns="http://www.w3.org/2000/svg">',
+           f'<text x="{W / 2}" y="15" text-anchor="middle">{escape(label)}</text>',
+           f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" fill="none" '
+           'stroke="#999"/>']
+  for t in (y0, (y0 + y1) / 2, y1):
+    parts.append(f'<text x="{L - 4}" y="{Y(t) + 4:.1f}" text-anchor="end">{t:.2g}</text>')
+  if log:
+    ticks = [10 ** k for k in range(math.ceil(x0), math.floor(x1) + 1)]
+  else:
+    ticks = [x0 + (x1 - x0) * k / 4 for k in range(5)]
+  for t in ticks:
+    parts.append(f'<text x="{X(t):.1f}" y="{H - B + 14}" text-anchor="middle">{t:.3g}</text>')
+  parts.append(f'<text x="{(L + W - R) / 2}" y="{H - 6}" text-anchor="middle">'
+               f'{escape(plot["x_label"])}{" (log scale)" if log else ""}</text>')
+  for x, y, ci, name in points:
+    if ci:
+      parts.append(f'<line x1="{X(x):.1f}" x2="{X(x):.1f}" y1="{Y(ci[0]):.1f}" '
+                   f'y2="{Y(ci[1]):.1f}" stroke="#1f77b4"/>')
+    parts.append(f'<circle class="point" cx="{X(x):.1f}" cy="{Y(y):.1f}" r="3.5" '
+                 f'fill="#1f77b4"><title>{escape(name)}</title></circle>')
+    right = X(x) > (L + W - R) / 2  # labels on the right half end at their point
+    parts.append(f'<text x="{X(x) + (-5 if right else 5):.1f}" y="{Y(y) - 5:.1f}" '
+                 f'text-anchor="{"end" if right else "start"}">{escape(name)}</text>')
+  parts.append("</svg>")
+  return "".join(parts)
+
+
+def _tracks(board: dict[str, Any]) -> list[str]:
+  sections = board.get("tracks") or []  # a version-1 board has none
+  if not sections:
+    return []
+  parts = ["<h2>Tracks</h2>",
+           '<p class="note">Each track is one fixed task with a declared score and direction; '
+           "its entries are ranked only against each other (memobench/tracks.py).</p>"]
+  for s in sections:
+    score = s["score"]
+    parts.append(f'<h3 id="track-{escape(s["name"])}-title">{escape(s["name"])}</h3>')
+    parts.append(f'<p class="note">Task: {escape(s["task"])}. Score: '
+                 f'{escape(score["label"])} ({escape(score["statistic"])}; '
+                 f'{"higher" if score["higher_is_better"] else "lower"} is better).</p>')
+    for src in s.get("sources") or []:
+      rel = src.get("loo_reliability")
+      parts.append(f'<p class="note">Source <code>{escape(src["path"])}</code>: '
+                   f'ground-truth split-half reliability '
+                   f'{_fmt(rel["mean"]) if rel else "&ndash;"}.</p>')
+    parts.append(_track_table(s))
+    parts.append(_track_plot(s))
+  parts.append("<h2>Spec catalogue</h2>")
+  return parts
 
 
 _STYLE = """
@@ -286,6 +431,7 @@ def render(board: dict[str, Any]) -> str:
       "Fit times are right-censored: a seed that never reached the fit threshold counts "
       "at its budget in the <i>median</i> columns (&ge; marks a median that is a lower "
       "bound); the mean columns average only the seeds that fit.</p>",
+      *_tracks(board),
       f"<h2>Ranked ({len(board['ranked'])})</h2>",
       _table(board["ranked"], "ranked", True, metrics, fit_columns),
       f"<h2>Not ranked ({len(board['unranked'])})</h2>",
