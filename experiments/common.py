@@ -91,8 +91,8 @@ def finish_args(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def fail(message: str, code: int) -> None:
-  print(f"error: {message}", file=sys.stderr)
-  sys.exit(code)
+  """One line on stderr, as every memobench command line: `<script>: error: <message>`."""
+  cli.fail(os.path.splitext(os.path.basename(sys.argv[0]))[0] or "experiment", message, code)
 
 
 def get_spec(name: str, overrides: Iterable[str] = ()) -> tuple[specs.Spec, dict[str, Any]]:
@@ -134,6 +134,8 @@ def run_cells(cells: list[Cell], args: argparse.Namespace) -> dict[str, list[dic
       fail(str(e), 143)
     except (datasets.DataError, results.WorkdirError, specs.SpecError) as e:
       fail(str(e), 1)
+    except OSError as e:  # a full disk: finished runs are kept, a rerun resumes
+      fail(cli.os_error_line(e), 1)
   missing = sum(out is None for out in outs)
   if missing:  # only a sharded sweep leaves runs to other workers
     index, count = args.shard

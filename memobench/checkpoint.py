@@ -26,12 +26,15 @@ rounded up to a multiple of budget.eval_every_steps), at the end of the run,
 and when the run is preempted. All processes of a multi-host run take part (each
 writes its shards; orbax coordinates). A latest checkpoint that does not
 restore (truncated, corrupted, half-deleted) is reported in one line and the
-previous one is used.
+previous one is used. A save that fails (a full disk, a vanished mount) is
+reported in one line and turns checkpointing off for the rest of the run: the
+run goes on and its result.json says so (`checkpoint.failed`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import sys
@@ -59,6 +62,32 @@ def checkpoint_dir(workdir: str) -> str:
   if "://" in workdir:  # gs://...: orbax writes there through tensorstore / epath
     return workdir.rstrip("/") + "/" + CHECKPOINT_DIR
   return os.path.join(os.path.abspath(workdir), CHECKPOINT_DIR)
+
+
+class _OrbaxErrorFilter(logging.Filter):
+  """Drops orbax's ERROR records (one per background thread, each with a traceback).
+
+  Every orbax failure also surfaces in the main thread (save, wait, restore),
+  where the Checkpointer reports it in one line.
+  """
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not (record.levelno >= logging.ERROR and "orbax" in record.pathname)
+
+
+def _quiet_orbax_errors() -> None:
+  absl_logger = logging.getLogger("absl")
+  if not any(isinstance(f, _OrbaxErrorFilter) for f in absl_logger.filters):
+    absl_logger.addFilter(_OrbaxErrorFilter())
+
+
+def _first_line(error: BaseException) -> str:
+  text = (str(error).strip().splitlines() or [""])[0]
+  for marker in ("No space left on device", "Disk quota exceeded", "Read-only file system",
+                 "Permission denied"):
+    if marker in text:  # tensorstore's messages bury the cause after long paths
+      return marker
+  return f"{type(error).__name__}: {text[:160]}"
 
 
 def warn(message: str) -> None:
@@ -92,11 +121,13 @@ class Checkpointer:
     self.save_s: list[float] = []  # wall time of each save call (blocking part)
     self.restore_s: float | None = None
     self.max_to_keep = max_to_keep
+    self.failure: str | None = None  # why checkpointing stopped mid-run, if it did
     # Orbax's multi-process barriers are named by step; runs that checkpoint
     # side by side (the seeds of a vmapped group) need names of their own.
     self._barrier_prefix = "_".join(["memobench", *map(str, self.identity.values())])
     if self.enabled:
       self._check_writable()
+      _quiet_orbax_errors()
     self._manager = self._new_manager() if self.enabled else None
 
   def _check_writable(self) -> None:
@@ -125,7 +156,24 @@ class Checkpointer:
 
   @property
   def enabled(self) -> bool:
-    return self.every_steps > 0
+    return self.every_steps > 0 and self.failure is None
+
+  def _give_up(self, step: int | None, error: Exception) -> None:
+    """A save failed: one line, no more checkpoints, the run goes on to its result."""
+    at = f" by step {step}" if step is not None else ""
+    self.failure = f"a save failed{at}: {_first_line(error)}"
+    warn(f"checkpointing failed{at} in {self.directory} ({_first_line(error)}); the run goes "
+         "on without checkpoints and its result.json records the failure")
+    try:
+      self._manager.close()
+    except Exception:  # pylint: disable=broad-except  (the same failure again)
+      pass
+    # The half-written save is of no use, and on a full disk its space is what
+    # result.json needs.
+    if jax.process_index() == 0 and "://" not in self.directory and os.path.isdir(self.directory):
+      for name in os.listdir(self.directory):
+        if "orbax-checkpoint-tmp" in name:
+          _rmtree(os.path.join(self.directory, name))
 
   def all_steps(self) -> list[int]:
     return sorted(self._manager.all_steps()) if self.enabled else []
@@ -224,23 +272,34 @@ class Checkpointer:
     items = {"state": ocp.args.StandardSave(state), "loop": ocp.args.JsonSave(loop)}
     if tracker is not None:
       items["tracker"] = ocp.args.StandardSave(tracker)
-    self._manager.save(step, args=ocp.args.Composite(**items), force=True)
+    try:
+      self._manager.save(step, args=ocp.args.Composite(**items), force=True)
+    except Exception as e:  # pylint: disable=broad-except  (orbax/tensorstore raise ValueError)
+      self._give_up(step, e)
+      return
     self.save_s.append(time.perf_counter() - t0)
     self.last_saved_step = step
 
   def wait(self) -> None:
     if self.enabled:
-      self._manager.wait_until_finished()
+      try:
+        self._manager.wait_until_finished()
+      except Exception as e:  # pylint: disable=broad-except
+        self._give_up(self.last_saved_step, e)
 
   def close(self) -> None:
     if self.enabled:
-      self._manager.wait_until_finished()
+      self.wait()
+    if self.enabled:
       self._manager.close()
 
   def summary(self) -> dict[str, Any]:
-    return {"directory": self.directory if self.enabled else None,
-            "every_steps": self.every_steps, "saves": len(self.save_s),
-            "save_s_total": sum(self.save_s), "restore_s": self.restore_s}
+    out = {"directory": self.directory if self.every_steps > 0 else None,
+           "every_steps": self.every_steps, "saves": len(self.save_s),
+           "save_s_total": sum(self.save_s), "restore_s": self.restore_s}
+    if self.failure is not None:
+      out["failed"] = self.failure
+    return out
 
 
 def tree_digest(tree: Any) -> str:

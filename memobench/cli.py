@@ -8,6 +8,7 @@ that stops a run before it starts (missing data, an unusable workdir).
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Callable, NoReturn
 
@@ -15,6 +16,16 @@ from typing import Callable, NoReturn
 def fail(program: str, message: str, code: int) -> NoReturn:
   print(f"{program}: error: {message}", file=sys.stderr)
   sys.exit(code)
+
+
+def os_error_line(error: OSError) -> str:
+  """One line for an OSError that stops a command (a full disk, a read-only mount, ...)."""
+  where = f" ({error.filename})" if error.filename else ""
+  line = f"{error.strerror or error}{where}"
+  if error.errno in (errno.ENOSPC, errno.EDQUOT):
+    line += ("; free some space and rerun the same command: finished results are kept "
+             "and an interrupted run resumes from its last checkpoint")
+  return line
 
 
 _HELP = ("--help", "-help", "-h", "-?", "--helpshort", "--helpfull")

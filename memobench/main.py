@@ -134,6 +134,8 @@ def main(argv):
     _fail(str(e), 2)
   except (datasets.DataError, results.WorkdirError) as e:
     _fail(str(e), 1)
+  except OSError as e:  # a full disk, a vanished mount: nothing written is lost
+    _fail(cli.os_error_line(e), 1)
 
 
 def entry():

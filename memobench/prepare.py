@@ -8,7 +8,7 @@ Training reads the prepared files with numpy and PIL only (memobench/tfds_data.p
 TensorFlow is needed here alone. The data dir defaults to TFDS's ($TFDS_DATA_DIR,
 else ~/tensorflow_datasets); pass the same --data_dir to `memobench.main`.
 Preparing needs the network (CIFAR-10 is a ~160 MB download). A dataset already
-prepared as array_record is left alone. Errors print one line on stderr and exit 1.
+prepared as array_record is left alone. Errors print one line on stderr and exit 1 (a bad flag: exit 2).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def main(argv):
 
 
 def entry():
-  app.run(main)
+  app.run(main, flags_parser=cli.flags_parser("memobench.prepare"))
 
 
 if __name__ == "__main__":

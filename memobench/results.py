@@ -29,6 +29,7 @@ import json
 import math
 import os
 import platform
+import socket
 import subprocess
 import sys
 import tempfile
@@ -79,7 +80,10 @@ def write_atomic(path: str, text: str | bytes) -> None:
       _remote(path).write_text(text)
     return
   folder = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+  # The temp file names its writer (host, pid), so that leftovers of a killed
+  # writer can be told from another live writer's and removed.
+  fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{_temp_prefix()}{os.getpid()}-",
+                             suffix=os.path.basename(path))
   try:
     # mkstemp makes the file 0600; give it the mode a plain open() would
     # (0666 & ~umask), so results and leaderboards stay readable by others.
@@ -89,10 +93,47 @@ def write_atomic(path: str, text: str | bytes) -> None:
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
-  except BaseException:
+  except BaseException as e:
     if os.path.exists(tmp):
       os.unlink(tmp)
+    if isinstance(e, OSError) and not e.filename:
+      e.filename = path  # a failed write() names no file; say which one it was
     raise
+  _remove_stale_temps(folder, os.path.basename(path))
+
+
+def _temp_prefix() -> str:
+  return f".tmp-{socket.gethostname().replace('-', '_')}-"
+
+
+def _remove_stale_temps(folder: str, name: str) -> None:
+  """Removes the temp files of `name` left by writers on this host that no longer run
+  (a SIGKILLed leaderboard export, say). Other hosts' temp files are left alone."""
+  prefix = _temp_prefix()
+  try:
+    entries = os.listdir(folder)
+  except OSError:
+    return
+  for entry in entries:
+    if not (entry.startswith(prefix) and entry.endswith(name)):
+      continue
+    pid = entry[len(prefix):].split("-", 1)[0]
+    if not pid.isdigit() or _alive(int(pid)):
+      continue
+    try:
+      os.unlink(os.path.join(folder, entry))
+    except OSError:
+      pass  # removed by another writer meanwhile
+
+
+def _alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True  # another user's live process
+  return True
 
 
 def write_npz_atomic(path: str, arrays: dict[str, np.ndarray]) -> None:
@@ -131,7 +172,6 @@ class WorkdirLock:
 
   def __init__(self, workdir: str):
     import fcntl  # pylint: disable=import-outside-toplevel
-    import socket  # pylint: disable=import-outside-toplevel
     self.path = os.path.join(workdir, LOCK_FILE)
     self._file = open(self.path, "a+")  # pylint: disable=consider-using-with
     try:

@@ -8,6 +8,7 @@ overwritten silently (the spec hash leaves the seed out).
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 
@@ -173,3 +174,81 @@ def test_seeds_shard_runs_only_its_share(tmp_path):
   assert proc.returncode == 0, proc.stderr[-800:]
   assert sorted(p.name for p in tmp_path.iterdir()) == ["seed1"]
   assert (tmp_path / "seed1" / results.RESULT_FILE).exists()
+
+
+@pytest.mark.parametrize("module", ["memobench.prepare", "memobench.leaderboard"])
+def test_help_is_not_an_error_either(module):
+  proc = _module(module, "--help")
+  assert proc.returncode == 0 and "--" in proc.stdout, proc.stderr[-500:]
+
+
+def test_prepare_refuses_a_bad_flag_in_one_line():
+  proc = _module("memobench.prepare", "--dataset=nope")
+  assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr[-800:]
+  assert proc.stderr.startswith("memobench.prepare: error: ") and "nope" in proc.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+  """A mounted tmpfs of a given size: a disk that really fills up (needs root)."""
+  mounts = []
+
+  def make(size):
+    folder = tmp_path / f"disk{len(mounts)}"
+    folder.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+      pytest.skip(f"cannot mount a tmpfs here ({proc.stderr.strip()[:100]}): needs root")
+    mounts.append(folder)
+    return folder
+  yield make
+  for folder in mounts:
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_a_full_disk_mid_run_stops_checkpointing_in_one_line_and_keeps_the_result(small_disk):
+  # ~300 KB per checkpoint of this model: the second or third save fills 700 KB.
+  workdir = small_disk("700k") / "run"
+  proc = subprocess.run([sys.executable, "-m", "memobench.main", "--spec=digits_partial40",
+                         f"--workdir={workdir}", "--set", "budget.max_epochs=6",
+                         "--set", "budget.eval_every_steps=11", "--checkpoint_every=11"],
+                        capture_output=True, text=True, timeout=300, cwd=REPO)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  lines = proc.stderr.strip().splitlines()
+  assert len(lines) == 1 and "checkpointing failed by step" in lines[0], proc.stderr[-2000:]
+  assert "No space left on device" in lines[0]
+  result = json.loads((workdir / results.RESULT_FILE).read_text())
+  assert result["run"]["status"] == "budget_exhausted"
+  assert "No space left on device" in result["run"]["checkpoint"]["failed"]
+  # The half-written save was removed: only whole checkpoints are left.
+  assert all(name.isdigit() for name in (workdir / "checkpoints").iterdir() for name in [name.name])
+
+
+def test_a_disk_too_full_for_the_result_is_one_line(small_disk):
+  workdir = small_disk("24k") / "run"
+  proc = subprocess.run([sys.executable, "-m", "memobench.main", "--spec=digits_partial40",
+                         f"--workdir={workdir}", "--set", "budget.max_epochs=1",
+                         "--checkpoint_every=0"], capture_output=True, text=True, timeout=300,
+                        cwd=REPO)
+  assert proc.returncode == 1 and proc.stderr.strip().count("\n") == 0, proc.stderr[-2000:]
+  assert proc.stderr.startswith("memobench: error: No space left on device (")
+  assert "rerun the same command" in proc.stderr
+
+
+def test_temp_files_of_a_killed_writer_are_removed_by_the_next_write(tmp_path):
+  target = tmp_path / "leaderboard.json"
+  dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                        capture_output=True, text=True, check=True)
+  dead_pid = int(dead.stdout)  # exited: its pid names no live process
+  prefix = results._temp_prefix()  # pylint: disable=protected-access
+  stale = tmp_path / f"{prefix}{dead_pid}-abc123leaderboard.json"
+  live = tmp_path / f"{prefix}{os.getppid()}-def456leaderboard.json"  # a live writer
+  elsewhere = tmp_path / f".tmp-otherhost-{dead_pid}-ghi789leaderboard.json"
+  other_file = tmp_path / f"{prefix}{dead_pid}-jkl000result.json"
+  for f in (stale, live, elsewhere, other_file):
+    f.write_text("{partial")
+  results.write_json_atomic(str(target), {"ok": 1})
+  assert json.loads(target.read_text()) == {"ok": 1}
+  assert not stale.exists()
+  assert live.exists() and elsewhere.exists() and other_file.exists()
