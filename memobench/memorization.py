@@ -26,8 +26,10 @@ number of devices.
   python -m memobench.memorization --spec=mnist5k_partial20 --models=64 --workdir=W
 
 writes W/memorization.npz (per-example scores, the subset masks and the
-correctness matrix) and W/memorization.json (summary, with the ROC AUC of mem
-at separating corrupted from clean training examples), both atomically.
+correctness matrix), W/memorization.json (summary, with the ROC AUC of mem
+at separating corrupted from clean training examples) and W/scores.parquet
+(mem with mem_se, heldout_accuracy and in_accuracy per example, in the table
+of memobench/example_table.py), all atomically.
 
 --sequential (a benchmark) also trains the same models through train_group
 with vmapped=False: one program per model (K compilations), one after another;
@@ -117,12 +119,34 @@ def run(spec: specs.Spec, config: EnsembleConfig, workdir: str, *, sequential: b
       **scores, "in_subset": out.in_subset, "correct": correct,
       "test_accuracy": test_correct.mean(0), "label_changed": corrupted})
   results.write_json_atomic(os.path.join(workdir, SUMMARY_FILE), summary)
+  _write_score_table(workdir, spec, config, dataset, data, scores, log)
   s = summary["scores"]
   auc = s["mem_auc"]
   log(f"mem: corrupted {_fmt(s['mem_mean']['corrupted'])}, clean {_fmt(s['mem_mean']['clean'])}"
       f", AUC {_fmt(auc)}; model test acc {s['model_test_accuracy_mean']:.4f} -> "
       f"{os.path.join(workdir, SUMMARY_FILE)}")
   return summary
+
+
+def _write_score_table(workdir, spec, config, dataset, data, scores, log) -> None:
+  """mem (with mem_se), held-out and in-subset accuracy as rows of W/scores.parquet."""
+  from memobench import example_table  # pylint: disable=import-outside-toplevel
+  original = np.asarray(data.y_train_original)
+  keys = example_table.example_key(dataset.x_train, original)
+  setting = {"spec": spec.name, "spec_hash": specs.spec_hash(spec), "seed": spec.seed,
+             "K": config.models, "subset_fraction": config.subset_fraction,
+             "epochs": config.epochs}
+  common = dict(keys=keys, original_labels=original, labels=np.asarray(data.y_train),
+                label_changed=np.asarray(data.label_changed), dataset=spec.dataset.name,
+                config=setting)
+  table = example_table.concat([
+      example_table.rows(estimator="subsample.mem", scores=scores["mem"],
+                         standard_errors=scores["mem_se"], **common),
+      example_table.rows(estimator="subsample.heldout_accuracy",
+                         scores=scores["heldout_accuracy"], **common),
+      example_table.rows(estimator="subsample.in_accuracy", scores=scores["in_accuracy"],
+                         **common)])
+  example_table.write_quietly(os.path.join(workdir, example_table.SCORES_FILE), table, log)
 
 
 def _fmt(v) -> str:

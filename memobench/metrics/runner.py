@@ -5,7 +5,9 @@ the training loop's on_eval callback, and calls `finish` after training: the
 enabled metrics' sections, in table order, become result.json's `memorization`
 section (with `timing_s`), their per-example arrays go to .npz files in the
 workdir, each with `label_changed` (the corruption record) so that the scores
-can be judged against it offline, and their headlines make one log line.
+can be judged against it offline, and their headlines make one log line. The
+same per-example arrays also go to workdir/scores.parquet, the per-example
+score table of memobench/example_table.py (one row per example and array).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Callable, Sequence
 import flax.linen as nn
 import jax
 
-from memobench import metrics, prng, results, runtime, specs
+from memobench import example_table, metrics, prng, results, runtime, specs
 from memobench.metrics import base
 from memobench.training.loop import is_resumable
 
@@ -66,7 +68,7 @@ class MetricsRunner:
     """`data`: the run's corrupted data; `module`: the flax module trained (the
     workload's); `table`: the metrics (default: memobench.metrics.TABLE);
     `dataset`: the data.Dataset loaded, for its per-example input scales."""
-    self.spec, self.module = spec, module
+    self.spec, self.module, self.dataset = spec, module, dataset
     self.input_scale = {k: getattr(dataset, k, None)
                         for k in ("input_scale_train", "input_scale_test")}
     self.table = tuple(metrics.TABLE if table is None else table)
@@ -96,6 +98,7 @@ class MetricsRunner:
     section: dict[str, Any] = {}
     timing: dict[str, float] = {}
     headlines: list[tuple[bool, str, float | None]] = []
+    per_example: list[tuple[str, dict[str, Any]]] = []
     for metric in enabled:
       t0 = time.perf_counter()
       result = metric.finish(dataclasses.replace(context,
@@ -109,15 +112,43 @@ class MetricsRunner:
         if workdir:
           results.write_npz_atomic(os.path.join(workdir, metric.arrays_file),
                            {**result.arrays, "label_changed": context.corrupted})
+        per_example.append((metric.section, result.arrays))
       if result.headline is not None:
         headlines.append((metric.leads_summary, *result.headline))
     section["timing_s"] = timing
+    if workdir and per_example:
+      self._write_score_table(workdir, outcome, context, per_example, log)
     # Stable sort: the leading headline first, the others in table order.
     headlines.sort(key=lambda h: not h[0])
     if headlines:
       log("memorization: " + ", ".join(f"{label} {_fmt(value)}"
                                         for _, label, value in headlines))
     return section
+
+  def _write_score_table(self, workdir: str, outcome, context: base.Context,
+                         per_example: list[tuple[str, dict[str, Any]]],
+                         log: Callable[[str], None]) -> None:
+    """The npz files' per-example arrays, also as rows of workdir/scores.parquet.
+
+    One estimator per array, named <section>.<array> (e.g. turnover.self_influence_loss),
+    with the values the npz holds; a missing pyarrow is one log line, not a failure.
+    """
+    original = runtime.fetch(outcome.data.y_train_original)
+    # The example's own input: the dataset's, before any input corruption of this run.
+    inputs = self.dataset.x_train if self.dataset is not None else context.x_train
+    n = original.shape[0]
+    keys = example_table.example_key(inputs, original)
+    config = {"spec": self.spec.name, "spec_hash": specs.spec_hash(self.spec),
+              "seed": self.spec.seed, "epochs": outcome.final.epoch,
+              "steps": outcome.final.step}
+    table = example_table.concat(
+        example_table.rows(estimator=f"{section}.{name}", scores=values, keys=keys,
+                           original_labels=original, labels=context.y_train,
+                           label_changed=context.corrupted,
+                           dataset=self.spec.dataset.name, config=config)
+        for section, arrays in per_example for name, values in arrays.items()
+        if getattr(values, "shape", None) == (n,))
+    example_table.write_quietly(os.path.join(workdir, example_table.SCORES_FILE), table, log)
 
   def _context(self, outcome) -> base.Context:
     data = outcome.data
