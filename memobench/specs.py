@@ -64,6 +64,14 @@ class CorruptionSpec:
 class ModelSpec:
   name: str = "mlp1x512"
   dropout: float = 0.0
+  # MLPs only (models/mlp.py): the hidden layers' nonlinearity, relu | linear (none).
+  activation: str = dataclasses.field(default="relu", metadata=HASHED_WHEN_SET)
+  # MLPs only: each Dense layer trained as a product of this many linear layers with
+  # nothing between them (Huh et al. 2023's linear over-parameterization); 1 = off.
+  linear_expansion: int = dataclasses.field(default=1, metadata=HASHED_WHEN_SET)
+  # Model "mlp" only: its number of hidden layers and their width (None: 1 and 512).
+  depth: int | None = dataclasses.field(default=None, metadata=HASHED_WHEN_SET)
+  width: int | None = dataclasses.field(default=None, metadata=HASHED_WHEN_SET)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +110,9 @@ class AnalysisSpec:
   effective_rank: bool = True
   # Turn-over dropout rate on the model's dropout layers (Kobayashi 2020); 0 = off.
   turnover_dropout: float = 0.0
+  # Also measure every training example's self-influence and own-mask loss at
+  # every evaluation (turnover.py; arrays in turnover.npz); needs turnover_dropout.
+  turnover_every_eval: bool = dataclasses.field(default=False, metadata=HASHED_WHEN_SET)
   # Critical sample ratio (Arpit 2017) on this many examples of csr_split; 0 = off.
   csr_samples: int = 0
   # Lanczos steps for sharpness (top Hessian eigenvalues); 0 = off.
@@ -110,16 +121,32 @@ class AnalysisSpec:
   sharpness_examples: int = 1024
   # Top Hessian eigenvalues that sharpness reports (Lanczos Ritz values).
   sharpness_top_k: int = dataclasses.field(default=2, metadata=HASHED_WHEN_SET)
+  # Keskar et al. 2017's eps-sharpness (metrics/eps_sharpness.py): L-BFGS-B
+  # iterations of the box maximization; 0 = off. The box size eps, the random
+  # projection's dimension p (0: the full space only) and the training examples of the loss.
+  eps_sharpness_iters: int = dataclasses.field(default=0, metadata=HASHED_WHEN_SET)
+  eps_sharpness_eps: float = dataclasses.field(default=1e-3, metadata=HASHED_WHEN_SET)
+  eps_sharpness_dim: int = dataclasses.field(default=100, metadata=HASHED_WHEN_SET)
+  eps_sharpness_examples: int = dataclasses.field(default=1024, metadata=HASHED_WHEN_SET)
   # The critical sample ratio's inputs: "test" or "train" (the first csr_samples).
   csr_split: str = dataclasses.field(default="test", metadata=HASHED_WHEN_SET)
   # Also measure the critical sample ratio at every evaluation (Arpit Sec. 3.4).
   csr_every_eval: bool = dataclasses.field(default=False, metadata=HASHED_WHEN_SET)
+  # Per training example, ||d CE / d x||_1 at every evaluation, its mean over training
+  # and their Gini coefficients (Arpit et al. 2017, Sec. 3.2; metrics/loss_sensitivity.py).
+  loss_sensitivity: bool = dataclasses.field(default=False, metadata=HASHED_WHEN_SET)
   # Training objective (objectives.py): ce | forced_memorization (Badger 2022).
   # forced_memorization needs dataset.train_size: the training examples beyond
   # it are its held-out pool.
   objective: str = "ce"
+  # objective=igr only: lambda of loss + lambda * ||grad_params loss||^2 (Barrett &
+  # Dherin 2021's explicit gradient regularizer; objectives.py).
+  igr_lambda: float = dataclasses.field(default=0.0, metadata=HASHED_WHEN_SET)
   # The split whose penultimate embeddings analysis.effective_rank measures: test | train.
   effective_rank_split: str = dataclasses.field(default="test", metadata=HASHED_WHEN_SET)
+  # Input-gradient and input-Jacobian norms (metrics/input_stability.py; Badger 2022's
+  # stability) of this many train, test and noise inputs at every evaluation; 0 = off.
+  input_stability_samples: int = dataclasses.field(default=0, metadata=HASHED_WHEN_SET)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,11 +30,16 @@ class ModelEntry:
   # Convolutional models are not step-fused on CPU (training/steps.py,
   # `uses_fused_steps`): XLA:CPU runs convolutions in loop bodies 20-50x slower.
   convolutional: bool = False
+  # Reads spec.model's MLP options (activation, linear_expansion; mlp.check), and
+  # also depth and width (`sized`). Other models refuse those options when set.
+  mlp_options: bool = False
+  sized: bool = False
 
 
 MODELS: Registry[ModelEntry] = Registry("model", "model.name", {
-    "mlp1x512": ModelEntry(mlp.mlp1x512),
-    "mlp3x512": ModelEntry(mlp.mlp3x512),
+    "mlp1x512": ModelEntry(mlp.mlp1x512, mlp_options=True),
+    "mlp3x512": ModelEntry(mlp.mlp3x512, mlp_options=True),
+    "mlp": ModelEntry(mlp.mlp, mlp_options=True, sized=True),
     "alexnet": ModelEntry(alexnet.alexnet, convolutional=True),
     "inception": ModelEntry(inception.inception, convolutional=True),
     "inception_nobn": ModelEntry(inception.inception_nobn, convolutional=True),
@@ -55,4 +60,11 @@ def build(model_spec: specs.ModelSpec, num_classes: int) -> nn.Module:
 
 
 def check(spec: specs.Spec) -> None:
-  MODELS.get(spec.model.name)
+  entry = MODELS.get(spec.model.name)
+  if entry.mlp_options:
+    mlp.check(spec.model, entry.sized)
+    return
+  for field in ("activation", "linear_expansion", "depth", "width"):
+    if getattr(spec.model, field) != getattr(specs.ModelSpec, field):
+      raise specs.SpecError(f"model.{field} is an MLP option; {spec.model.name!r} does not "
+                            "read it")

@@ -1,0 +1,253 @@
+"""Huh et al. 2023: the low-rank simplicity bias (effective rank vs depth; linear over-parameterization).
+
+Command:
+
+    python experiments/huh2023_low_rank.py                # depth sweep on digits + 3 datasets
+    python experiments/huh2023_low_rank.py --dataset=mnist5k
+    python experiments/huh2023_low_rank.py --quick        # smoke test: digits, few steps
+
+Runtime: RUNTIME_PLACEHOLDER
+
+The paper (Huh, Mobahi, Zhang, Cheung, Agrawal, Isola, "The low-rank simplicity
+bias in deep networks", TMLR 2023) finds that (1) "deeper networks are
+inductively biased to find solutions with lower effective rank embeddings",
+at initialization and after training, for linear and non-linear networks of
+the same width (their Fig. 2-4, effective rank of the embedding Gram matrix,
+as their released code computes it), and (2) that linearly over-parameterizing
+a non-linear network, expanding each linear layer into a product of linear
+layers with nothing between them, which leaves the function class unchanged,
+improves generalization (their CIFAR and ImageNet CNNs, Sec. 6).
+
+What this script measures:
+ 1. Effective rank vs depth: model `mlp` (model.depth hidden layers of WIDTH
+    units; model.activation linear or relu), depth 1..8, on --dataset (digits),
+    the penultimate embedding of the test set, at initialization (the run's own
+    initial parameters) and after training (SGD momentum 0.9, lr DEPTH_LR,
+    until 0.99 training accuracy or DEPTH_EPOCHS epochs), in every form
+    memobench computes (metrics/effective_rank.py): gram_entropy (Huh et al.'s
+    code: entropy of the normalized Gram singular values, no exp),
+    gram_effective_rank (its exp), effective_rank (Roy & Vetterli: normalized
+    singular values, not squared), each raw and column-centered. `trend` gives
+    each form's Spearman correlation of the seed-mean with depth (-1: falls
+    monotonically).
+ 2. Linear over-parameterization: mlp1x512 with model.linear_expansion d in
+    {1, 2, 4} (every Dense layer a product of d linear layers; models/mlp.py,
+    collapsible with mlp.collapse) on mnist5k, mnist1d and digits, each with
+    its catalogue optimizer, until 0.99 training accuracy or OVERPARAM_EPOCHS
+    epochs; test accuracy and effective rank of the trained embedding.
+
+Measured (default, 3 seeds; mean over seeds):
+
+MEASURED_PLACEHOLDER
+
+Outputs in the workdir: huh2023.png, summary.json
+(`effective_rank_by_depth.<linear|relu>.<init|trained>.<form>.<depth>`,
+`trend.<linear|relu>.<init|trained>.<form>`,
+`overparameterization.<dataset>.<d>.{test_accuracy,train_accuracy,steps_to_fit,<form>}`;
+cells {mean, std, ci95, n} over seeds), leaderboard.json/.html, runs/<cell>/seed<N>/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import common
+
+from memobench import leaderboard, models, prng, specs
+from memobench.data import datasets
+from memobench.metrics import effective_rank
+
+DEPTHS = (1, 2, 4, 8)  # --depths=1,2,3,4,5,6,7,8 for every depth
+WIDTH = 128
+ACTIVATIONS = ("linear", "relu")
+DEPTH_LR = 0.01
+DEPTH_EPOCHS = 20
+EXPANSIONS = (1, 2, 4)
+OVERPARAM_DATASETS = ("mnist5k", "mnist1d", "digits")
+OVERPARAM_EPOCHS = 20
+# Every run evaluates once, at the end of its fixed budget (no stop on fitting).
+ONE_EVALUATION = "budget.eval_every_steps=1000000"
+FORMS = ("gram_entropy", "gram_effective_rank", "effective_rank",
+         "gram_entropy_centered", "gram_effective_rank_centered", "effective_rank_centered")
+
+
+def spearman(xs, ys) -> float | None:
+  """Spearman's rank correlation (average ranks for ties); None if undefined."""
+  pairs = [(x, y) for x, y in zip(xs, ys) if y is not None and np.isfinite(y)]
+  if len(pairs) < 3:
+    return None
+  def ranks(v):
+    v = np.asarray(v, np.float64)
+    order = np.argsort(v, kind="stable")
+    r = np.empty(len(v))
+    r[order] = np.arange(len(v))
+    for value in np.unique(v):  # ties share their mean rank
+      r[v == value] = r[v == value].mean()
+    return r
+  rx, ry = ranks([p[0] for p in pairs]), ranks([p[1] for p in pairs])
+  if rx.std() == 0 or ry.std() == 0:
+    return None
+  return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def init_ranks(spec, seed: int, dataset: datasets.Dataset) -> dict[str, float]:
+  """Every form's effective rank of the test embedding at the run's initial parameters.
+
+  The parameters a run of `spec` with `seed` starts from: module.init on the key
+  fold_in(run_key(seed), prng.INIT), as training/steps.py's init does.
+  """
+  module = models.build(spec.model, dataset.num_classes)
+  key = jax.random.fold_in(prng.run_key(seed), prng.INIT)
+  variables = module.init(key, jnp.zeros((1, *dataset.input_shape), jnp.float32), train=False)
+  h = effective_rank.penultimate_features(module, variables["params"], {}, dataset.x_test)
+  return effective_rank.spectra(h)
+
+
+def depth_key(act: str, depth: int) -> str:
+  return f"depth_{act}_{depth}"
+
+
+def main() -> None:
+  p = common.parser(__doc__, "huh2023_low_rank", "digits")
+  p.add_argument("--depths", default=",".join(map(str, DEPTHS)),
+                 help="comma-separated depths of the depth sweep")
+  args = common.finish_args(p.parse_args())
+  try:
+    depths = tuple(int(d) for d in args.depths.split(","))
+  except ValueError:
+    depths = ()
+  if not depths or min(depths) < 1:
+    common.fail(f"--depths must be positive integers, e.g. 1,2,4,8; got {args.depths!r}", 2)
+  depths = (1, 3) if args.quick else depths
+  expansions = (1, 2) if args.quick else EXPANSIONS
+  overparam_sets = (args.dataset,) if args.quick else OVERPARAM_DATASETS
+  quick = common.QUICK_SET[:2] if args.quick else ()
+  cells = []
+  base, _ = common.get_spec(f"{args.dataset}_clean")
+  depth_budget = quick or (f"budget.max_epochs={DEPTH_EPOCHS}", f"optimizer.lr={DEPTH_LR}",
+                           ONE_EVALUATION)
+  for act in ACTIVATIONS:
+    for depth in depths:
+      cells.append(common.Cell(depth_key(act, depth), base, (
+          "model.name=mlp", f"model.depth={depth}", f"model.width={WIDTH}",
+          f"model.activation={act}", "analysis.dynamics=false", *depth_budget)))
+  for name in overparam_sets:
+    spec, _ = common.get_spec(f"{name}_clean")
+    for d in expansions:
+      cells.append(common.Cell(f"overparam_{name}_d{d}", spec, (
+          f"model.linear_expansion={d}", "analysis.dynamics=false",
+          *(quick or (f"budget.max_epochs={OVERPARAM_EPOCHS}", ONE_EVALUATION)))))
+  grouped = common.run_cells(cells, args)
+
+  # 1. effective rank by depth, at init (recomputed here) and after training (the runs').
+  try:
+    dataset = datasets.load(base.dataset, args.data_dir)
+  except datasets.DataError as e:
+    common.fail(str(e), 1)
+  by_depth: dict = {}
+  trend: dict = {}
+  for act in ACTIVATIONS:
+    for stage in ("init", "trained"):
+      for form in FORMS:
+        by_depth.setdefault(act, {}).setdefault(stage, {})[form] = {}
+    for depth in depths:
+      runs = grouped[depth_key(act, depth)]
+      init = [init_ranks(specs.from_dict(r["spec"]["resolved"]),
+                         r["spec"]["resolved"]["seed"], dataset) for r in runs]
+      trained = [r["memorization"]["effective_rank"] for r in runs]
+      for form in FORMS:
+        by_depth[act]["init"][form][str(depth)] = leaderboard.summarize(v[form] for v in init)
+        by_depth[act]["trained"][form][str(depth)] = leaderboard.summarize(
+            v[form] for v in trained)
+    for stage in ("init", "trained"):
+      trend.setdefault(act, {})[stage] = {
+          form: {"spearman_rho_vs_depth": spearman(
+                     depths, [by_depth[act][stage][form][str(d)]["mean"] for d in depths]),
+                 "depth_1": by_depth[act][stage][form][str(depths[0])]["mean"],
+                 f"depth_{depths[-1]}": by_depth[act][stage][form][str(depths[-1])]["mean"]}
+          for form in FORMS}
+  depth_accuracy = {act: {str(d): {
+      "test_accuracy": common.stat(grouped[depth_key(act, d)], "test_accuracy"),
+      "train_accuracy": common.stat(grouped[depth_key(act, d)], "train_accuracy")}
+      for d in depths} for act in ACTIVATIONS}
+
+  # 2. linear over-parameterization.
+  overparam: dict = {}
+  for name in overparam_sets:
+    for d in expansions:
+      runs = grouped[f"overparam_{name}_d{d}"]
+      cell = {"test_accuracy": common.stat(runs, "test_accuracy"),
+              "train_accuracy": common.stat(runs, "train_accuracy"),
+              "steps_to_fit": common.stat(runs, "steps_to_fit")}
+      for form in FORMS:
+        cell[form] = leaderboard.summarize(r["memorization"]["effective_rank"][form]
+                                           for r in runs)
+      overparam.setdefault(name, {})[str(d)] = cell
+
+  summary = {"experiment": "huh2023_low_rank", "dataset": args.dataset, "seeds": args.seeds,
+             "quick": args.quick, "width": WIDTH, "depths": list(depths),
+             "depth_budget": list(depth_budget), "expansions": list(expansions),
+             "effective_rank_by_depth": by_depth, "trend": trend,
+             "depth_accuracy": depth_accuracy, "overparameterization": overparam}
+  figure(args, depths, expansions, overparam_sets, by_depth, overparam)
+  common.export(args, summary)
+  print("Spearman rho of the seed-mean effective rank with depth (-1: falls monotonically)")
+  print(f"{'form':30s} " + " ".join(f"{a}/{s}".rjust(14) for a in ACTIVATIONS
+                                       for s in ("init", "trained")))
+  for form in FORMS:
+    vals = [trend[a][s][form]["spearman_rho_vs_depth"] for a in ACTIVATIONS
+            for s in ("init", "trained")]
+    print(f"{form:30s} " + " ".join(("n/a" if v is None else f"{v:+.2f}").rjust(14)
+                                    for v in vals))
+  print("over-parameterization: test accuracy (gram_entropy) by expansion d")
+  for name in overparam_sets:
+    print(f"  {name:8s} " + "  ".join(
+        f"d={d}: {_m(overparam[name][str(d)]['test_accuracy'])} "
+        f"({_m(overparam[name][str(d)]['gram_entropy'])})" for d in expansions))
+
+
+def _m(cell) -> str:
+  return "n/a" if cell["mean"] is None else f"{cell['mean']:.3f}"
+
+
+def figure(args, depths, expansions, overparam_sets, by_depth, overparam) -> None:
+  plt = common.plt
+  fig, axes = plt.subplots(2, 4, figsize=(17, 7.5))
+  panels = [("gram_entropy", "gram_entropy (Huh et al.'s code)"),
+            ("gram_effective_rank_centered", "gram_effective_rank, centered"),
+            ("effective_rank", "effective_rank (Roy & Vetterli)")]
+  for col, (form, title) in enumerate(panels):
+    for row, stage in enumerate(("init", "trained")):
+      ax = axes[row, col]
+      for act, color in zip(ACTIVATIONS, ("C0", "C3")):
+        common.errorbar(ax, list(depths), [by_depth[act][stage][form][str(d)]
+                                           for d in depths], color=color, label=act)
+      ax.set(xlabel="depth (hidden layers)", ylabel=form, title=f"{title}: {stage}")
+      ax.legend(fontsize=7)
+  ax = axes[0, 3]
+  for k, name in enumerate(overparam_sets):
+    common.errorbar(ax, list(expansions), [overparam[name][str(d)]["test_accuracy"]
+                                           for d in expansions], color=f"C{k}", label=name)
+  ax.set(xlabel="linear expansion d", ylabel="test accuracy", xscale="log",
+         title="over-parameterized mlp1x512: test accuracy")
+  ax.legend(fontsize=7)
+  ax = axes[1, 3]
+  for k, name in enumerate(overparam_sets):
+    common.errorbar(ax, list(expansions), [overparam[name][str(d)]["gram_entropy"]
+                                           for d in expansions], color=f"C{k}", label=name)
+  ax.set(xlabel="linear expansion d", ylabel="gram_entropy", xscale="log",
+         title="over-parameterized mlp1x512: embedding gram_entropy")
+  ax.legend(fontsize=7)
+  fig.suptitle(f"Huh et al. 2023 low-rank simplicity bias: depth sweep on {args.dataset} "
+               f"(width {WIDTH}), {args.seeds} seed(s)" + (" [--quick]" if args.quick else ""))
+  fig.tight_layout()
+  common.savefig(fig, args, "huh2023.png")
+
+
+if __name__ == "__main__":
+  sys.exit(main())

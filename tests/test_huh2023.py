@@ -1,0 +1,118 @@
+"""Huh et al. 2023 pieces: linear over-parameterization (collapse), linear MLPs, the experiment."""
+
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from memobench import catalogue, models, specs, workload
+from memobench.models import mlp
+from tests.conftest import REPO
+from tests.test_experiments import check_outputs, run_script
+
+sys.path.insert(0, os.path.join(REPO, "experiments"))
+import huh2023_low_rank  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def _init(module, x, seed=0):
+  return module.init(jax.random.key(seed), x, train=False)["params"]
+
+
+def test_collapsed_expansion_gives_the_expanded_models_outputs():
+  x = np.random.RandomState(0).randn(7, 6).astype(np.float32)
+  for activation in ("relu", "linear"):
+    expanded = mlp.MLP(3, (5, 4), activation=activation, linear_expansion=3)
+    params = _init(expanded, x)
+    assert set(params) == {"ExpandedDense_0", "ExpandedDense_1", "ExpandedDense_2"}
+    # Only the last factor of a layer has a bias.
+    assert set(params["ExpandedDense_0"]["Dense_0"]) == {"kernel"}
+    assert set(params["ExpandedDense_0"]["Dense_2"]) == {"kernel", "bias"}
+    plain = mlp.MLP(3, (5, 4), activation=activation)
+    collapsed = mlp.collapse(params)
+    assert jax.tree.map(np.shape, collapsed) == jax.tree.map(np.shape, _init(plain, x))
+    np.testing.assert_allclose(plain.apply({"params": collapsed}, x, train=False),
+                               expanded.apply({"params": params}, x, train=False),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_collapse_multiplies_the_factors_known_answer():
+  k0 = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+  k1 = np.array([[0.0, 1.0], [1.0, 0.0]], np.float32)  # swaps the columns
+  params = {"ExpandedDense_0": {"Dense_0": {"kernel": k0},
+                                "Dense_1": {"kernel": k1, "bias": np.array([1.0, -1.0])}},
+            "Dense_7": {"kernel": k0, "bias": np.zeros(2)}}
+  out = mlp.collapse(params)
+  np.testing.assert_array_equal(out["Dense_0"]["kernel"], [[2.0, 1.0], [4.0, 3.0]])
+  np.testing.assert_array_equal(out["Dense_0"]["bias"], [1.0, -1.0])
+  assert out["Dense_7"] is params["Dense_7"]  # an unexpanded layer comes back unchanged
+
+
+def test_expansion_one_and_relu_keep_the_existing_parameters():
+  x = np.ones((2, 64), np.float32)
+  spec = catalogue.get("digits_clean")
+  module = models.build(spec.model, 10)
+  assert module.activation == "relu" and module.linear_expansion == 1
+  params = _init(module, x)
+  assert set(params) == {"Dense_0", "Dense_1"}
+  # Model "mlp" at its defaults is mlp1x512, parameter for parameter.
+  generic = models.build(specs.ModelSpec("mlp"), 10)
+  np.testing.assert_array_equal(_init(generic, x)["Dense_0"]["kernel"],
+                                params["Dense_0"]["kernel"])
+  # The new fields enter the hash only when set.
+  assert specs.spec_hash(spec) == specs.spec_hash(
+      specs.with_overrides(spec, ["model.linear_expansion=1", "model.activation=relu"])[0])
+  assert specs.spec_hash(spec) != specs.spec_hash(
+      specs.with_overrides(spec, ["model.linear_expansion=2"])[0])
+
+
+def test_a_linear_mlp_is_affine():
+  module = mlp.MLP(4, (8, 8, 8), activation="linear")
+  rs = np.random.RandomState(1)
+  x1, x2 = rs.randn(3, 5).astype(np.float32), rs.randn(3, 5).astype(np.float32)
+  params = _init(module, x1)
+  f = lambda x: module.apply({"params": params}, x, train=False)  # noqa: E731
+  np.testing.assert_allclose(f(0.3 * x1 + 0.7 * x2), 0.3 * f(x1) + 0.7 * f(x2),
+                             rtol=1e-4, atol=1e-5)
+  relu = mlp.MLP(4, (8, 8, 8))
+  g = lambda x: relu.apply({"params": params}, x, train=False)  # noqa: E731
+  assert not np.allclose(g(0.3 * x1 + 0.7 * x2), 0.3 * g(x1) + 0.7 * g(x2), atol=1e-3)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.linear_expansion=0"], "model.linear_expansion must be >= 1"),
+    (["model.activation=tanh"], "model.activation must be one of"),
+    (["model.depth=3"], "read only by model 'mlp'"),
+    (["model.name=mlp", "model.width=0"], "model.width must be >= 1"),
+    (["model.name=alexnet", "model.linear_expansion=2"], "is an MLP option"),
+])
+def test_bad_mlp_options_are_refused_in_one_line(overrides, message):
+  spec, _ = specs.with_overrides(catalogue.get("digits_clean"), overrides)
+  with pytest.raises(specs.SpecError, match=message):
+    workload.validate(spec)
+
+
+def test_spearman_known_answers():
+  assert huh2023_low_rank.spearman([1, 2, 3, 4], [9.0, 5.0, 2.0, 1.0]) == pytest.approx(-1.0)
+  assert huh2023_low_rank.spearman([1, 2, 3, 4], [1.0, 3.0, 2.0, 4.0]) == pytest.approx(0.8)
+  assert huh2023_low_rank.spearman([1, 2, 3], [1.0, 1.0, 1.0]) is None  # no ranking
+  assert huh2023_low_rank.spearman([1, 2], [1.0, 2.0]) is None
+
+
+def test_huh2023_quick(tmp_path):
+  run_script("huh2023_low_rank.py", tmp_path)
+  summary = check_outputs(tmp_path, "huh2023.png", 6)
+  by_depth = summary["effective_rank_by_depth"]
+  for act in ("linear", "relu"):
+    for stage in ("init", "trained"):
+      for form in huh2023_low_rank.FORMS:
+        for depth in ("1", "3"):
+          cell = by_depth[act][stage][form][depth]
+          assert cell["n"] == 1 and cell["mean"] > 0
+  # The effective rank of 10-class... embedding is at most its width; Gram forms below R&V's.
+  init = by_depth["relu"]["init"]
+  assert init["gram_effective_rank"]["1"]["mean"] <= init["effective_rank"]["1"]["mean"]
+  over = summary["overparameterization"]["digits"]
+  assert set(over) == {"1", "2"} and 0.1 < over["2"]["test_accuracy"]["mean"] <= 1.0

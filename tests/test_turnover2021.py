@@ -1,0 +1,111 @@
+"""arXiv 2112.08798 pieces: per-evaluation self-influence, removal sets, groups, the experiment."""
+
+import json
+import os
+import sys
+import types
+
+import jax
+import numpy as np
+import pytest
+
+from memobench import catalogue, prng, specs, workload
+from memobench.metrics import turnover
+from memobench.models import mlp
+from tests.conftest import REPO
+from tests.test_experiments import check_outputs, run_script
+
+sys.path.insert(0, os.path.join(REPO, "experiments"))
+import turnover2021_memorization as t21  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def test_kept_indices_remove_exactly_the_intended_examples():
+  scores = np.array([0.5, -1.0, 3.0, 0.5, 2.0, 0.0, 9.0, 0.5, -2.0, 1.0])
+  # 30% of 10 = 3: the three highest (6, 2, 4) or the three lowest (8, 1, 5).
+  np.testing.assert_array_equal(t21.kept_indices(scores, 0.3, "difficult", 0),
+                                [0, 1, 3, 5, 7, 8, 9])
+  np.testing.assert_array_equal(t21.kept_indices(scores, 0.3, "easy", 0),
+                                [0, 2, 3, 4, 6, 7, 9])
+  # Ties (0.5 at 0, 3, 7) are broken by index: easy 50% removes 8 1 5 0 3, not 7.
+  np.testing.assert_array_equal(t21.kept_indices(scores, 0.5, "easy", 0), [2, 4, 6, 7, 9])
+  rand = t21.kept_indices(scores, 0.2, "random", 4)
+  assert len(rand) == 8 and len(set(rand)) == 8 and np.all(np.diff(rand) > 0)
+  np.testing.assert_array_equal(rand, t21.kept_indices(scores, 0.2, "random", 4))  # pure
+  assert any(not np.array_equal(rand, t21.kept_indices(scores, 0.2, "random", s))
+             for s in range(5, 10))
+  np.testing.assert_array_equal(t21.kept_indices(scores, 0.0, "difficult", 0), np.arange(10))
+  with pytest.raises(ValueError):
+    t21.kept_indices(scores, 0.1, "hardest", 0)
+
+
+def test_groups_peaks_and_halving_known_answers():
+  masks = t21.tercile_groups(np.array([5.0, 1.0, 3.0, 0.0, 4.0, 2.0]))
+  np.testing.assert_array_equal(np.nonzero(masks["easy"])[0], [1, 3])
+  np.testing.assert_array_equal(np.nonzero(masks["medium"])[0], [2, 5])
+  np.testing.assert_array_equal(np.nonzero(masks["difficult"])[0], [0, 4])
+  by_eval = np.array([[0.0, 2.0, 4.0], [1.0, 3.0, 5.0]])
+  np.testing.assert_allclose(t21.group_curve(by_eval, [True, False, True]), [2.0, 3.0])
+  steps = np.array([10, 20, 30, 40])
+  assert t21.peak_step(steps, np.array([0.1, 0.7, 0.7, 0.2])) == 20  # the first maximum
+  assert t21.halving_step(steps, np.array([2.0, 1.5, 0.9, 0.1])) == 30
+  assert t21.halving_step(steps, np.array([2.0, 1.5, 1.2, 1.1])) is None
+
+
+def test_tracker_rows_are_the_self_influence_of_each_evaluations_parameters():
+  """Each row equals turnover.self_influence on that evaluation's parameters; it resumes."""
+  spec, _ = specs.with_overrides(catalogue.get("digits_clean"), [
+      "analysis.turnover_dropout=0.5", "analysis.turnover_every_eval=true",
+      "budget.max_steps=30", "budget.eval_every_steps=10", "budget.batch_size=8"])
+  module = mlp.MLP(3, (16,), dropout=0.5)
+  rs = np.random.RandomState(0)
+  x, y = rs.randn(40, 5).astype(np.float32), rs.randint(0, 3, 40).astype(np.int32)
+  tracker = turnover.SelfInfluenceOverTraining(spec, x, y, capacity=3)
+  params = [module.init(jax.random.key(s), x[:1], train=False)["params"] for s in range(2)]
+  for step, p in zip((10, 20), params):
+    tracker(types.SimpleNamespace(step=step, model=lambda p=p: (module, p, {})))
+  key = turnover.turnover_key(prng.run_key(spec.seed))
+  arrays = tracker.arrays()
+  np.testing.assert_array_equal(arrays["eval_steps"], [10, 20])
+  for row, p in enumerate(params):
+    direct = turnover.self_influence(module, p, {}, x, y, key, 0.5)
+    np.testing.assert_allclose(arrays["self_influence_loss_by_eval"][row],
+                               direct["self_influence_loss"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(arrays["own_loss_by_eval"][row], direct["own_loss"], rtol=1e-6)
+  assert np.abs(arrays["self_influence_loss_by_eval"]).max() > 0  # masks differ per example
+  fresh = turnover.SelfInfluenceOverTraining(spec, x, y, capacity=3)
+  fresh.restore_checkpoint_state(tracker.checkpoint_state())
+  for k, v in tracker.arrays().items():
+    np.testing.assert_array_equal(fresh.arrays()[k], v)
+  tracker(types.SimpleNamespace(step=30, model=lambda: (module, params[0], {})))
+  with pytest.raises(ValueError, match="more than 3 evaluations"):
+    tracker(types.SimpleNamespace(step=40, model=lambda: (module, params[0], {})))
+
+
+def test_turnover_every_eval_needs_turnover_dropout_and_is_hashed_only_when_set():
+  spec = catalogue.get("digits_clean")
+  bad, _ = specs.with_overrides(spec, ["analysis.turnover_every_eval=true"])
+  with pytest.raises(specs.SpecError, match="needs analysis.turnover_dropout"):
+    workload.validate(bad)
+  assert specs.spec_hash(spec) == specs.spec_hash(
+      specs.with_overrides(spec, ["analysis.turnover_every_eval=false"])[0])
+
+
+def test_turnover2021_quick(tmp_path):
+  run_script("turnover2021_memorization.py", tmp_path)
+  summary = check_outputs(tmp_path, "turnover2021.png", 3)
+  groups = summary["groups"]
+  assert {"real.easy", "real.difficult", "partial.clean", "partial.corrupted",
+          "random.all"} <= set(groups)
+  assert groups["real.easy"]["peak_step"]["mean"] in (11, 22, 33)
+  removal = summary["removal"]
+  assert set(removal) == {"0", "10"} and set(removal["10"]) == {"difficult", "easy", "random"}
+  for cell in removal["10"].values():
+    assert 0.0 < cell["test_accuracy"]["mean"] <= 1.0
+  record = json.loads((tmp_path / "removal" / "difficult_k10.json").read_text())
+  assert record["kept_examples"] == 1437 - round(0.1 * 1437)
+  # The tracker's last row is the final self-influence the metric reports (same parameters).
+  with np.load(tmp_path / "runs" / "clean" / "seed0" / "turnover.npz") as z:
+    np.testing.assert_array_equal(z["eval_steps"], [11, 22, 33])
+    np.testing.assert_allclose(z["self_influence_loss_by_eval"][-1], z["self_influence_loss"],
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(z["own_loss_by_eval"][-1], z["own_loss"], rtol=1e-6)
