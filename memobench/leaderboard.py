@@ -39,6 +39,12 @@ fit is biased low. `fit_time` reports, for steps_to_fit and epochs_to_fit:
 Ranking by steps_to_fit or epochs_to_fit uses that median (a lower bound ranks
 after an exact median of the same value).
 
+Tracks (memobench/tracks.py, schema version 2): fixed tasks, each with a
+declared score and direction, whose entries rank only against each other:
+memorization-estimators (from estimator-benchmark summary.json files found
+under the same folders), label-noise and memorization-capacity (from the
+result files). The ranking below is the spec catalogue view.
+
 Ranking: only standard specs (no --set overrides) with at least --min_seeds
 usable seeds and no diverged seed are ranked, by the mean of --rank_by (the
 censored median for steps_to_fit / epochs_to_fit, below); every
@@ -543,6 +549,8 @@ def main(argv: list[str] | None = None) -> None:
         f"({len(board['ranked'])} ranked, {len(board['unranked'])} unranked, "
         f"{len(board['skipped'])} files skipped) -> {args.out}"
         + (f", {args.html}" if args.html else ""))
+  print("tracks: " + ", ".join(f"{t['name']} {len(t['ranked'])} ranked, "
+                               f"{len(t['unranked'])} unranked" for t in board["tracks"]))
 
 
 if __name__ == "__main__":
