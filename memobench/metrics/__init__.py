@@ -11,6 +11,11 @@ its members; members never import the table. docs/METRICS.md defines every entry
   effective_rank         effective_rank.py (Roy & Vetterli 2007; Huh et al. 2023)
   critical_sample_ratio  critical_sample_ratio.py (Arpit et al. 2017)
   sharpness              sharpness.py (top Hessian eigenvalues by Lanczos)
+  eps_sharpness          eps_sharpness.py (Keskar et al. 2017's Metric 2.1, L-BFGS-B)
+  loss_sensitivity       loss_sensitivity.py (Arpit et al. 2017, Sec. 3.2; Gini coefficient)
+                         -> workdir/loss_sensitivity.npz
+  input_stability        input_stability.py (Badger 2022: input-gradient and input-Jacobian
+                         norms over training)
 
 scores.py (the standard scores) and stats.py (split means, ROC AUC) are shared
 by these and by the subsample estimator (memorization.py).
@@ -20,7 +25,8 @@ from __future__ import annotations
 
 from memobench import specs
 from memobench.metrics import base, critical_sample_ratio, dynamics, effective_rank
-from memobench.metrics import sharpness, turnover
+from memobench.metrics import eps_sharpness, input_stability, loss_sensitivity, sharpness
+from memobench.metrics import turnover
 
 TABLE: tuple[base.Metric, ...] = (
     dynamics.METRIC,
@@ -28,6 +34,9 @@ TABLE: tuple[base.Metric, ...] = (
     effective_rank.METRIC,
     critical_sample_ratio.METRIC,
     sharpness.METRIC,
+    eps_sharpness.METRIC,
+    loss_sensitivity.METRIC,
+    input_stability.METRIC,
 )
 
 

@@ -1,0 +1,228 @@
+"""Keskar's eps-sharpness, Dinh's reparametrization, Granziol's batch Hessian: known answers.
+
+Each measurement on a problem whose answer is analytic (quadratics over a
+box, a two-layer linear model's Hessian, the convexity of the top
+eigenvalue), plus the metric through a real run and each experiment's --quick run.
+"""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from memobench import catalogue, run, schemas, specs
+from memobench.metrics import batch_hessian, eps_sharpness
+from memobench.models import mlp, rescaling
+from memobench.training import losses
+from tests.test_experiments import PNG, run_script
+
+KEY = jax.random.key(0)
+
+
+def _phi(max_loss, loss):
+  return 100.0 * (max_loss - loss) / (1.0 + loss)
+
+
+def test_eps_sharpness_of_a_separable_quadratic_at_its_minimum_is_the_box_corner():
+  # f(w) = 1/2 sum h_i (w_i - c_i)^2 at x = c: the gradient vanishes there, and the
+  # maximum over |y_i| <= eps (|c_i| + 1) is at a corner: 1/2 sum h_i b_i^2.
+  rng = np.random.default_rng(0)
+  c = jnp.asarray(rng.normal(size=40), jnp.float32)
+  h = jnp.asarray(rng.uniform(0.5, 3.0, size=40), jnp.float32)
+  f = lambda w: 0.5 * jnp.sum(h * (w - c) ** 2)
+  eps = 0.05
+  b = eps * (np.abs(np.asarray(c, np.float64)) + 1)
+  expected = 0.5 * np.sum(np.asarray(h, np.float64) * b ** 2)
+  out = eps_sharpness.eps_sharpness(f, c, eps, max_iters=20, key=KEY)
+  assert out["loss"] == 0.0 and out["dim"] is None
+  assert out["max_loss"] == pytest.approx(expected, rel=1e-4)
+  assert out["sharpness"] == pytest.approx(_phi(expected, 0.0), rel=1e-4)
+  assert 1 <= out["iterations"] <= 20
+
+
+def test_eps_sharpness_of_a_rank_one_quadratic_away_from_its_minimum():
+  # f(w) = 1/2 (u.(w - c))^2 at x = c + d (f(x) > 0: the 1 + f(x) denominator
+  # matters). Max over the box: 1/2 (|u.d| + sum |u_i| b_i)^2, a coupled problem.
+  rng = np.random.default_rng(1)
+  u = rng.normal(size=30)
+  c = rng.normal(size=30)
+  d = 0.3 * np.sign(u)  # u.d far from 0: the ascent cannot cross to the other corner
+  x = jnp.asarray(c + d, jnp.float32)
+  uj, cj = jnp.asarray(u, jnp.float32), jnp.asarray(c, jnp.float32)
+  f = lambda w: 0.5 * jnp.dot(uj, w - cj) ** 2
+  eps = 0.02
+  b = eps * (np.abs(c + d) + 1)
+  loss = 0.5 * np.dot(u, d) ** 2
+  expected = 0.5 * (abs(np.dot(u, d)) + np.sum(np.abs(u) * b)) ** 2
+  out = eps_sharpness.eps_sharpness(f, x, eps, max_iters=30, key=KEY)
+  assert out["loss"] == pytest.approx(loss, rel=1e-5)
+  assert out["sharpness"] == pytest.approx(_phi(expected, loss), rel=1e-4)
+
+
+def test_projected_form_with_the_identity_equals_the_full_form_and_a_scaled_A_its_own_box():
+  module = mlp.MLP(3, (6,))
+  x = jax.random.normal(jax.random.key(1), (20, 4))
+  y = jnp.arange(20) % 3
+  params = module.init(jax.random.key(2), x, train=False)["params"]
+  loss_fn = lambda p: losses.mean_cross_entropy(module.apply({"params": p}, x, train=False), y)
+  n = ravel_pytree(params)[0].shape[0]
+  full = eps_sharpness.eps_sharpness(loss_fn, params, 1e-2, 15, KEY)
+  eye = eps_sharpness.eps_sharpness(loss_fn, params, 1e-2, 15, KEY, projection=np.eye(n))
+  assert full["sharpness"] > 0 and eye["dim"] == n
+  assert eye["sharpness"] == pytest.approx(full["sharpness"], rel=1e-6)
+  assert eye["iterations"] == full["iterations"]
+  # A = 2 I: y's box is eps (|x_i| / 2 + 1), so A y moves w_i by up to eps (|x_i| + 2).
+  c = jnp.asarray(np.linspace(-1, 1, 8), jnp.float32)
+  f = lambda w: 0.5 * jnp.sum((w - c) ** 2)
+  out = eps_sharpness.eps_sharpness(f, c, 0.05, 20, KEY, projection=2 * np.eye(8))
+  expected = 0.5 * np.sum((0.05 * (np.abs(np.asarray(c, np.float64)) + 2)) ** 2)
+  assert out["max_loss"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_eps_sharpness_through_a_run_is_a_result_section(tmp_path):
+  spec, _ = specs.with_overrides(catalogue.get("digits_clean"), [
+      "budget.max_steps=22", "budget.eval_every_steps=22", "analysis.dynamics=false",
+      "analysis.effective_rank=false", "analysis.eps_sharpness_iters=3",
+      "analysis.eps_sharpness_dim=10", "analysis.eps_sharpness_examples=64"])
+  assert specs.spec_hash(spec) != specs.spec_hash(
+      specs.with_overrides(spec, ["analysis.eps_sharpness_iters=0"])[0])
+  result = run.run_spec(spec, str(tmp_path), log=lambda _: None, checkpoint_every=0)
+  section = result["memorization"]["eps_sharpness"]
+  assert section["eps"] == 1e-3 and section["examples"] == 64 and section["max_iters"] == 3
+  assert section["projected"]["dim"] == 10 and section["full"]["dim"] is None
+  for form in ("full", "projected"):
+    assert section[form]["sharpness"] > 0 and 1 <= section[form]["iterations"] <= 3
+  schemas.validate(json.loads((tmp_path / "result.json").read_text()), "result")
+  with pytest.raises(specs.SpecError, match="eps_sharpness_eps must be positive"):
+    from memobench import workload  # pylint: disable=import-outside-toplevel
+    workload.validate(specs.with_overrides(spec, ["analysis.eps_sharpness_eps=0"])[0])
+
+
+def test_dinh_rescaling_keeps_a_relu_mlps_outputs():
+  module = mlp.MLP(5, (16, 8))
+  x = jax.random.normal(jax.random.key(3), (32, 7))
+  params = module.init(jax.random.key(4), x, train=False)["params"]
+  logits = module.apply({"params": params}, x, train=False)
+  for layer in (0, 1):
+    for alpha in (1e-3, 0.5, 1e3):
+      new = rescaling.rescale(params, layer, alpha)
+      np.testing.assert_allclose(module.apply({"params": new}, x, train=False), logits,
+                                 rtol=1e-4, atol=1e-5)
+      assert not np.allclose(new[f"Dense_{layer}"]["kernel"], params[f"Dense_{layer}"]["kernel"])
+  with pytest.raises(ValueError, match="alpha must be positive"):
+    rescaling.rescale(params, 0, -1.0)
+  with pytest.raises(ValueError, match="layer must be in"):
+    rescaling.rescale(params, 2, 2.0)
+
+
+def test_dinh_rescaling_scales_a_two_layer_linear_models_hessian_as_predicted():
+  # f = (x K0 + b0) K1 + b1, squared error: H(T theta) = T^-1 H(theta) T^-1 exactly, so
+  # at large alpha the top eigenvalue is alpha^2 times the top of the K1-block's.
+  rng = np.random.default_rng(5)
+  x = jnp.asarray(rng.normal(size=(16, 3)), jnp.float32)
+  target = jnp.asarray(rng.normal(size=(16, 2)), jnp.float32)
+  params = {"Dense_0": {"kernel": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32),
+                        "bias": jnp.asarray(rng.normal(size=4), jnp.float32)},
+            "Dense_1": {"kernel": jnp.asarray(rng.normal(size=(4, 2)), jnp.float32),
+                        "bias": jnp.asarray(rng.normal(size=2), jnp.float32)}}
+  flat0, unravel = ravel_pytree(params)
+
+  def loss(flat):
+    p = unravel(flat)
+    out = (x @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"]) @ p["Dense_1"]["kernel"]
+    return 0.5 * jnp.mean(jnp.sum((out + p["Dense_1"]["bias"] - target) ** 2, -1))
+
+  hessian = lambda p: np.asarray(jax.hessian(loss)(ravel_pytree(p)[0]), np.float64)
+  h = hessian(params)
+  second = np.asarray(ravel_pytree(jax.tree.map(jnp.zeros_like, params) | {
+      "Dense_1": {"kernel": jnp.ones((4, 2)), "bias": jnp.zeros(2)}})[0], bool)
+  top_second_block = np.linalg.eigvalsh(h[np.ix_(second, second)])[-1]
+  for alpha in (10.0, 100.0):
+    t = np.asarray(ravel_pytree(rescaling.scaling(params, 0, alpha))[0], np.float64)
+    h_new = hessian(rescaling.rescale(params, 0, alpha))
+    np.testing.assert_allclose(h_new, h / np.outer(t, t), rtol=2e-3, atol=1e-3 * alpha ** 2)
+    assert loss(ravel_pytree(rescaling.rescale(params, 0, alpha))[0]) == pytest.approx(
+        float(loss(flat0)), rel=1e-4)
+  top = np.linalg.eigvalsh(hessian(rescaling.rescale(params, 0, 100.0)))[-1]
+  assert top / 100.0 ** 2 == pytest.approx(top_second_block, rel=1e-2)
+  assert top > 1e3 * np.linalg.eigvalsh(h)[-1]
+
+
+def test_batch_hessian_of_the_whole_set_is_the_full_hessian_and_batches_bound_it_above():
+  module = mlp.MLP(3, (6,))
+  x = np.asarray(jax.random.normal(jax.random.key(6), (24, 4)))
+  y = np.arange(24) % 3
+  params = module.init(jax.random.key(7), x, train=False)["params"]
+  flat, unravel = ravel_pytree(params)
+  n_params = flat.shape[0]
+
+  def dense_top(xs, ys):
+    loss = lambda f: losses.mean_cross_entropy(
+        module.apply({"params": unravel(f)}, xs, train=False), ys)
+    return np.linalg.eigvalsh(np.asarray(jax.hessian(loss)(flat), np.float64))[-1]
+
+  top = batch_hessian.TopEigenvalue(module, {}, iters=n_params)
+  full = batch_hessian.batch_top_eigenvalues(top, params, x, y, 24, 5, KEY)
+  assert len(full) == 1 and full[0] == pytest.approx(dense_top(x, y), rel=1e-4)
+  # H is the mean of the H_B of a partition, and lambda_max is convex: the mean of
+  # the batches' top eigenvalues is at least the full one (each matches its dense value).
+  parts = batch_hessian.batch_top_eigenvalues(top, params, x, y, 6, 10, KEY)
+  assert len(parts) == 4 and np.mean(parts) >= full[0]
+  order = np.asarray(jax.random.permutation(jax.random.split(KEY)[0], 24))
+  assert parts[0] == pytest.approx(dense_top(x[order[:6]], y[order[:6]]), rel=1e-4)
+
+
+def test_the_three_experiments_run_quick_and_write_what_they_promise(tmp_path):
+  """Each script's --quick end to end (one test: three short processes)."""
+  keskar = tmp_path / "keskar"
+  run_script("keskar2017_large_batch.py", keskar)
+  summary = json.loads((keskar / "summary.json").read_text())["keskar"]
+  assert (keskar / "keskar2017.png").read_bytes()[:8] == PNG
+  for size in ("small", "large"):
+    for field in ("train_accuracy", "test_accuracy", "eps_sharpness_full",
+                  "eps_sharpness_projected", "top_eigenvalue"):
+      assert set(summary[size][field]) >= {"mean", "std", "ci95", "n"}
+      assert summary[size][field]["n"] == 1 and summary[size][field]["mean"] > 0
+    assert set(summary[size]["eps_sharpness_by_eps"]) == {"0.001", "0.0005"}
+  assert summary["small"]["batch_size"] == 32 and summary["large"]["batch_size"] == 144
+  inter = summary["interpolation"]
+  assert inter["alpha"][0] == -1.0 and inter["alpha"][-1] == 2.0
+  assert {"train_loss", "test_loss", "train_accuracy", "test_accuracy"} <= set(inter)
+  # alpha = 0 is the small-batch minimizer itself: its recorded test accuracy.
+  zero = inter["alpha"].index(0.0)
+  assert inter["test_accuracy"][zero]["mean"] == pytest.approx(
+      summary["small"]["test_accuracy"]["mean"], abs=1e-6)
+
+  dinh = tmp_path / "dinh"
+  run_script("dinh2017_reparametrization.py", dinh)
+  summary = json.loads((dinh / "summary.json").read_text())["dinh"]
+  assert (dinh / "dinh2017.png").read_bytes()[:8] == PNG
+  assert set(summary) == {"0.1", "1", "10"}
+  accuracy = {a: summary[a]["test_accuracy"]["mean"] for a in summary}
+  assert accuracy["0.1"] == accuracy["1"] == accuracy["10"]
+  for a in ("0.1", "10"):
+    assert summary[a]["max_abs_probability_change"]["mean"] < 1e-4
+    assert summary[a]["top_eigenvalue"]["mean"] > 5 * summary["1"]["top_eigenvalue"]["mean"]
+
+  granziol = tmp_path / "granziol"
+  run_script("granziol_batch_spectrum.py", granziol)
+  summary = json.loads((granziol / "summary.json").read_text())["granziol"]
+  assert (granziol / "granziol.png").read_bytes()[:8] == PNG
+  assert set(summary["batch_top_eigenvalue"]) == {"16"}
+  assert summary["full_top_eigenvalue"]["mean"] > 0
+  for kind in ("sgd", "adam"):
+    assert set(summary["max_lr"][kind]) == {"16", "64"}
+  # Resumable (a rerun loads the trained parameters) and unshardable (one line).
+  assert (granziol / "models" / "clean" / "seed0.msgpack").stat().st_size > 10_000
+  import subprocess, sys  # pylint: disable=import-outside-toplevel,multiple-imports
+  from tests.conftest import REPO  # pylint: disable=import-outside-toplevel
+  out = subprocess.run([sys.executable, os.path.join(REPO, "experiments",
+                                                     "dinh2017_reparametrization.py"),
+                        "--quick", f"--workdir={tmp_path}", "--shard=0/2"],
+                       capture_output=True, text=True, timeout=120, cwd=REPO)
+  assert out.returncode == 2 and "does not shard" in out.stderr
+  assert len(out.stderr.strip().splitlines()) == 1
