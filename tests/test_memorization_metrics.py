@@ -340,7 +340,8 @@ def test_the_table_declares_every_analysis_field_once_and_distinct_outputs():
   assert len(set(keys)) == len(keys)
   default = catalogue.get("digits_clean")
   assert [m.section for m in metrics.enabled(default)] == ["learning_dynamics", "effective_rank"]
-  everything = _with_analysis(default, turnover_dropout=0.5, csr_samples=4, sharpness_iters=2)
+  everything = _with_analysis(default, turnover_dropout=0.5, csr_samples=4, sharpness_iters=2,
+                              input_stability_samples=4)
   assert [m.section for m in metrics.enabled(everything)] == sections
 
 

@@ -19,6 +19,16 @@ rethinking generalization", ICLR 2017, Section 2:
 plus Badger 2022 ("Why deep learning generalizes", arXiv 2211.09639):
   noise f     input mixing x * f + noise * (1 - f), with the same Gaussian noise
               as `gaussian` (so noise f=0 is `gaussian`, f=1 is `clean`).
+plus Arpit et al. 2017 ("A closer look at memorization in deep networks", Sec. 4):
+  randinput p each training input independently, with probability p, replaced by
+              `gaussian`'s noise for that example (labels kept), so randinput 1 is
+              `gaussian` and the replaced examples nest as p grows.
+  noise_both f  the mixing of Badger's released code (objective_generalization.py):
+              x * f + (N(0, 1)/3 + 1/2) * (1 - f) in BOTH splits, training and
+              test inputs alike (fixed noise per example; [0, 1]-pixel units),
+              so that the held-out data of forced memorization and the test set
+              share the training inputs' distribution. The test split's noise is
+              its own stream. f=0: pure noise inputs with the true labels.
 
 Every corruption is a pure function of (seed, example index): the randomness of
 example i comes from `fold_in(key, i)`, never from a batch or device layout, so
@@ -29,8 +39,10 @@ needs the statistics of the full training split, which the resolver
 (workload.resolve -> Workload.input_stats) computes and `corrupt` takes as
 `input_stats`; without them (a direct call) they are the given x_train's. Test
 labels are never corrupted; test inputs are changed only by `shufpix`, the one
-corruption that is a fixed re-coding of the input space, so that the test set
-measures generalization on clean data everywhere else. A "pixel" is one spatial
+corruption that is a fixed re-coding of the input space, and by `noise_both`,
+whose test set measures generalization on equally noisy inputs (Badger's
+held-out accuracy), so that the test set measures generalization on clean data
+everywhere else. A "pixel" is one spatial
 position: its channels move together.
 """
 
@@ -50,6 +62,8 @@ from memobench.registry import Registry
 # Distinct sub-streams of the corruption key, so that label and input
 # corruptions of one seed are independent of each other.
 _LABEL_STREAM, _PERMUTATION_STREAM, _NOISE_STREAM = 1, 2, 3
+_TEST_NOISE_STREAM = 4  # noise_both: the test split's noise
+_INPUT_COIN_STREAM = 5  # randinput: whether example i's input is replaced
 
 
 @flax.struct.dataclass
@@ -189,6 +203,40 @@ def _noise(key, data, level, stats):
   return data.replace(x_train=x * level + gaussian_noise(key, x, stats) * (1.0 - level))
 
 
+def released_code_noise(key: jax.Array, shape, stream: int = _NOISE_STREAM) -> jax.Array:
+  """Per-example N(0, 1)/3 + 1/2 of `shape` (examples first): Badger's released code's noise."""
+  keys = _example_keys(key, stream, shape[0])
+  return jax.vmap(lambda k: jax.random.normal(k, shape[1:], jnp.float32))(keys) / 3.0 + 0.5
+
+
+def mix_both_splits(key: jax.Array, x_train: jax.Array, x_test: jax.Array, level):
+  """noise_both's inputs: x * f + noise * (1 - f) in each split, noise per example index."""
+  mix = lambda x, stream: x * level + released_code_noise(key, x.shape, stream) * (1.0 - level)
+  return mix(x_train, _NOISE_STREAM), mix(x_test, _TEST_NOISE_STREAM)
+
+
+def _noise_both(key, data, level, stats):
+  del stats
+  x_train, x_test = mix_both_splits(key, data.x_train, data.x_test, level)
+  return data.replace(x_train=x_train, x_test=x_test)
+
+
+def input_replaced(key: jax.Array, n: int, p) -> jax.Array:
+  """randinput's mask: example i's input is replaced iff uniform(fold_in(key, i)) < p.
+
+  One uniform per example (not a Bernoulli draw per level), so the examples
+  replaced at p are a subset of those replaced at any larger p.
+  """
+  keys = _example_keys(key, _INPUT_COIN_STREAM, n)
+  return jax.vmap(lambda k: jax.random.uniform(k))(keys) < p
+
+
+def _randinput(key, data, level, stats):
+  x = data.x_train
+  replaced = input_replaced(key, x.shape[0], level).reshape((-1,) + (1,) * (x.ndim - 1))
+  return data.replace(x_train=jnp.where(replaced, gaussian_noise(key, x, stats), x))
+
+
 # The table of corruption kinds (each a pure function of (key, example index)).
 KINDS: Registry[Kind] = Registry("corruption", "corruption.kind", {
     "clean": Kind(_clean, takes_level=False,
@@ -204,9 +252,15 @@ KINDS: Registry[Kind] = Registry("corruption", "corruption.kind", {
     "gaussian": Kind(_gaussian, takes_level=False,
         describe=lambda _: "training images replaced by Gaussian noise of the data's mean/variance",
         uses_input_stats=True),
+    "randinput": Kind(_randinput, takes_level=True,
+        describe=lambda p: f"each training input replaced by gaussian noise with prob. {p:g}",
+        uses_input_stats=True),
     "noise": Kind(_noise, takes_level=True,
         describe=lambda f: f"training inputs mixed x*{f:g} + gaussian noise*{1 - f:g} (Badger 2022)",
         uses_input_stats=True),
+    "noise_both": Kind(_noise_both, takes_level=True,
+        describe=lambda f: f"training and test inputs mixed x*{f:g} + (randn/3+1/2)*{1 - f:g} "
+                           "(Badger 2022's released code)"),
 })
 
 

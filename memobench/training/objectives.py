@@ -2,12 +2,14 @@
 
 An objective is called inside the training step as
 
-  objective(forward, x, y, idx, step) -> (loss, new_model_state)
+  objective(forward, x, y, idx, step[, weights=w]) -> (loss, new_model_state)
 
 where ``forward(inputs, example_idx)`` runs the model in training mode and
 returns (logits, new_model_state); `example_idx` (the batch's training-set
 indices) lets per-example hooks such as turn-over dropout act, and is None for
-inputs that are not training examples. An objective that needs data beyond
+inputs that are not training examples. `weights` (per example of the batch;
+given only for runs with loop.Member.loss_weights, e.g. leave-one-out) weight
+the training batch's mean: sum(w * loss) / sum(w). An objective that needs data beyond
 the training set declares a `heldout` loader; the resolver (workload.py) loads
 it once, before any step is built.
 
@@ -31,6 +33,26 @@ it once, before any step is built.
                        per example, the model fits (train acc 0.99) while test
                        accuracy falls from 0.96 (ce) to 0.68, and fitting takes
                        ~9x the steps: memorization without generalization.
+                       memobench's capped variant; label-only corruptions.
+  forced_memorization_test, forced_memorization_pool
+                       the same split objective as Badger's released code runs
+                       it (training/forced_memorization.py): the bounded
+                       softmax-then-CE for both terms, the held-out batch
+                       paired in order with the training batch, from the test
+                       split itself (_test) or an equal-size pool of training
+                       examples n..2n-1 (_pool), carrying the run's corruption
+                       (input noise included), and the term dropped while the
+                       held-out batch is at chance.
+  igr                  mean CE + analysis.igr_lambda * ||grad_params CE||^2 of
+                       the training batch: Barrett & Dherin 2021, "Implicit
+                       gradient regularization" (ICLR), their explicit
+                       gradient regularizer, by double backprop. Their
+                       backward error analysis gives plain gradient descent
+                       with step h the same penalty implicitly, with lambda =
+                       h/4 (its modified loss L + h/4 ||grad L||^2). The
+                       penalty wraps the step's whole loss function
+                       (`gradient_penalized`, applied by training/steps.py),
+                       since it differentiates with respect to the parameters.
 """
 
 from __future__ import annotations
@@ -45,6 +67,7 @@ import numpy as np
 from memobench import prng, specs
 from memobench.registry import Registry
 from memobench.data import datasets
+from memobench.training import forced_memorization
 from memobench.training.losses import cross_entropy
 
 # Corruptions that leave inputs alone: the clean held-out inputs then come from
@@ -68,11 +91,18 @@ class ObjectiveEntry:
 def _ce(spec, run_key, heldout):
   del spec, run_key, heldout
 
-  def objective(forward, x, y, idx, step):
+  def objective(forward, x, y, idx, step, weights=None):
     del step
     logits, new_model_state = forward(x, idx)
-    return jnp.mean(cross_entropy(logits, y)), new_model_state
+    return weighted_mean(cross_entropy(logits, y), weights), new_model_state
   return objective
+
+
+def weighted_mean(per_example: jax.Array, weights: jax.Array | None) -> jax.Array:
+  """The batch mean, or sum(w * l) / sum(w) with per-example weights (0 where all are 0)."""
+  if weights is None:
+    return jnp.mean(per_example)
+  return jnp.sum(weights * per_example) / jnp.maximum(jnp.sum(weights), 1e-12)
 
 
 def heldout_pool(spec: specs.Spec, data_dir: str | None = None):
@@ -95,12 +125,12 @@ def _forced_memorization(spec, run_key, heldout):
   batch = spec.budget.batch_size
   chance_ce = float(np.log(num_classes))  # CE of a uniform prediction, log K
 
-  def objective(forward, x, y, idx, step):
+  def objective(forward, x, y, idx, step, weights=None):
     logits, new_model_state = forward(x, idx)
     pick = jax.random.randint(jax.random.fold_in(key, step), (batch,), 0, x_pool.shape[0])
     heldout_logits, _ = forward(x_pool[pick], None)  # its BatchNorm statistics are dropped
     heldout_ce = jnp.minimum(cross_entropy(heldout_logits, y_pool[pick]), chance_ce)
-    loss = jnp.mean(cross_entropy(logits, y)) - jnp.mean(heldout_ce)
+    loss = weighted_mean(cross_entropy(logits, y), weights) - jnp.mean(heldout_ce)
     return loss, new_model_state
   return objective
 
@@ -115,10 +145,36 @@ def _check_forced_memorization(spec: specs.Spec) -> None:
                           f"{spec.corruption.kind}")
 
 
+def gradient_penalized(loss_fn: Callable[[Any], tuple[jax.Array, Any]], lam: float):
+  """params -> (loss + lam * ||grad loss||^2, aux) for loss_fn: params -> (loss, aux).
+
+  The squared norm sums over every parameter; differentiating the result is
+  double backprop (the gradient of the gradient's norm).
+  """
+  def penalized(params):
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    norm_sq = sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads))
+    return loss + lam * norm_sq, aux
+  return penalized
+
+
+def _check_igr(spec: specs.Spec) -> None:
+  if not 0.0 <= spec.analysis.igr_lambda < float("inf"):
+    raise specs.SpecError(f"analysis.igr_lambda must be finite and >= 0, got "
+                          f"{spec.analysis.igr_lambda}")
+
+
 OBJECTIVES: Registry[ObjectiveEntry] = Registry("objective", "analysis.objective", {
     "ce": ObjectiveEntry(_ce),
+    "igr": ObjectiveEntry(_ce, _check_igr),
     "forced_memorization": ObjectiveEntry(_forced_memorization, _check_forced_memorization,
                                           heldout_pool),
+    "forced_memorization_test": ObjectiveEntry(forced_memorization.make,
+                                               forced_memorization.check,
+                                               forced_memorization.load),
+    "forced_memorization_pool": ObjectiveEntry(forced_memorization.make,
+                                               forced_memorization.check,
+                                               forced_memorization.load),
 })
 
 
@@ -128,3 +184,6 @@ def names() -> list[str]:
 
 def check(spec: specs.Spec) -> None:
   OBJECTIVES.get(spec.analysis.objective).check(spec)
+  if spec.analysis.igr_lambda and spec.analysis.objective != "igr":
+    raise specs.SpecError(f"analysis.igr_lambda={spec.analysis.igr_lambda} needs "
+                          f"analysis.objective=igr, got {spec.analysis.objective}")
