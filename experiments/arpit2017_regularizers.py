@@ -14,8 +14,8 @@ Sweeps: dropout after every hidden layer (model.dropout) in {0.2, 0.4, 0.6,
 [0, 1]) in {0.1, 0.25, 0.5, 1.0}; and coupled L2 weight decay
 (optimizer.weight_decay) in {1e-4, 1e-3, 1e-2}; against the unregularized
 baseline. The levels are ours: the paper's grids are for its own models and
-datasets. (The fixed `noise{F}` corruptions are a different thing, Badger
-2022's input mixing, see badger2022_noise_and_size.py.)
+datasets. (The fixed `noise{F}` / `noise_both` corruptions are a different thing, Badger
+2022's input mixing, see badger2022.py.)
 
 Command:
 

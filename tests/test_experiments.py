@@ -69,17 +69,8 @@ def test_arpit2017_regularizers_quick(tmp_path):
     assert r["clean_test_accuracy"]["mean"] > 0.5
 
 
-def test_badger2022_noise_and_size_quick(tmp_path):
-  run_script("badger2022_noise_and_size.py", tmp_path, "--sizes=300")
-  summary = check_outputs(tmp_path, "noise_and_size.png", 5)
-  assert [r["signal_fraction"] for r in summary["noise"]] == [0.5, 1.0]
-  sizes = {(r["labels"], r["train_size"]) for r in summary["size"]}
-  assert sizes == {("clean", 300), ("clean", 1437), ("randlabels", 300), ("randlabels", 1437)}
-
-
 @pytest.mark.parametrize("script,args,needle", [
     ("zhang2017_fig1.py", ["--dataset=nosuchset"], "unknown spec 'nosuchset_clean'"),
-    ("badger2022_noise_and_size.py", ["--sizes=a,b"], "expected comma-separated integers"),
     ("zhang2017_table1.py", ["--models=nosuchmodel"], "unknown model 'nosuchmodel'"),
 ])
 def test_bad_input_is_one_line(tmp_path, script, args, needle):
@@ -91,8 +82,7 @@ def test_bad_input_is_one_line(tmp_path, script, args, needle):
 
 
 @pytest.mark.parametrize("script", ["zhang2017_fig1.py", "zhang2017_table1.py",
-                                    "arpit2017_regularizers.py",
-                                    "badger2022_noise_and_size.py"])
+                                    "arpit2017_regularizers.py"])
 def test_docstring_gives_command_runtime_and_expected_result(script):
   import ast  # pylint: disable=import-outside-toplevel
   doc = ast.get_docstring(ast.parse(open(os.path.join(REPO, "experiments", script)).read()))

@@ -1,0 +1,308 @@
+"""Badger 2022, "Why deep learning generalizes": forced memorization, noise, size, stability.
+
+Command (offline default: MLP 1x512 on digits, 3 seeds per cell, 10 cells, 30 runs):
+
+    python experiments/badger2022.py                      # -> /tmp/memobench/experiments/badger2022/digits
+    python experiments/badger2022.py --dataset=mnist5k    # 784-dimensional inputs (slower)
+    python experiments/badger2022.py --quick              # smoke test: digits, 3 epochs, 6 runs
+
+Expected runtime: RUNTIME_PLACEHOLDER
+
+Reproduces Badger, "Why deep learning generalizes" (arXiv 2211.09639) as its
+released code runs it (github.com/blbadger/learning-generality,
+objective_generalization.py; memobench/training/forced_memorization.py):
+forced memorization minimizes CE(training batch) - CE(held-out batch) with a
+network whose softmax output is fed to the cross-entropy (each term bounded:
+[log(K-1+e) - 1, log(K-1+e)]), held-out batches paired in order, Adam, and
+the held-out term dropped while held-out accuracy is at chance (the code's
+0.11); inputs are mixed x*f + (randn/3 + 1/2)*(1-f) in the training AND the
+held-out inputs (corruption `noise_both`).
+
+The paper's findings (abstract), in its terms:
+  (1) "memorization is difficult relative to generalization, but adding noise
+      makes memorization easier";
+  (2) "increasing the dataset size exaggerates the characteristics of that
+      dataset: model access to more training samples makes overfitting easier
+      for random data, but somewhat harder for natural images";
+  (3) "generalization results from a model's parameters being attracted to
+      points of maximal stability with respect to that model's inputs".
+
+Grid (Adam lr 1e-3 constant, batch 100, one evaluation per epoch, fit =
+training accuracy >= 0.99 on the labels trained on; an MLP 1x512 with
+softmax-bounded CE where the released code trains a CNN on CIFAR-10 at Adam
+lr 5e-6 for 2,000 epochs of 20 batches of 512):
+  reference   plain CE (generalization), clean, same n, for (1)'s "relative to".
+  noise       forced_memorization_test (held-out = the test split, equal in size
+              to the training set as in the released code: n = 360 digits and
+              the 360 test digits; mnist5k: 1,000 and 1,000; batch 40 / 100),
+              f in {0, 0.5, 1}; epochs and steps to fit, epochs to 0.9 training
+              accuracy, and held-out (= equally noisy test) accuracy.
+  size        forced_memorization_pool (held-out = training examples n..2n-1,
+              so it grows with n), n in {160, 640} (mnist5k: 250..2000), for
+              natural images (clean), random data (the released code's: f = 0
+              noise inputs with their labels) and random labels (memobench's
+              extra). Budget: 200 epochs, whatever n (the paper counts epochs).
+  stability   analysis.input_stability_samples (memobench/metrics/input_stability.py)
+              on every noise and reference cell: ||dCE/dx|| and ||df/dx||_F of
+              the logits on STABILITY_SAMPLES train, test and noise inputs at every
+              evaluation.
+Fit times are right-censored: a seed that never fits within the budget
+counts at its budget (a lower bound); each cell says how many seeds were
+censored (`censored`, `is_lower_bound`).
+
+Expected result (mnist5k, 3 seeds, mean +- sample std; measured RESULT_DATE):
+
+RESULT_PLACEHOLDER
+
+Outputs in the workdir: badger2022.png (four panels), summary.json
+(`reference`, `noise.<f>.{epochs_to_fit,steps_to_fit,heldout_accuracy,...}`,
+`size.<data>.<n>.{epochs_to_fit,steps_to_fit}`, `stability.<split>.<cell>.<measure>`:
+per evaluation epoch, over seeds), leaderboard.json/.html, runs/<cell>/seed<N>/.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+import common
+
+NOISE_FRACTIONS = (0.0, 0.5, 1.0)
+# Per dataset: (noise-sweep training-set size = its test-set size, batch, size sweep). The
+# noise sweep trains on as many examples as the held-out test split holds (the released code
+# pairs 20 training with 20 held-out batches); the pool needs 2n <= the training split.
+SETTINGS = {"digits": (360, 40, (160, 640)),
+            "mnist5k": (1000, 100, (250, 500, 1000, 2000))}
+OTHER_SETTINGS = (1000, 100, (250, 500, 1000, 2000))
+SIZE_DATA = {"natural": ("clean", None), "random_inputs": ("noise_both", 0.0),
+             "random_labels": ("randlabels", None)}
+LR = 1e-3
+MAX_EPOCHS = 200
+STABILITY_SAMPLES = 128
+SPLITS = ("train", "test", "noise")
+MEASURES = ("input_gradient_norm", "logit_jacobian_norm")
+
+QUICK = {"fractions": (0.0, 1.0), "noise_n": 120, "sizes": (80,), "max_epochs": 3,
+         "stability": 16}
+
+
+def _base(n: int, batch: int, max_epochs: int) -> tuple[str, ...]:
+  return ("optimizer.kind=adam", f"optimizer.lr={LR}", "optimizer.lr_decay_per_epoch=1.0",
+          f"budget.batch_size={batch}", f"budget.max_epochs={max_epochs}",
+          f"budget.eval_every_steps={max(1, n // batch)}", f"dataset.train_size={n}",
+          "analysis.dynamics=false", "analysis.effective_rank=false")
+
+
+def _corruption(kind: str, level: float | None) -> tuple[str, ...]:
+  return (f"corruption.kind={kind}",) + (() if level is None else (f"corruption.level={level}",))
+
+
+def fit_cell(runs: list[dict], metric: str) -> dict:
+  """{mean, std, ci95, n} of a fit time with censored seeds at their budget (lower bounds)."""
+  values, censored = [], 0
+  for r in runs:
+    m = r["metrics"]
+    if m.get(metric) is not None:
+      values.append(float(m[metric]))
+    elif m.get("steps_to_fit_censored") or r["run"]["status"] == "budget_exhausted":
+      censored += 1
+      bound = m.get(f"{metric}_lower_bound")
+      if bound is None:
+        bound = r["run"]["steps" if metric == "steps_to_fit" else "epochs"]
+      values.append(float(bound))
+  out = common.leaderboard.summarize(values)
+  out["censored"] = censored
+  out["is_lower_bound"] = censored > 0  # then the mean is a lower bound, not an estimate
+  out["median"] = float(np.median(values)) if values else None
+  return out
+
+
+def threshold_cell(args, key: str, runs: list[dict], threshold: float) -> dict:
+  """Epochs until training accuracy first reaches `threshold` (from each seed's curve).
+
+  A seed whose curve never reaches it counts at its last evaluated epoch (a lower bound).
+  """
+  values, censored = [], 0
+  for r in runs:
+    curve = common.curve(args, key, r["spec"]["resolved"]["seed"])
+    epochs, accs = curve["epoch"], curve["train_accuracy"]
+    hit = next((e for e, a in zip(epochs, accs) if a is not None and a >= threshold), None)
+    if hit is None:
+      censored += 1
+      hit = epochs[-1]
+    values.append(float(hit))
+  out = common.leaderboard.summarize(values)
+  out.update(censored=censored, is_lower_bound=censored > 0, threshold=threshold)
+  return out
+
+
+def stability_curves(runs: list[dict], steps_per_epoch: int) -> dict:
+  """{split: {measure: [stat per evaluation]}, "epoch": [...]} over the seeds that reached it."""
+  tracks = [r["memorization"]["input_stability"]["over_training"] for r in runs]
+  longest = max(tracks, key=lambda t: len(t["train"]["step"]))
+  epochs = [s / steps_per_epoch for s in longest["train"]["step"]]
+  out = {}
+  for split in SPLITS:
+    out[split] = {"epoch": epochs}
+    for measure in MEASURES:
+      out[split][measure] = [
+          common.leaderboard.summarize(t[split][measure][i] for t in tracks
+                                       if i < len(t[split][measure]))
+          for i in range(len(epochs))]
+  return out
+
+
+def main() -> None:
+  p = common.parser(__doc__, "badger2022", "digits")
+  p.add_argument("--max_epochs", type=int, default=None,
+                 help=f"epochs of every cell's budget (default {MAX_EPOCHS})")
+  args = common.finish_args(p.parse_args())
+  quick = args.quick
+  noise_n, batch, sizes = SETTINGS.get(args.dataset, OTHER_SETTINGS)
+  fractions = QUICK["fractions"] if quick else NOISE_FRACTIONS
+  noise_n = QUICK["noise_n"] if quick else noise_n
+  sizes = QUICK["sizes"] if quick else sizes
+  max_epochs = args.max_epochs or (QUICK["max_epochs"] if quick else MAX_EPOCHS)
+  if max_epochs < 1:
+    common.fail(f"--max_epochs must be >= 1, got {max_epochs}", 2)
+  samples = QUICK["stability"] if quick else STABILITY_SAMPLES
+  spec, _ = common.get_spec(f"{args.dataset}_clean")
+  stability = (f"analysis.input_stability_samples={samples}",)
+
+  cells = [common.Cell("reference_ce", spec,
+                       _base(noise_n, batch, max_epochs) + stability)]
+  for f in fractions:
+    cells.append(common.Cell(
+        f"noise_f{f:g}", spec, _base(noise_n, batch, max_epochs) + _corruption("noise_both", f)
+        + ("analysis.objective=forced_memorization_test",) + stability))
+  for data, (kind, level) in SIZE_DATA.items():
+    for n in sizes:
+      cells.append(common.Cell(
+          f"size_{data}_n{n}", spec, _base(n, batch, max_epochs) + _corruption(kind, level)
+          + ("analysis.objective=forced_memorization_pool",)))
+  for cell in cells:  # every cell validates (and its dataset is big enough) before any runs
+    common.get_spec(f"{args.dataset}_clean", cell.overrides)
+  grouped = common.run_cells(cells, args)
+
+  ref = grouped["reference_ce"]
+  summary = {
+      "experiment": "badger2022", "dataset": args.dataset, "seeds": args.seeds, "quick": quick,
+      "settings": {"optimizer": f"adam lr {LR} constant", "batch_size": batch,
+                   "max_epochs": max_epochs, "noise_train_size": noise_n,
+                   "fit_threshold": spec.budget.fit_threshold, "model": spec.model.name,
+                   "stability_samples": samples},
+      "reference": {"objective": "ce", "epochs_to_fit": fit_cell(ref, "epochs_to_fit"),
+                    "epochs_to_train_accuracy_0.9": threshold_cell(args, "reference_ce", ref, 0.9),
+                    "steps_to_fit": fit_cell(ref, "steps_to_fit"),
+                    "test_accuracy": common.stat(ref, "test_accuracy")},
+      "noise": {}, "size": {}, "stability": {s: {} for s in SPLITS}}
+  for f in fractions:
+    runs = grouped[f"noise_f{f:g}"]
+    summary["noise"][f"{f:g}"] = {
+        "epochs_to_fit": fit_cell(runs, "epochs_to_fit"),
+        "steps_to_fit": fit_cell(runs, "steps_to_fit"),
+        "epochs_to_train_accuracy_0.9": threshold_cell(args, f"noise_f{f:g}", runs, 0.9),
+        "heldout_accuracy": common.stat(runs, "test_accuracy"),
+        "train_accuracy": common.stat(runs, "train_accuracy")}
+  for data in SIZE_DATA:
+    summary["size"][data] = {}
+    for n in sizes:
+      runs = grouped[f"size_{data}_n{n}"]
+      summary["size"][data][str(n)] = {
+          "epochs_to_fit": fit_cell(runs, "epochs_to_fit"),
+          "steps_to_fit": fit_cell(runs, "steps_to_fit"),
+          "epochs_to_train_accuracy_0.9": threshold_cell(args, f"size_{data}_n{n}", runs, 0.9),
+          "train_accuracy": common.stat(runs, "train_accuracy")}
+  spe = max(1, noise_n // batch)
+  stab_cells = {"ce": "reference_ce", **{f"forced_f{f:g}": f"noise_f{f:g}" for f in fractions}}
+  for label, key in stab_cells.items():
+    curves = stability_curves(grouped[key], spe)
+    for split in SPLITS:
+      summary["stability"][split][label] = curves[split]
+
+  _figure(args, summary, fractions, sizes, stab_cells)
+  common.export(args, summary)
+  _print(summary, fractions, sizes)
+
+
+def _fmt(cell: dict) -> str:
+  if cell["mean"] is None:
+    return "n/a"
+  s = f"{'>=' if cell.get('is_lower_bound') else ''}{cell['mean']:.1f}"
+  return s + (f" +- {cell['std']:.1f}" if cell["std"] is not None else "")
+
+
+def _print(summary, fractions, sizes) -> None:
+  ref = summary["reference"]
+  print(f"reference (plain CE, clean): epochs to fit {_fmt(ref['epochs_to_fit'])}, "
+        f"test acc {ref['test_accuracy']['mean']:.3f}")
+  for f in fractions:
+    c = summary["noise"][f"{f:g}"]
+    print(f"forced f={f:<4g} epochs to fit {_fmt(c['epochs_to_fit']):>14s} "
+          f"(censored {c['epochs_to_fit']['censored']}), to 0.9 "
+          f"{_fmt(c['epochs_to_train_accuracy_0.9'])}  held-out acc "
+          f"{c['heldout_accuracy']['mean']:.3f}  train acc {c['train_accuracy']['mean']:.3f}")
+  for data in SIZE_DATA:
+    row = "  ".join(f"n={n}: {_fmt(summary['size'][data][str(n)]['epochs_to_fit'])} "
+                    f"(0.9: {_fmt(summary['size'][data][str(n)]['epochs_to_train_accuracy_0.9'])}, "
+                    f"acc {summary['size'][data][str(n)]['train_accuracy']['mean']:.3f})"
+                    for n in sizes)
+    print(f"size {data:14s} epochs to fit  {row}")
+  for split in SPLITS:
+    for label, curve in summary["stability"][split].items():
+      g = [c["mean"] for c in curve["input_gradient_norm"]]
+      j = [c["mean"] for c in curve["logit_jacobian_norm"]]
+      print(f"stability {split:5s} {label:10s} ||dL/dx|| {g[0]:.3f} -> {g[-1]:.3f}  "
+            f"||df/dx||_F {j[0]:.2f} -> {j[-1]:.2f}")
+
+
+def _figure(args, summary, fractions, sizes, stab_cells) -> None:
+  plt = common.plt
+  fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
+  ax = axes[0]
+  common.errorbar(ax, fractions, [summary["noise"][f"{f:g}"]["epochs_to_fit"] for f in fractions],
+                  color="C3", label="forced memorization")
+  ref = summary["reference"]["epochs_to_fit"]
+  if ref["mean"] is not None:
+    ax.axhline(ref["mean"], color="C0", ls="--", label="plain CE (clean)")
+  ax.axhline(summary["settings"]["max_epochs"], color="0.6", ls=":", label="budget (censored)")
+  ax.set(xlabel="signal fraction f (x*f + noise*(1-f))", ylabel="epochs to fit (train acc 0.99)",
+         title="(1) noise makes memorization easier?")
+  ax.legend(fontsize=7)
+  ax = axes[1]
+  common.errorbar(ax, fractions,
+                  [summary["noise"][f"{f:g}"]["heldout_accuracy"] for f in fractions], color="C3",
+                  label="held-out (noisy test)")
+  common.errorbar(ax, fractions,
+                  [summary["noise"][f"{f:g}"]["train_accuracy"] for f in fractions], color="C2",
+                  label="train")
+  ax.set(xlabel="signal fraction f", ylabel="accuracy at the end", ylim=(0, 1.02),
+         title="(1') forced memorization: accuracies")
+  ax.legend(fontsize=7)
+  ax = axes[2]
+  for (data, color) in zip(SIZE_DATA, ("C0", "C3", "C1")):
+    common.errorbar(ax, sizes, [summary["size"][data][str(n)]["epochs_to_fit"] for n in sizes],
+                    color=color, label=data)
+  ax.axhline(summary["settings"]["max_epochs"], color="0.6", ls=":")
+  ax.set(xscale="log", xlabel="training-set size n (held-out pool n..2n-1)",
+         ylabel="epochs to fit", title="(2) dataset size")
+  ax.legend(fontsize=7)
+  ax = axes[3]
+  for (label, color) in zip(stab_cells, ("C0", "C3", "C4", "C5", "C6", "C2", "C7")):
+    for split, ls in (("test", "-"), ("noise", ":")):
+      curve = summary["stability"][split][label]
+      ys = [c["mean"] for c in curve["input_gradient_norm"]]
+      ax.plot(curve["epoch"], ys, ls=ls, color=color,
+              label=f"{label} {split}" if split == "test" else None)
+  ax.set(yscale="log", xlabel="epoch", ylabel="||dCE/dx|| (test solid, noise dotted)",
+         title="(3) input-gradient norm over training")
+  ax.legend(fontsize=6)
+  fig.suptitle(f"Badger 2022 on {args.dataset} ({args.seeds} seed(s))"
+               + (" [--quick]" if args.quick else ""))
+  fig.tight_layout()
+  common.savefig(fig, args, "badger2022.png")
+
+
+if __name__ == "__main__":
+  sys.exit(main())
