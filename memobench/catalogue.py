@@ -7,6 +7,8 @@ Names are ``{dataset}_{corruption}`` for the dataset's default model and
   randlabels, shufpix, randpix, gaussian              (Zhang et al. 2017)
   noise10, noise25, noise50, noise75, noise90         (Badger 2022: x*f + noise*(1-f),
                                                        f = signal kept = 0.10 ... 0.90)
+  randinput20, randinput40, randinput60, randinput80  (Arpit 2017: each training input
+                                                       replaced by gaussian noise, prob. p)
 
 Each dataset's defaults (model, optimizer, budget) live in one `DatasetDefaults`
 entry below; adding a dataset to the catalogue is one entry. A dataset may give
@@ -44,6 +46,7 @@ CORRUPTIONS: dict[str, CorruptionSpec] = {
     "randpix": CorruptionSpec("randpix"),
     "gaussian": CorruptionSpec("gaussian"),
     **{f"noise{f}": CorruptionSpec("noise", f / 100) for f in (10, 25, 50, 75, 90)},
+    **{f"randinput{p}": CorruptionSpec("randinput", p / 100) for p in (20, 40, 60, 80)},
 }
 
 
