@@ -31,6 +31,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from memobench import prng, specs
 from memobench.data import corruptions, preprocessing
 from memobench.metrics import turnover
+from memobench.training import objectives
 from memobench.training.losses import cross_entropy
 from memobench.workload import Schedule, Workload
 
@@ -111,11 +112,15 @@ def subset_indices(key: jax.Array, n: int, m: int) -> jax.Array:
 
 
 def make_steps(workload: Workload, key: jax.Array,
-               mesh: jax.sharding.Mesh | None = None) -> Steps:
+               mesh: jax.sharding.Mesh | None = None,
+               loss_weights: jax.Array | None = None) -> Steps:
   """The pure init/train/eval functions of `workload` for the run whose key is `key`.
 
   Called with a traced key inside a vmapped group: it looks nothing up and
   loads nothing (the workload holds every resolved piece).
+  loss_weights: one weight per training example (loop.Member.loss_weights);
+  the objective then gets the batch's weights (`weights=`), and the batch
+  order is unchanged. None: the objective is called as always.
   """
   spec, schedule, module, tx = workload.spec, workload.schedule, workload.module, workload.tx
   input_shape = workload.dataset.input_shape
@@ -124,6 +129,8 @@ def make_steps(workload: Workload, key: jax.Array,
   objective = workload.objective(key)  # spec.analysis.objective; default: mean CE
   example_masks = turnover.masker(spec, key)  # idx -> per-example dropout masks (or no-op)
   batch_sharding = NamedSharding(mesh, P("data")) if mesh is not None else None
+  if loss_weights is not None:
+    loss_weights = jnp.asarray(loss_weights, jnp.float32)
   if workload.subset_size is None:
     order_fn = functools.partial(epoch_order, shuffle_key, schedule=schedule)
   else:
@@ -157,8 +164,12 @@ def make_steps(workload: Workload, key: jax.Array,
           return module.apply(
               {"params": params, **state.model_state}, inputs, train=True, rngs=rngs,
               mutable=list(state.model_state))
-      return objective(forward, x, y, idx, state.step)
+      if loss_weights is None:
+        return objective(forward, x, y, idx, state.step)
+      return objective(forward, x, y, idx, state.step, weights=loss_weights[idx])
 
+    if spec.analysis.igr_lambda:  # objective igr: + lambda ||grad loss||^2 (double backprop)
+      loss_fn = objectives.gradient_penalized(loss_fn, spec.analysis.igr_lambda)
     (loss, new_model_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     return TrainState(state.step + 1, optax.apply_updates(state.params, updates),

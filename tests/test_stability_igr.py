@@ -1,0 +1,238 @@
+"""Hardt et al. 2016's neighbouring-dataset pairs and Barrett & Dherin 2021's gradient penalty."""
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from memobench import catalogue, prng, specs, workload
+from memobench.training import loop, objectives
+from memobench.training.losses import cross_entropy
+from memobench.training.steps import make_steps
+from tests.conftest import REPO
+
+sys.path.insert(0, os.path.join(REPO, "experiments"))
+import barrett2021_igr  # noqa: E402  pylint: disable=wrong-import-position
+import hardt2016_stability as hardt  # noqa: E402  pylint: disable=wrong-import-position
+
+
+# -- the explicit gradient regularizer --------------------------------------------------------
+
+def _quadratic():
+  """L = 1/2 theta^T A theta, A symmetric and indefinite (an awkward, non-convex case),
+  theta split over two leaves so the penalty must sum over the whole pytree."""
+  rng = np.random.default_rng(0)
+  m = rng.normal(size=(5, 5))
+  a = (m + m.T) / 2
+  assert np.linalg.eigvalsh(a).min() < 0 < np.linalg.eigvalsh(a).max()
+  a = jnp.asarray(a, jnp.float32)
+
+  def loss_fn(params):
+    theta = jnp.concatenate([params["w"], params["b"]])
+    return 0.5 * theta @ a @ theta, {"aux": 7}
+  params = {"w": jnp.asarray(rng.normal(size=3), jnp.float32),
+            "b": jnp.asarray(rng.normal(size=2), jnp.float32)}
+  return a, loss_fn, params
+
+
+def test_igr_term_on_a_quadratic_is_lambda_norm_of_a_theta_squared():
+  a, loss_fn, params = _quadratic()
+  lam = 0.37
+  theta = jnp.concatenate([params["w"], params["b"]])
+  value, aux = jax.jit(objectives.gradient_penalized(loss_fn, lam))(params)
+  expected = 0.5 * theta @ a @ theta + lam * jnp.sum((a @ theta) ** 2)
+  np.testing.assert_allclose(value, expected, rtol=1e-5)
+  assert int(aux["aux"]) == 7
+  # lambda 0 is the loss itself.
+  np.testing.assert_allclose(objectives.gradient_penalized(loss_fn, 0.0)(params)[0],
+                             loss_fn(params)[0], rtol=1e-6)
+
+
+def test_igr_gradient_matches_finite_differences_and_the_analytic_form():
+  a, loss_fn, params = _quadratic()
+  lam = 0.37
+  penalized = objectives.gradient_penalized(loss_fn, lam)
+  grads = jax.jit(jax.grad(lambda p: penalized(p)[0]))(params)
+  flat = np.concatenate([grads["w"], grads["b"]])
+  theta = np.concatenate([params["w"], params["b"]]).astype(np.float64)
+  a64 = np.asarray(a, np.float64)
+  # d/dtheta [1/2 t'At + lam |At|^2] = A t + 2 lam A^2 t (A symmetric).
+  np.testing.assert_allclose(flat, a64 @ theta + 2 * lam * a64 @ a64 @ theta, rtol=1e-4,
+                             atol=1e-5)
+  f = lambda t: 0.5 * t @ a64 @ t + lam * np.sum((a64 @ t) ** 2)  # noqa: E731
+  eps = 1e-4
+  fd = [(f(theta + eps * e) - f(theta - eps * e)) / (2 * eps) for e in np.eye(5)]
+  np.testing.assert_allclose(flat, fd, rtol=1e-3, atol=1e-4)
+  # The penalty changes the gradient: without it the gradient is A theta alone.
+  assert not np.allclose(flat, a64 @ theta, atol=1e-3)
+
+
+def test_igr_spec_field_hash_and_checks():
+  base = catalogue.get("digits_clean")
+  igr, _ = specs.with_overrides(base, ["analysis.objective=igr", "analysis.igr_lambda=0.1"])
+  assert specs.spec_hash(igr) != specs.spec_hash(
+      specs.with_overrides(base, ["analysis.objective=igr"])[0])
+  # A new field at its default leaves every existing hash alone.
+  assert "igr_lambda" not in json.dumps(specs._hashed_content(base))  # pylint: disable=protected-access
+  workload.validate(igr)
+  with pytest.raises(specs.SpecError, match="needs analysis.objective=igr"):
+    workload.validate(specs.with_overrides(base, ["analysis.igr_lambda=0.1"])[0])
+  with pytest.raises(specs.SpecError, match="igr_lambda must be finite and >= 0"):
+    workload.validate(specs.with_overrides(base, ["analysis.objective=igr",
+                                                  "analysis.igr_lambda=-1"])[0])
+
+
+def _tiny(spec_name="digits_clean", extra=()):
+  spec, _ = specs.with_overrides(catalogue.get(spec_name), [
+      "dataset.train_size=64", "budget.batch_size=16", "optimizer.momentum=0",
+      "optimizer.lr_decay_per_epoch=1", "optimizer.lr=0.1", "analysis.dynamics=false",
+      "analysis.effective_rank=false", *extra])
+  return spec
+
+
+def test_igr_training_step_takes_the_penalized_gradient():
+  """One step of objective=igr moves the parameters by -lr * grad(CE + lambda ||grad CE||^2)."""
+  lam = 0.5
+  igr_wl = workload.resolve(_tiny(extra=("analysis.objective=igr",
+                                         f"analysis.igr_lambda={lam}")))
+  key = prng.run_key(0)
+  data = igr_wl.corrupted_data(0)
+  igr_steps = make_steps(igr_wl, key)
+  state = igr_steps.init(jax.random.fold_in(key, prng.INIT))
+  idx = np.asarray(jax.random.permutation(jax.random.fold_in(
+      jax.random.fold_in(key, prng.SHUFFLE), 0), 64))[:16]
+  module = igr_wl.module
+
+  def ce(p):
+    return jnp.mean(cross_entropy(
+        module.apply({"params": p}, data.x_train[idx], train=True), data.y_train[idx]))
+
+  def penalized(p):
+    g = jax.grad(ce)(p)
+    return ce(p) + lam * sum(jnp.sum(x ** 2) for x in jax.tree.leaves(g))
+  penalized_grad, plain_grad = jax.jit(lambda p: (jax.grad(penalized)(p), jax.grad(ce)(p)))(
+      state.params)
+  got = jax.jit(igr_steps.train_step)(state, data).params
+  for p, g, gp in zip(jax.tree.leaves(state.params), jax.tree.leaves(got),
+                      jax.tree.leaves(penalized_grad)):
+    np.testing.assert_allclose(g, p - 0.1 * gp, rtol=1e-4, atol=1e-6)
+  # ... which is not the plain step's.
+  assert max(float(jnp.max(jnp.abs(a - b))) for a, b in
+             zip(jax.tree.leaves(penalized_grad), jax.tree.leaves(plain_grad))) > 1e-4
+
+
+# -- neighbouring-dataset pairs ---------------------------------------------------------------
+
+def _pair_setup(seeds=1, positions=2, epochs=1, eval_every=1):
+  args = argparse.Namespace(dataset="digits", quick=False, epochs=epochs,
+                            eval_every=eval_every, train_size=64)
+  spec = hardt.build_spec(args, 0.1)
+  spec = dataclasses.replace(spec, budget=dataclasses.replace(spec.budget, batch_size=16))
+  return spec, hardt.members_for(spec, seeds, positions)
+
+
+def test_neighbouring_pair_differs_in_one_example_and_starts_identical():
+  spec, (wl, members, _, plan) = _pair_setup()
+  base, others = members[0], members[1:]
+  pool_x, pool_y, _ = objectives.heldout_pool(spec)
+  x0, y0 = np.asarray(base.data.x_train), np.asarray(base.data.y_train)
+  for m, (i, j) in zip(others, plan[0]):
+    x1, y1 = np.asarray(m.data.x_train), np.asarray(m.data.y_train)
+    differs = np.any((x1 != x0).reshape(len(x0), -1), axis=1) | (y1 != y0)
+    assert np.flatnonzero(differs).tolist() == [i]
+    np.testing.assert_array_equal(x1[i], pool_x[j])
+    assert y1[i] == pool_y[j]
+    np.testing.assert_array_equal(m.data.x_test, base.data.x_test)  # the test set is untouched
+    # The fresh example comes from outside the training set.
+    assert not np.any(np.all((x0 == pool_x[j]).reshape(len(x0), -1), axis=1))
+    # Same key: same initialization (and batch order) as the base run.
+    init = lambda mem: make_steps(wl, mem.run_key()).init(  # noqa: E731
+        jax.random.fold_in(mem.run_key(), prng.INIT))
+    for p, q in zip(jax.tree.leaves(init(base)), jax.tree.leaves(init(m))):
+      np.testing.assert_array_equal(p, q)
+
+
+def test_divergence_on_identical_datasets_is_exactly_zero():
+  spec, (wl, members, trackers, _) = _pair_setup(positions=1, epochs=1, eval_every=2)
+  base = members[0]
+  # The "neighbour" gets its own copy of S itself (example i replaced by itself).
+  i = 5
+  twin = hardt.neighbour(base.data, i, np.asarray(base.data.x_train[i]),
+                         int(base.data.y_train[i]))
+  assert twin is not base.data
+  members[1] = dataclasses.replace(members[1], data=twin)
+  loop.train_group(wl, members, vmapped=True)
+  rows = trackers[0].rows[0]
+  assert len(rows) == 2
+  assert all(r["distance"] == 0.0 and r["test_loss_difference"] == 0.0
+             and r["replaced_loss_difference"] == 0.0 for r in rows)
+
+
+# -- the experiments end to end ---------------------------------------------------------------
+
+def _run_main(module, monkeypatch, *argv):
+  monkeypatch.setattr(sys, "argv", [module.__file__, "--quick", *argv])
+  module.main()
+
+
+def test_hardt2016_stability_quick_and_divergence_starts_at_the_first_visit(tmp_path,
+                                                                            monkeypatch):
+  """End to end; and the known answer: w_t = w'_t exactly until the step whose batch first
+  holds example i (same initialization, same batch order), w_t != w'_t from then on."""
+  _run_main(hardt, monkeypatch, f"--workdir={tmp_path}")
+  assert (tmp_path / "stability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  h = json.loads((tmp_path / "summary.json").read_text())["hardt"]
+  div = h["divergence"]["0.05"]
+  assert div["step"] == list(range(2, 17, 2)) and len(div["distance"]) == 8
+  assert div["distance"][-1]["mean"] > 0 and div["distance"][-1]["n"] == 1
+  assert set(h["gap_by_epochs"]) == {"1", "2"}
+  assert {"mean", "std", "ci95", "n"} <= set(h["gap_by_epochs"]["1"])
+  cell = json.loads((tmp_path / "cells" / "lr0.05.json").read_text())
+  shuffle_key = jax.random.fold_in(prng.run_key(0), prng.SHUFFLE)
+  order = np.asarray(jax.random.permutation(jax.random.fold_in(shuffle_key, 0), 256))
+  (seed,) = cell["seeds"]
+  for (i, _), rows in zip(seed["plan"], seed["pairs"]):
+    first_step = int(np.flatnonzero(order == i)[0]) // 32 + 1  # after that step's update
+    for r in rows:
+      if r["step"] < first_step:
+        assert r["distance"] == 0.0 and r["test_loss_difference"] == 0.0, (i, r)
+      else:
+        assert r["distance"] > 0.0, (i, r)
+
+
+def test_barrett2021_igr_quick(tmp_path, monkeypatch, capsys):
+  _run_main(barrett2021_igr, monkeypatch, f"--workdir={tmp_path}")
+  assert (tmp_path / "igr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  igr = json.loads((tmp_path / "summary.json").read_text())["igr"]
+  # lambda 0 at h0 = 0.5 is the lr 0.5 cell: one training cell.
+  assert set(igr["by_lr"]) == {"0.5"} and set(igr["by_lambda"]) == {"0"}
+  assert igr["by_lr"]["0.5"]["implicit_lambda"] == 0.125
+  assert igr["by_lambda"]["0"]["total_lambda"] == 0.125
+  cell = igr["by_lr"]["0.5"]
+  assert 0 < cell["test_accuracy"]["mean"] <= 1 and cell["grad_norm_sq"]["mean"] > 0
+  assert igr["by_lambda"]["0"]["grad_norm_sq"] == cell["grad_norm_sq"]
+  # Resumable: a second call keeps its cell (read twice: by_lr and by_lambda).
+  capsys.readouterr()
+  _run_main(barrett2021_igr, monkeypatch, f"--workdir={tmp_path}")
+  assert capsys.readouterr().err.count("kept existing result") == 2
+  # The explicit cells' specs: the igr objective with lambda, plain GD at h0.
+  args = argparse.Namespace(quick=False, flow_time=100.0, train_size=200, dataset="digits")
+  spec = barrett2021_igr.cell_spec(args, 0.1, 0.05)
+  assert (spec.analysis.objective, spec.analysis.igr_lambda) == ("igr", 0.05)
+  assert (spec.optimizer.momentum, spec.optimizer.lr_decay_per_epoch) == (0.0, 1.0)
+  assert spec.budget.batch_size == 200 and spec.budget.max_steps == 1000
+
+
+@pytest.mark.parametrize("module,arg", [(hardt, "--shard=0/2"), (barrett2021_igr, "--lrs=a")])
+def test_bad_input_is_one_line(module, arg, monkeypatch, capsys):
+  with pytest.raises(SystemExit) as e:
+    _run_main(module, monkeypatch, arg)
+  assert e.value.code == 2
+  err = capsys.readouterr().err
+  assert len(err.strip().splitlines()) == 1 and ": error: " in err and "Traceback" not in err
