@@ -20,9 +20,10 @@ training, for data with true labels ("real data") and with random labels
  (ii) "For real data, a correct difficult example in the training dataset is
      more informative than an easy one."
 
-What this script measures (memobench's turn-over dropout, rate 0.5, on
-mnist5k's MLP 1x512; analysis.turnover_every_eval gives every example's own-mask
-loss and self-influence at every evaluation, once per epoch; default digits):
+What this script measures (memobench's turn-over dropout, rate 0.5, on the
+dataset's MLP 1x512 with its catalogue optimizer, SGD momentum 0.9, lr 0.1;
+default digits; analysis.turnover_every_eval gives every example's own-mask loss
+and self-influence at every evaluation, once per epoch):
  (i) three runs per seed, each for a fixed EPOCHS epochs (no stop on fitting):
      clean labels ("real"), 40% label resampling ("partial") and random labels
      ("random"). Groups: the terciles of each run's FINAL self-influence (easy =

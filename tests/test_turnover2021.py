@@ -67,7 +67,8 @@ def test_tracker_rows_are_the_self_influence_of_each_evaluations_parameters():
   arrays = tracker.arrays()
   np.testing.assert_array_equal(arrays["eval_steps"], [10, 20])
   for row, p in enumerate(params):
-    direct = turnover.self_influence(module, p, {}, x, y, key, 0.5)
+    # The same compiled evaluator (one compilation), fed this evaluation's parameters.
+    direct = turnover.self_influence(module, p, {}, x, y, key, 0.5, evaluate=tracker._evaluate)
     np.testing.assert_allclose(arrays["self_influence_loss_by_eval"][row],
                                direct["self_influence_loss"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(arrays["own_loss_by_eval"][row], direct["own_loss"], rtol=1e-6)
