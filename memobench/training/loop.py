@@ -141,6 +141,11 @@ class Member:
   batch order and dropout (prng.INIT, SHUFFLE, DROPOUT); default
   prng.run_key(spec.seed). The subsample estimator's models pass their own.
   Members that pass the same `data` object share one copy of it on device.
+  loss_weights: one weight per training example, or None (all 1). The batch
+  loss is then sum_b w_b loss_b / sum_b w_b over the batch's slots, the batch
+  order unchanged: weight 0 drops an example's slot from the loss, which is
+  training without it on the same batch order (leave-one-out,
+  metrics/leave_one_out.py). Members of one vmapped group may differ in it.
   """
   spec: specs.Spec
   data: corruptions.CorruptedData
@@ -148,6 +153,7 @@ class Member:
   on_eval: Callable[[Evaluation], None] | None = None
   checkpointer: checkpoint.Checkpointer | None = None
   key: jax.Array | None = None
+  loss_weights: np.ndarray | None = None
 
   def run_key(self) -> jax.Array:
     return self.key if self.key is not None else prng.run_key(self.spec.seed)
@@ -262,7 +268,8 @@ class _Group:
       raise specs.SpecError(f"budget.batch_size={spec.budget.batch_size} does not divide "
                             f"over {self.n_dev} devices")
     self.first = members[0]
-    self.template = make_steps(workload, self.first.run_key(), mesh)
+    self.template = make_steps(workload, self.first.run_key(), mesh,
+                               loss_weights=self.first.loss_weights)
     self.schedule = workload.schedule
     self.replicated = NamedSharding(mesh, P())
     self.init = jax.jit(self.template.init, out_shardings=self.replicated)
@@ -281,6 +288,8 @@ class _Group:
 
   def _is_template(self, member: Member) -> bool:
     """Whether `member`'s steps are the template's (built with the first member's key)."""
+    if member.loss_weights is not None or self.first.loss_weights is not None:
+      return member is self.first
     if member.key is None and self.first.key is None:
       return member.spec.seed == self.spec.seed
     return member is self.first
@@ -337,8 +346,13 @@ class _Group:
                       out_shardings=self.replicated)
       state = stack(*[r.state for r in runs])
       data = runs[0].data if shared else stack(*[r.data for r in runs])
+      weighted = any(r.member.loss_weights is not None for r in runs)
+      loss_weights = np.stack([
+          np.ones(self.workload.dataset.num_train, np.float32) if r.member.loss_weights is None
+          else np.asarray(r.member.loss_weights, np.float32) for r in runs]) if weighted else None
       compile_s, advance = programs.vmapped_program(
-          self.workload, self.mesh, [r.key for r in runs], state, data, shared_data=shared)
+          self.workload, self.mesh, [r.key for r in runs], state, data, shared_data=shared,
+          loss_weights=loss_weights)
       member_state = jax.jit(lambda tree, k: jax.tree.map(lambda x: x[k], tree),
                              out_shardings=self.replicated)
       eval_fn = self.shared_eval_fn if shared else self.stacked_eval_fn
@@ -348,7 +362,8 @@ class _Group:
       state, data = run.state, run.data
       # The template is member 0's steps: not built twice.
       steps = (self.template if self._is_template(run.member)
-               else make_steps(self.workload, run.key, self.mesh))
+               else make_steps(self.workload, run.key, self.mesh,
+                               loss_weights=run.member.loss_weights))
       compile_s, advance = programs.single_program(self.workload, steps, self.replicated,
                                                    run.state, data)
       member_state = lambda state, k: state  # pylint: disable=unnecessary-lambda-assignment

@@ -81,21 +81,27 @@ def single_program(workload: Workload, steps: Steps, replicated: NamedSharding, 
 
 
 def vmapped_program(workload: Workload, mesh: jax.sharding.Mesh, keys: list[jax.Array],
-                    state, data, shared_data: bool = False) -> tuple[float, Advance]:
+                    state, data, shared_data: bool = False,
+                    loss_weights: np.ndarray | None = None) -> tuple[float, Advance]:
   """One program that trains every member of a stacked group (`state`, `data` stacked).
 
   shared_data: `data` is one dataset that every member trains on, unbatched
   (vmap in_axes None), rather than a stack of K copies.
+  loss_weights: (members, training examples) per-example loss weights
+  (loop.Member.loss_weights), or None: the plain mean loss.
   """
   keys = jnp.stack(keys)
   chunk_len = min(workload.eval_every_steps, workload.schedule.total_steps)
+  weights = None if loss_weights is None else jnp.asarray(loss_weights, jnp.float32)
 
   def run_chunk(state, data, active, start_step, n):
-    def one(key, state, data):
+    def one(key, w, state, data):
       # Each member's own steps (keys, masks) from its traced key; start_step
       # is shared, so each epoch's order is a real lax.cond, not a select.
-      return fused_steps(make_steps(workload, key, mesh), state, data, n, start_step)
-    new = jax.vmap(one, in_axes=(0, 0, None if shared_data else 0))(keys, state, data)
+      return fused_steps(make_steps(workload, key, mesh, loss_weights=w), state, data, n,
+                         start_step)
+    new = jax.vmap(one, in_axes=(0, None if weights is None else 0, 0,
+                                 None if shared_data else 0))(keys, weights, state, data)
     # Finished members keep their state.
     return jax.tree.map(
         lambda a, b: jnp.where(active.reshape((-1,) + (1,) * (a.ndim - 1)), a, b), new, state)

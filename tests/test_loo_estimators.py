@@ -1,0 +1,237 @@
+"""Exact leave-one-out and the one-run estimators (EL2N, GraNd, TracIn) against known answers."""
+
+import dataclasses
+import json
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from memobench import catalogue, prng
+from memobench import workload as workload_lib
+from memobench.metrics import data_pruning_scores as dps
+from memobench.metrics import leave_one_out as loo
+from memobench.training import loop
+from memobench.training.steps import batch_indices, make_steps
+from tests.test_experiments import run_script
+
+
+@pytest.fixture(scope="module")
+def tiny():
+  """digits: 64 training examples, 40% label noise, batch 16, 2 epochs (8 steps)."""
+  spec = catalogue.get("digits_partial40")
+  spec = dataclasses.replace(
+      spec, dataset=dataclasses.replace(spec.dataset, train_size=64),
+      budget=dataclasses.replace(spec.budget, batch_size=16),
+      analysis=dataclasses.replace(spec.analysis, dynamics=False, effective_rank=False))
+  workload = workload_lib.resolve(spec)
+  workload = loo.fixed_budget_workload(spec, 2, workload.dataset)
+  return workload, workload.corrupted_data(0)
+
+
+_UPDATES = {}  # id(workload) -> its jitted SGD step (compiled once per batch shape)
+_APPLIES = {}  # id(module) -> its jitted forward pass
+
+
+def reference_run(workload, data, key, drop=None):
+  """Brute force: a plain loop of SGD steps on the training set WITHOUT example `drop`.
+
+  Each batch is the one the full run sees at that step, less `drop` (the same
+  batch order); its loss is the plain mean over what is left. Written apart
+  from the loop and its loss weights. Returns the final parameters.
+  """
+  schedule, module, tx = workload.schedule, workload.module, workload.tx
+  params = jax.jit(make_steps(workload, key).init)(jax.random.fold_in(key, prng.INIT)).params
+  opt_state = tx.init(params)
+  shuffle_key = jax.random.fold_in(key, prng.SHUFFLE)
+  x, y = np.asarray(data.x_train), np.asarray(data.y_train)
+  update = _UPDATES.get(id(workload))
+  if update is None:
+    @jax.jit
+    def update(params, opt_state, xb, yb):
+      def loss(p):
+        logits = module.apply({"params": p}, xb, train=False)
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, yb))
+      updates, opt_state = tx.update(jax.grad(loss)(params), opt_state, params)
+      return optax.apply_updates(params, updates), opt_state
+    _UPDATES[id(workload)] = update
+
+  batches = np.asarray(jax.jit(jax.vmap(lambda step: batch_indices(shuffle_key, step, schedule)))(
+      jnp.arange(schedule.total_steps)))
+  for idx in batches:
+    idx = idx[idx != drop] if drop is not None else idx
+    params, opt_state = update(params, opt_state, x[idx], y[idx])
+  return params
+
+
+def predict(module, params, x, y):
+  apply = _APPLIES.setdefault(id(module), jax.jit(
+      lambda p, x: module.apply({"params": p}, x, train=False)))
+  logits = apply(params, x)
+  return (np.asarray(jnp.argmax(logits, -1)) == np.asarray(y),
+          np.asarray(optax.softmax_cross_entropy_with_integer_labels(logits, y)))
+
+
+def test_dropping_a_slot_from_the_loss_is_training_without_the_example(tiny):
+  workload, data = tiny
+  key = loo.seed_keys(0, 1)[0]
+  # An example that is in a batch of the first epoch (so its removal changes a step).
+  order = np.asarray(batch_indices(jax.random.fold_in(key, prng.SHUFFLE), jnp.int32(0),
+                                   workload.schedule))
+  drop = int(order[3])
+  member = loop.Member(workload.spec, data, log=lambda _: None, key=key,
+                       loss_weights=loo.without(workload.dataset.num_train, drop))
+  (masked,) = loop.train_group(workload, [member], vmapped=False)
+  brute = reference_run(workload, data, key, drop)
+  full = reference_run(workload, data, key)
+  for a, b, c in zip(jax.tree.leaves(masked.state.params), jax.tree.leaves(brute),
+                     jax.tree.leaves(full)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  # ...and it is not simply the full run.
+  assert max(float(jnp.max(jnp.abs(a - c))) for a, c in
+             zip(jax.tree.leaves(brute), jax.tree.leaves(full))) > 1e-4
+
+
+def test_vmapped_loo_equals_its_brute_force_definition(tiny):
+  workload, data = tiny
+  corrupted = np.asarray(data.label_changed)
+  probe = loo.select_probe(corrupted, 3, 0)
+  assert corrupted[probe].sum() == 1  # stratified: m // 2 corrupted
+  keys = loo.seed_keys(0, 2)
+  got = loo.train_seeds(workload, data, probe, keys)
+  x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+  want = {k: np.zeros((2, 3)) for k in ("correct_with", "correct_without", "loss_with",
+                                        "loss_without")}
+  for s, key in enumerate(keys):
+    c, l = predict(workload.module, reference_run(workload, data, key), x[probe], y[probe])
+    want["correct_with"][s], want["loss_with"][s] = c, l
+    for j, i in enumerate(probe):
+      c, l = predict(workload.module, reference_run(workload, data, key, int(i)),
+                     x[i:i + 1], y[i:i + 1])
+      want["correct_without"][s, j], want["loss_without"][s, j] = c[0], l[0]
+  np.testing.assert_array_equal(got["correct_with"], want["correct_with"])
+  np.testing.assert_array_equal(got["correct_without"], want["correct_without"])
+  np.testing.assert_allclose(got["loss_with"], want["loss_with"], rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(got["loss_without"], want["loss_without"], rtol=1e-4, atol=1e-5)
+  # mem_LOO is the definition's mean over seeds; removing i raises its loss here.
+  mem = loo.memorization(**{k: got[k] for k in want})
+  np.testing.assert_allclose(mem["mem"], (want["correct_with"]
+                                          - want["correct_without"]).mean(0))
+  np.testing.assert_allclose(mem["loss"], (want["loss_without"] - want["loss_with"]).mean(0),
+                             rtol=1e-4, atol=1e-5)
+  assert np.all(mem["loss"] > 0)
+  assert int(got["model_steps"]) == 8 * workload.schedule.total_steps
+
+
+def test_loo_statistics_known_answers():
+  cw = np.array([[1, 1, 0], [1, 0, 0]])
+  cwo = np.array([[0, 1, 0], [0, 1, 1]])
+  mem = loo.memorization(cw, cwo, np.zeros((2, 3)), np.array([[1.0, 2, 3], [3, 2, 1]]))
+  np.testing.assert_allclose(mem["mem"], [1, -0.5, -0.5])
+  np.testing.assert_allclose(mem["mem_se"], [0, 0.5, 0.5])  # std ddof 1 / sqrt(2)
+  np.testing.assert_allclose(mem["loss"], [2, 2, 2])
+  # Two seeds: one split, r between them, Spearman-Brown 2r / (1 + r).
+  a = np.array([0.0, 1, 2, 3, 5])
+  b = np.array([0.0, 2, 1, 3, 4])
+  r = np.corrcoef(a, b)[0, 1]
+  rel = loo.split_half_reliability(np.stack([a, b]), bootstrap=50)
+  assert rel["n"] == 1 and rel["mean"] == pytest.approx(2 * r / (1 + r))
+  assert len(loo.balanced_splits(8)) == 35 and len(loo.balanced_splits(5)) == 10
+  # Identical seeds: perfectly reliable; independent noise: ~0.
+  same = loo.split_half_reliability(np.tile(a, (8, 1)), bootstrap=20)
+  assert same["mean"] == pytest.approx(1.0)
+  noise = np.random.default_rng(0).normal(size=(8, 400))
+  assert abs(loo.split_half_reliability(noise, bootstrap=20)["mean"]) < 0.25
+
+
+def test_top_fraction_overlap_shares_ties():
+  truth = np.arange(20.0)  # top 10% = examples 18, 19
+  assert loo.top_fraction_overlap(truth, truth) == 1.0
+  assert loo.top_fraction_overlap(-truth, truth) == 0.0
+  # Estimator: example 19 on top, then 18 tied with 3 others for the last place.
+  score = np.zeros(20)
+  score[19], score[[18, 0, 1, 2]] = 2.0, 1.0
+  assert loo.top_fraction_overlap(score, truth) == pytest.approx((1 + 0.25) / 2)
+  # The truth's own ties are broken by tie_break.
+  flat = np.zeros(20)
+  flat[[5, 6, 7]] = 1.0
+  est = np.zeros(20)
+  est[[6, 7]] = 1.0
+  assert loo.top_fraction_overlap(est, flat, tie_break=-np.arange(20.0)) == 0.5
+
+
+def test_select_probe_is_stratified_and_fixed_by_the_seed():
+  corrupted = np.zeros(100, bool)
+  corrupted[::10] = True  # 10 corrupted
+  p = loo.select_probe(corrupted, 30, 3)
+  assert corrupted[p].sum() == 10 and len(set(p)) == 30  # all 10 corrupted there are
+  np.testing.assert_array_equal(p, loo.select_probe(corrupted, 30, 3))
+  assert not np.array_equal(p, loo.select_probe(corrupted, 30, 4))
+  assert corrupted[loo.select_probe(corrupted, 8, 0)].sum() == 4
+
+
+def test_el2n_of_known_logits():
+  logits = jnp.array([[0.0, 0.0, np.log(2.0)], [1000.0, 0.0, 0.0], [1000.0, 0.0, 0.0]])
+  labels = jnp.array([2, 0, 1])
+  # softmax (1/4, 1/4, 1/2) - e_2 = (1/4, 1/4, -1/2); a saturated softmax: 0 or sqrt(2).
+  np.testing.assert_allclose(dps.el2n_from_logits(logits, labels),
+                             [np.sqrt(0.375), 0.0, np.sqrt(2.0)], rtol=1e-6, atol=1e-7)
+
+
+class Linear(nn.Module):
+  """A linear model z = x W + b, with the `train` argument memobench's models take."""
+
+  @nn.compact
+  def __call__(self, x, *, train=False):
+    del train
+    return nn.Dense(3)(x)
+
+
+def test_tracin_self_influence_of_a_linear_model():
+  module = Linear()
+  x = jnp.array([[1.0, 2.0], [0.5, -1.0]])
+  y = jnp.array([0, 2])
+  tracin = dps.TracInSelfInfluence(2)
+  want = np.zeros(2)
+  for lr, seed in ((0.1, 0), (0.05, 1)):
+    params = module.init(jax.random.key(seed), x)["params"]
+    dense = params["Dense_0"]
+    w, b = np.asarray(dense["kernel"], np.float64), np.asarray(dense["bias"], np.float64)
+    # By hand: d CE / d W = x (p - e_y)^T, d CE / d b = p - e_y, so
+    # ||grad||^2 = (||x||^2 + 1) ||p - e_y||^2.
+    z = np.asarray(x, np.float64) @ w + b
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    r = p - np.eye(3)[np.asarray(y)]
+    sq = (np.sum(np.asarray(x, np.float64) ** 2, 1) + 1) * np.sum(r ** 2, 1)
+    want += lr * sq
+    got = dps.per_example_grad_sq_norms(module, params, {}, x, y)
+    np.testing.assert_allclose(got, sq, rtol=1e-5)
+    scores = dps.scorer(module)(params, {}, x, y)
+    np.testing.assert_allclose(scores["grand"], np.sqrt(sq), rtol=1e-5)
+    np.testing.assert_allclose(scores["el2n"], np.sqrt(np.sum(r ** 2, 1)), rtol=1e-5)
+    tracin.add(lr, got)
+  np.testing.assert_allclose(tracin.value, want, rtol=1e-5)
+  assert tracin.checkpoints == 2
+
+
+def test_memorization_estimators_quick(tmp_path):
+  run_script("memorization_estimators.py", tmp_path)
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  for field in ("spearman_vs_loo", "pearson_vs_loo", "auc_vs_corruption", "cost"):
+    assert set(summary[field]) >= {"fz_subsample", "el2n", "grand", "tracin", "turnover_loss"}
+  assert set(summary["loo"]["mean_by_group"]) == {"clean", "corrupted"}
+  assert summary["loo"]["mean_by_group"]["corrupted"]["n"] == 3
+  assert summary["cost"]["fz_subsample"]["model_steps"] == 8 * 3  # 8 models x 3 steps
+  assert list(summary["fz_convergence"]) == ["8"]
+  for png in ("correlations.png", "compute.png"):
+    assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
+  from memobench import example_table  # pylint: disable=import-outside-toplevel
+  table = example_table.read(str(tmp_path / "scores.parquet"))
+  assert len(table) == 6 * 13 and set(table["split"]) == {"train"}
+  # Resumable: every stage is kept.
+  again = run_script("memorization_estimators.py", tmp_path)
+  assert again.stderr.count("kept existing result") == 4
