@@ -218,7 +218,7 @@ def read(paths: str | os.PathLike | Sequence[str | os.PathLike]):
   frames = []
   for path in paths:
     fmt = format_of(str(path))
-    if not os.path.exists(path):
+    if not results.is_remote(str(path)) and not os.path.exists(path):
       raise TableError(f"{path}: no such file")
     if fmt == "parquet":
       frame = pd.read_parquet(path)
