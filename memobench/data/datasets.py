@@ -1,6 +1,8 @@
 """The dataset table: name -> loader of whole splits as numpy arrays (data/dataset.py).
 
 Offline datasets (data/offline.py) need no network: digits, mnist5k, mnist1d.
+Sparse parities (data/parity.py, Barak et al. 2022) are procedural and offline:
+parity_n{n}_k{k} for the (n, k) of parity.REGISTERED.
 TFDS datasets (data/tfds_data.py) read prepared array_record files: cifar10,
 cifar100, svhn_cropped, mnist, fashion_mnist (tensorflow_datasets itself is
 imported only when one is loaded).
@@ -15,7 +17,7 @@ import dataclasses
 from typing import Callable
 
 from memobench import specs
-from memobench.data import offline, tfds_data
+from memobench.data import offline, parity, tfds_data
 from memobench.data.dataset import DataError, Dataset  # noqa: F401  (the names callers know)
 from memobench.registry import Registry
 
@@ -25,7 +27,10 @@ Loader = Callable[[str | None], Dataset]
 @dataclasses.dataclass(frozen=True)
 class DatasetEntry:
   load: Loader
-  offline: bool  # ships with an installed package: no download, no --data_dir
+  offline: bool  # ships with an installed package (or is procedural): no download, no --data_dir
+  # The catalogue crosses it with every corruption (catalogue.py); False for the
+  # sparse-parity task family, whose specs are registered one per (n, k).
+  every_corruption: bool = True
 
 
 def _tfds(name: str) -> DatasetEntry:
@@ -37,8 +42,14 @@ DATASETS: Registry[DatasetEntry] = Registry("dataset", "dataset.name", {
     "mnist5k": DatasetEntry(offline.load_mnist5k, offline=True),
     "mnist1d": DatasetEntry(offline.load_mnist1d, offline=True),
     **{name: _tfds(name) for name in tfds_data.SOURCES},
+    **{parity.dataset_name(n, k):
+       DatasetEntry(lambda data_dir=None, n=n, k=k: parity.make(n, k), offline=True,
+                    every_corruption=False)
+       for n, k in parity.REGISTERED},
 })
-OFFLINE = tuple(name for name, entry in DATASETS.items() if entry.offline)
+# The offline datasets the catalogue crosses with every corruption.
+OFFLINE = tuple(name for name, entry in DATASETS.items()
+                if entry.offline and entry.every_corruption)
 
 
 def names() -> list[str]:

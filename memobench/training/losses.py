@@ -19,3 +19,17 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 def mean_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
   return jnp.mean(cross_entropy(logits, labels))
+
+
+def binary_hinge(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """Per-example hinge max(0, 1 - t * f) of two-class logits (Barak et al. 2022's loss).
+
+  f = logits[:, 1] - logits[:, 0] is the margin of class 1 and t = 2 * label - 1
+  in {-1, +1}; argmax of the logits is sign(f), so accuracy means the same as
+  with the cross-entropy. Used by experiments/barak2022_sparse_parity.py.
+  """
+  if logits.shape[-1] != 2:
+    raise ValueError(f"binary_hinge needs two-class logits, got {logits.shape[-1]} classes")
+  logits = logits.astype(jnp.float32)
+  margin = logits[..., 1] - logits[..., 0]
+  return jnp.maximum(0.0, 1.0 - (2.0 * labels - 1.0) * margin)
