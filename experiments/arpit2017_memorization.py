@@ -5,7 +5,10 @@ Command:
     python experiments/arpit2017_memorization.py              # mnist5k, 3 seeds
     python experiments/arpit2017_memorization.py --quick      # smoke test: digits, few steps
 
-Measured runtime: RUNTIME_PLACEHOLDER
+Measured runtime: ~60 min wall for the default (17 cells x 3 seeds, then 9 groups
+of 20 one-epoch runs) on the 2-core CPU machine while 8 engineers' jobs shared it
+(load average 15-30); the ~6 min of an idle machine is an estimate, not
+measured. --quick: 2 runs + 2 groups of 4, ~40 s of CPU.
 
 "A closer look at memorization in deep networks" (Arpit et al., ICML 2017);
 its regularizer experiments are experiments/arpit2017_regularizers.py.
@@ -40,7 +43,36 @@ The paper's findings, in its terms, and what this script measures for each:
    boundary, on random-label and random-input data).
    analysis.csr_every_eval on the first --csr_samples training inputs.
 
-MEASURED_PLACEHOLDER
+Measured (mnist5k, MLP 1x512, SGD lr 0.1 x0.95/epoch, batch 128, at most 20
+epochs, a run stops at 0.99 training accuracy; 3 seeds, mean; 2026-12-02):
+
+1. Easy examples (20 runs per replicate): examples never misclassified after
+   one epoch: real 0.662, random labels 0.000, random inputs 0.000; misclassified
+   in at most 10% of runs: 0.799 / 0.002 / 0.000. Agrees with the paper.
+2. Loss-sensitivity Gini of g-bar_x: real 0.749, random labels 0.143, random
+   inputs 0.161 (final parameters: 0.822 / 0.307 / 0.323). Agrees: higher on real
+   data (with memobench's own-loss g_x, not the paper's unrolled one).
+3. Validation accuracy after the budget / best over training, vs the fraction
+   of random labels 0, .2, .4, .6, .8, 1: 0.938/0.938, 0.892/0.928,
+   0.780/0.902, 0.617/0.851, 0.364/0.729, 0.110/0.132; vs random inputs:
+   0.938, 0.930/0.932, 0.921, 0.915, 0.876, 0.088/0.107. Agrees: accuracy
+   falls with noise, far more slowly for random inputs (whose noise examples
+   carry no misleading label) than for random labels.
+   Capacity (best over training; width 32, 128, 512): clean 0.930, 0.938,
+   0.938; 60% random labels 0.836, 0.848, 0.851; 60% random inputs 0.889, 0.902,
+   0.915. Partly agrees: with noise the best accuracy keeps rising with width
+   while clean saturates by 128, but the range is narrow (widths 1024+ were cut
+   to fit the time budget) and after the budget the 60%-label runs are best at
+   width 32 (0.693 vs 0.617), which memorizes less of the noise in 20 epochs.
+4. CSR (100 training inputs): real data 0.007 after one epoch, then 0.000;
+   random labels 0.06-0.09 throughout its 20 epochs (final 0.067); random
+   inputs 0.077 after one epoch, 0.003 once fit (6 epochs). Partly agrees:
+   random labels keep more critical samples than real data; random inputs
+   (memorized fastest) do not stay high once fit, and no CSR rise with
+   memorization is seen at this budget and sample size.
+
+The settings are --set overrides on registered specs, so the leaderboard
+lists these runs unranked.
 
 Outputs in the workdir: easy_examples.png, loss_sensitivity.png,
 noise_capacity.png, csr.png, summary.json, leaderboard.json/.html,
