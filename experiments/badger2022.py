@@ -6,7 +6,11 @@ Command (offline default: MLP 1x512 on digits, 3 seeds per cell, 10 cells, 30 ru
     python experiments/badger2022.py --dataset=mnist5k    # 784-dimensional inputs (slower)
     python experiments/badger2022.py --quick              # smoke test: digits, 3 epochs, 6 runs
 
-Expected runtime: RUNTIME_PLACEHOLDER
+Expected runtime: ~5 min estimated for the default on an idle 2-core machine: measured
+34 min wall on the shared 2-core machine at load 15-27 (eight jobs), of which
+the process used ~6 CPU-minutes (4m46s CPU after 27 min); each cell's 3 seeds
+in one vmapped program. --quick: 6 runs of 3 epochs (measured 9.5 min wall at
+load ~15, 1m34s CPU; well under a minute idle).
 
 Reproduces Badger, "Why deep learning generalizes" (arXiv 2211.09639) as its
 released code runs it (github.com/blbadger/learning-generality,
@@ -50,9 +54,56 @@ Fit times are right-censored: a seed that never fits within the budget
 counts at its budget (a lower bound); each cell says how many seeds were
 censored (`censored`, `is_lower_bound`).
 
-Expected result (mnist5k, 3 seeds, mean +- sample std; measured RESULT_DATE):
+Expected result (mnist5k, 3 seeds, mean +- sample std; measured 2026-12-02):
 
-RESULT_PLACEHOLDER
+  reference (plain CE, clean, n = 360): fits (0.99) in 22.3 +- 1.5 epochs, test 0.944.
+
+  forced memorization, held-out = test   f = 0        f = 0.5        f = 1 (clean)
+  epochs to fit (0.99)                   >= 200 (3/3 censored at the budget, all f)
+  epochs to 0.9 training accuracy        >= 200 (3/3) 137.7 +- 21.5  154.3 +- 2.3
+  training accuracy after 200 epochs     0.875        0.964          0.921
+  held-out (noisy test) accuracy         0.056        0.085          0.114
+
+  size (held-out pool n..2n-1)    n = 160: acc / epochs to 0.9   n = 640
+  natural (clean)                 0.921 / 145.0 +- 19.3          0.810 / >= 200 (3/3)
+  random inputs (f = 0)           0.935 / 100.7 +- 1.5           0.823 / >= 200 (3/3)
+  random labels                   0.794 / >= 200 (3/3)           0.604 / >= 200 (3/3)
+  (epochs to fit 0.99: >= 200, every seed censored, in every size cell)
+
+  stability, epoch 1 -> end (mean over 128 inputs, 3 seeds)
+                        ||dCE/dx|| train   test           ||df/dx||_F test
+  plain CE              0.71 -> 0.55       0.71 -> 0.82   2.4 -> 16.3
+  forced f = 1          0.71 -> 3.85       0.73 -> 29.7   2.4 -> 67.1
+  forced f = 0          0.71 -> 2.34       0.74 -> 13.9   2.3 -> 36.7
+  (noise inputs: plain CE 0.69 -> 2.41, forced f = 1 0.63 -> 2.01)
+
+Paper vs measured:
+  (1) "memorization is difficult relative to generalization": AGREES. Plain
+      CE fits the 360 digits in 22 epochs; forced memorization fits none of 9
+      seeds (any f) in 200 epochs. "adding noise makes memorization easier":
+      PARTLY. Half noise (f = 0.5) reaches 0.9 training accuracy ~17 epochs
+      sooner than clean inputs and ends higher (0.964 vs 0.921), but pure
+      noise (f = 0) is the hardest to memorize (0.875, never 0.9): not
+      monotone in f. On 64-dimensional digits, noise inputs are far from
+      orthogonal (unlike CIFAR's 3,072 dimensions in the paper); on mnist5k a
+      1-seed probe (not the default) reached 0.973 at f = 0 after 100 epochs.
+  (2) "more samples make overfitting easier for random data, but somewhat
+      harder for natural images": natural images AGREE (n = 640 ends at 0.810
+      vs 0.921 at n = 160); random data DISAGREES: more samples make it harder
+      here too, for noise inputs (0.823 vs 0.935) and random labels (0.604 vs
+      0.794), in epochs at a fixed 200-epoch budget (so with 4x the steps).
+  (3) "parameters attracted to points of maximal stability with respect to
+      the inputs": NOT SUPPORTED as measured. The input-Jacobian norm grows
+      during training under every objective (7x under plain CE) and the
+      test-input loss gradient grows too; what holds is the weaker contrast:
+      the generalizing solution (plain CE) ends ~4x more stable than the
+      forced memorizing ones (Jacobian 16 vs 37-67; test ||dCE/dx|| 0.8 vs
+      14-30). The paper's own measure of stability is not released.
+No setting was tuned toward the paper: Adam lr 1e-3, batch 40, the 0.99 fit
+threshold and the 200-epoch budget were fixed before the run (the 0.9 column
+was added because every 0.99 fit time is censored). The grid (3 noise
+levels, 2 sizes, digits rather than mnist5k) was cut to fit the shared
+machine's time, not to change a result.
 
 Outputs in the workdir: badger2022.png (four panels), summary.json
 (`reference`, `noise.<f>.{epochs_to_fit,steps_to_fit,heldout_accuracy,...}`,
@@ -262,7 +313,10 @@ def _figure(args, summary, fractions, sizes, stab_cells) -> None:
   fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
   ax = axes[0]
   common.errorbar(ax, fractions, [summary["noise"][f"{f:g}"]["epochs_to_fit"] for f in fractions],
-                  color="C3", label="forced memorization")
+                  color="C3", label="forced memorization, to 0.99")
+  common.errorbar(ax, fractions,
+                  [summary["noise"][f"{f:g}"]["epochs_to_train_accuracy_0.9"] for f in fractions],
+                  color="C1", label="forced memorization, to 0.9")
   ref = summary["reference"]["epochs_to_fit"]
   if ref["mean"] is not None:
     ax.axhline(ref["mean"], color="C0", ls="--", label="plain CE (clean)")
@@ -282,11 +336,11 @@ def _figure(args, summary, fractions, sizes, stab_cells) -> None:
   ax.legend(fontsize=7)
   ax = axes[2]
   for (data, color) in zip(SIZE_DATA, ("C0", "C3", "C1")):
-    common.errorbar(ax, sizes, [summary["size"][data][str(n)]["epochs_to_fit"] for n in sizes],
+    common.errorbar(ax, sizes, [summary["size"][data][str(n)]["train_accuracy"] for n in sizes],
                     color=color, label=data)
-  ax.axhline(summary["settings"]["max_epochs"], color="0.6", ls=":")
   ax.set(xscale="log", xlabel="training-set size n (held-out pool n..2n-1)",
-         ylabel="epochs to fit", title="(2) dataset size")
+         ylabel=f"training accuracy after the budget ({summary['settings']['max_epochs']} epochs)",
+         ylim=(0, 1.02), title="(2) dataset size (epochs to fit: summary.json)")
   ax.legend(fontsize=7)
   ax = axes[3]
   for (label, color) in zip(stab_cells, ("C0", "C3", "C4", "C5", "C6", "C2", "C7")):
