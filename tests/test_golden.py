@@ -96,7 +96,11 @@ def _compare(got, want, path=""):
     for i, (g, w) in enumerate(zip(got, want)):
       _compare(g, w, f"{path}[{i}]")
   elif isinstance(want, float) and not isinstance(want, bool):
-    assert got == pytest.approx(want, rel=1e-6, abs=1e-9, nan_ok=True), path
+    # Lanczos residuals ||Hv - lambda v|| are convergence diagnostics whose last
+    # digits follow the CPU's float code (3e-6 relative between two machines of
+    # one kind); every score is held to 1e-6.
+    rel = 1e-4 if ".residuals[" in path else 1e-6
+    assert got == pytest.approx(want, rel=rel, abs=1e-9, nan_ok=True), path
   else:
     assert got == want, path
 
