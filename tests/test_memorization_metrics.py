@@ -328,9 +328,10 @@ def test_default_analysis_changes_nothing_trained():
 
 def test_the_table_declares_every_analysis_field_once_and_distinct_outputs():
   declared = [f for metric in metrics.TABLE for f in metric.fields]
-  # analysis.objective changes what is trained: training/objectives.py's, no metric's.
+  # analysis.objective (and igr's lambda) change what is trained: training/objectives.py's,
+  # no metric's.
   fields = {f"analysis.{f.name}" for f in dataclasses.fields(specs.AnalysisSpec)} - {
-      "analysis.objective"}
+      "analysis.objective", "analysis.igr_lambda"}
   assert sorted(declared) == sorted(fields)
   sections = [metric.section for metric in metrics.TABLE]
   assert len(set(sections)) == len(sections) and "timing_s" not in sections
@@ -341,7 +342,8 @@ def test_the_table_declares_every_analysis_field_once_and_distinct_outputs():
   default = catalogue.get("digits_clean")
   assert [m.section for m in metrics.enabled(default)] == ["learning_dynamics", "effective_rank"]
   everything = _with_analysis(default, turnover_dropout=0.5, csr_samples=4, sharpness_iters=2,
-                              input_stability_samples=4)
+                              input_stability_samples=4, eps_sharpness_iters=2,
+                              loss_sensitivity=True)
   assert [m.section for m in metrics.enabled(everything)] == sections
 
 
@@ -389,6 +391,7 @@ def test_a_metric_added_to_a_copy_of_the_table_runs_through_the_runner(tmp_path)
       x_train=jnp.asarray(rng.randn(n, 4), jnp.float32), y_train=jnp.asarray(rng.randint(0, 3, n)),
       x_test=jnp.asarray(rng.randn(12, 4), jnp.float32),
       label_changed=jnp.asarray(np.arange(n) % 4 == 0), num_classes=3)
+  data.y_train_original = data.y_train
   module = _Embedder()
   params = module.init(jax.random.key(0), data.x_train)["params"]
   table = (*metrics.TABLE, _TOY)
@@ -410,7 +413,8 @@ def test_a_metric_added_to_a_copy_of_the_table_runs_through_the_runner(tmp_path)
 
   outcome = types.SimpleNamespace(
       status="completed", data=data, schedule=types.SimpleNamespace(steps_per_epoch=10),
-      state=types.SimpleNamespace(params=params, model_state={}))
+      state=types.SimpleNamespace(params=params, model_state={}),
+      final=types.SimpleNamespace(epoch=3.0, step=30))
   lines = []
   section = run.finish(outcome, str(tmp_path), log=lines.append)
   assert list(section) == ["learning_dynamics", "effective_rank", "toy", "timing_s"]

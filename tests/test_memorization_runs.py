@@ -15,14 +15,18 @@ from tests.conftest import REPO, run_main
 
 def test_main_reports_self_influence_learning_times_and_geometry(tmp_path):
   """digits with 40% label noise, turn-over dropout 0.5, all geometry on (bounded)."""
+  overrides = ["analysis.turnover_dropout=0.5", "budget.max_epochs=40",
+               "analysis.csr_samples=100", "analysis.sharpness_iters=10",
+               "analysis.sharpness_examples=256"]
   out = run_main("--spec=digits_partial40", f"--workdir={tmp_path}",
-                 "--set", "analysis.turnover_dropout=0.5", "--set", "budget.max_epochs=40",
-                 "--set", "analysis.csr_samples=100", "--set", "analysis.sharpness_iters=10",
-                 "--set", "analysis.sharpness_examples=256")
+                 *[arg for o in overrides for arg in ("--set", o)])
   assert out.returncode == 0, out.stderr
   m = json.loads((tmp_path / "result.json").read_text())["memorization"]
-  # Every metric of the table, in its order, found through the table alone.
-  assert list(m) == [metric.section for metric in metrics.TABLE] + ["timing_s"]
+  # Every metric the spec enables, in the table's order, found through the table alone.
+  spec = specs.with_overrides(catalogue.get("digits_partial40"), overrides)[0]
+  assert list(m) == [metric.section for metric in metrics.enabled(spec)] + ["timing_s"]
+  assert list(m) == ["learning_dynamics", "turnover", "effective_rank", "critical_sample_ratio",
+                     "sharpness", "timing_s"]
   assert list(m["timing_s"]) == ["turnover", "effective_rank", "csr", "sharpness"]
   t, d, er = m["turnover"], m["learning_dynamics"], m["effective_rank"]
   csr, sharp = m["critical_sample_ratio"], m["sharpness"]
