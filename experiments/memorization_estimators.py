@@ -53,7 +53,7 @@ The claim tested (the issue's premise; Feldman & Zhang 2020 Sec. 3 and
 Jiang et al. 2021): cheap one-run proxies disagree with the subsample
 estimator. Agrees: only the subsample estimator ranks exact LOO memorization
 (rho 0.84, near the ground truth's own reliability, 0.89); every one-run
-proxy ranks the LOO *loss* change (rho 0.76-0.89; turnover_accuracy 0.42)
+proxy ranks the LOO *loss* change (rho 0.75-0.89; turnover_accuracy 0.42)
 and finds the planted label noise (AUC 0.92-0.99) but hardly ranks mem_LOO
 (rho 0.06-0.19), because they score every hard example high whether or not
 the run memorizes it, while mem_LOO is 0 for a corrupted example that
