@@ -214,7 +214,8 @@ def main() -> None:
   fractions = QUICK["fractions"] if quick else NOISE_FRACTIONS
   noise_n = QUICK["noise_n"] if quick else noise_n
   sizes = QUICK["sizes"] if quick else sizes
-  max_epochs = args.max_epochs or (QUICK["max_epochs"] if quick else MAX_EPOCHS)
+  max_epochs = (args.max_epochs if args.max_epochs is not None
+                else QUICK["max_epochs"] if quick else MAX_EPOCHS)
   if max_epochs < 1:
     common.fail(f"--max_epochs must be >= 1, got {max_epochs}", 2)
   samples = QUICK["stability"] if quick else STABILITY_SAMPLES

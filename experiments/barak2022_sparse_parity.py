@@ -501,14 +501,8 @@ def main() -> None:
   for position, (n, k) in enumerate(args.cells):
     path = os.path.join(args.workdir, "cells", f"{n}_{k}.json")
     spec = catalogue.get(parity.dataset_name(n, k))
-    saved = None
-    if os.path.exists(path) and not args.no_resume:
-      with open(path) as f:
-        saved = json.load(f)
-      if saved.get("settings") != settings(spec, args):
-        saved = None  # other settings: recompute
-      else:
-        print(f"n={n} k={k}: kept existing result {path}", file=sys.stderr)
+    saved = common.saved_cell(path, settings(spec, args), f"n={n} k={k}",
+                              config_key="settings", no_resume=args.no_resume)
     if saved is None and position % count == index:
       results.write_json_atomic(path, run_cell(n, k, args))
       with open(path) as f:  # as a resumed run reads it (NaN -> null)

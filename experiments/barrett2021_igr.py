@@ -73,7 +73,6 @@ refused).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -128,12 +127,9 @@ def run_cell(args, lr: float, lam: float) -> dict[str, Any]:
   key = f"lr{lr:g}" + (f"_lambda{lam:g}" if lam else "")
   path = os.path.join(args.workdir, "cells", f"{key}.json")
   config = {"spec_hash": specs.spec_hash(spec), "seeds": args.seeds}
-  if os.path.exists(path) and not args.no_resume:
-    with open(path) as f:
-      cell = json.load(f)
-    if cell.get("config") == config:
-      print(f"{key}: kept existing result {path}", file=sys.stderr)
-      return cell
+  cell = common.saved_cell(path, config, key, no_resume=args.no_resume)
+  if cell is not None:
+    return cell
   t0 = time.perf_counter()
   wl = workload.resolve(spec, args.data_dir)
   data = wl.corrupted_data(spec.seed)  # clean data: the same for every seed

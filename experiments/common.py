@@ -149,6 +149,23 @@ def run_cells(cells: list[Cell], args: argparse.Namespace) -> dict[str, list[dic
   return grouped
 
 
+def saved_cell(path: str, config: dict[str, Any], label: str, *, config_key: str = "config",
+               no_resume: bool = False) -> dict[str, Any] | None:
+  """The record a cell saved at `path` (as written: NaN -> null) if it was computed
+  with `config`; None when there is none, it was computed otherwise, or --no_resume.
+
+  For scripts that train their cells themselves rather than through run_cells.
+  """
+  if no_resume or not os.path.exists(path):
+    return None
+  with open(path) as f:
+    cell = json.load(f)
+  if cell.get(config_key) != config:
+    return None  # other settings: recompute
+  print(f"{label}: kept existing result {path}", file=sys.stderr)
+  return cell
+
+
 def stat(runs: list[dict[str, Any]], metric: str, transform=lambda v: v) -> dict[str, Any]:
   """leaderboard.summarize of one metric over runs (mean, sample std, 95% CI, n)."""
   values = [r["metrics"].get(metric) for r in runs]

@@ -85,7 +85,6 @@ vmapped program (--shard is refused).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -225,12 +224,9 @@ def run_lr(args, lr: float) -> dict[str, Any]:
   path = os.path.join(args.workdir, "cells", f"lr{lr:g}.json")
   config = {"spec_hash": specs.spec_hash(spec), "seeds": args.seeds,
             "positions": args.positions}
-  if os.path.exists(path) and not args.no_resume:
-    with open(path) as f:
-      cell = json.load(f)
-    if cell.get("config") == config:
-      print(f"lr {lr:g}: kept existing result {path}", file=sys.stderr)
-      return cell
+  cell = common.saved_cell(path, config, f"lr {lr:g}", no_resume=args.no_resume)
+  if cell is not None:
+    return cell
   t0 = time.perf_counter()
   wl, members, trackers, plan = members_for(spec, args.seeds, args.positions, args.data_dir)
   outcomes = loop.train_group(wl, members, vmapped=len(members) > 1)

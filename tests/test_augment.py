@@ -48,6 +48,7 @@ def test_noise_is_added_after_the_crop_and_independent_of_it():
 
 
 def test_prng_streams_are_distinct_per_purpose():
-  assert len(set(prng.STREAMS.values())) == len(prng.STREAMS) == 11
+  # Every purpose its own stream (the experiments' and metrics' included).
+  assert len(set(prng.STREAMS.values())) == len(prng.STREAMS) >= 11
   assert prng.AUGMENT != prng.SHARPNESS  # they collided (both 7) before prng.py
   assert str(jax.random.key_impl(prng.run_key(3))) == "threefry2x32"  # pinned, not the default

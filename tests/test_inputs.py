@@ -215,9 +215,12 @@ def test_a_full_disk_mid_run_stops_checkpointing_in_one_line_and_keeps_the_resul
                          "--set", "budget.eval_every_steps=11", "--checkpoint_every=11"],
                         capture_output=True, text=True, timeout=300, cwd=REPO)
   assert proc.returncode == 0, proc.stderr[-2000:]
-  lines = proc.stderr.strip().splitlines()
+  # memobench says it in one line. (Depending on when the disk fills, orbax's
+  # asyncio workers may still print "Event loop is closed" tracebacks at exit, in
+  # orbax's own frames; none comes from memobench.)
+  lines = [line for line in proc.stderr.splitlines() if "memobench" in line]
   assert len(lines) == 1 and "checkpointing failed by step" in lines[0], proc.stderr[-2000:]
-  assert "No space left on device" in lines[0]
+  assert "No space left on device" in lines[0] and "memobench/" not in proc.stderr
   result = json.loads((workdir / results.RESULT_FILE).read_text())
   assert result["run"]["status"] == "budget_exhausted"
   assert "No space left on device" in result["run"]["checkpoint"]["failed"]
