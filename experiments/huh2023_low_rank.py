@@ -6,12 +6,12 @@ Command:
     python experiments/huh2023_low_rank.py --dataset=mnist5k
     python experiments/huh2023_low_rank.py --quick        # smoke test: digits, few steps
 
-Runtime: NOT measured to completion. On 2026-12-02 the shared 2-core machine ran at
-load average ~20-28 (eight engineers' jobs): the --quick run took 20 min of wall
-time (~1.5 CPU-min), and the default grid (8 depth cells + 9 over-parameterization
-cells, 3 vmapped seeds each) finished 6 of its 17 cells in ~25 min before it was
-stopped for the deadline; its cells resume (rerun the command to finish). The
-CPU time measured suggests a few minutes on an idle machine; that is an estimate.
+Runtime: NOT measured on an idle machine. On 2026-12-02 the shared 2-core
+machine ran at load average ~20-28 (eight engineers' jobs): the default grid
+(4 depths x 2 activations + 9 over-parameterization cells, 3 vmapped seeds
+each) finished 6 of its 17 cells in ~25 min, then the rest in a resumed call
+at low priority beside the test suite (~30 min); a few minutes on an idle
+machine is an estimate from CPU time. The --quick run used ~1.5 CPU-min.
 
 The paper (Huh, Mobahi, Zhang, Cheung, Agrawal, Isola, "The low-rank simplicity
 bias in deep networks", TMLR 2023) finds that (1) "deeper networks are
@@ -41,35 +41,47 @@ What this script measures:
     its catalogue optimizer, until 0.99 training accuracy or OVERPARAM_EPOCHS
     epochs; test accuracy and effective rank of the trained embedding.
 
-Measured (digits, width 128, 3 seeds, means over seeds; INCOMPLETE, see Runtime).
-At initialization (every depth 1..8, computed as `init_ranks` does; no training):
+Measured (digits, width 128, 3 seeds, means over seeds; committed in
+experiments/results/huh2023_low_rank_digits/). At initialization (every depth
+1..8 for linear, computed as `init_ranks` does; no training):
 
   linear  d=1    2    3    4    5    6    7    8
   gram_entropy                 1.48 1.46 1.47 1.43 1.41 1.36 1.41 1.37
   gram_effective_rank_centered 18.6 17.0 15.6 14.3 13.0 12.3 11.3 10.7
   effective_rank (R&V)         27.2 25.6 24.3 22.8 21.5 20.2 19.5 18.4
   effective_rank_centered      36.6 34.3 32.5 30.6 28.7 27.2 25.6 24.4
-  relu    d=1    2    3
-  gram_entropy                 1.37 1.14 0.99
-  gram_effective_rank_centered 22.8 22.2 20.9
-  effective_rank (R&V)         46.7 42.8 39.0
+  relu    depth 1, 2, 4, 8: gram_entropy 1.37, 1.14, 0.84, 0.63;
+          gram_entropy_centered 3.13, 3.10, 2.98, 2.63; effective_rank 46.7, 42.8, 35.8, 29.0
 
 After training (20 epochs, lr 0.01, test accuracy 0.956-0.962 at every depth):
 
   linear  depth 1, 2, 4, 8: gram_entropy 1.98, 2.10, 1.85, 1.79;
-          gram_effective_rank_centered 11.7, 7.8, 5.9, 5.7; effective_rank 26.1, 21.6, 14.8, 10.4
-  relu    depth 1, 2:       gram_entropy 1.19, 1.10; gram_effective_rank_centered 11.1, 7.5;
-          effective_rank 28.5, 19.5 (depths 4 and 8 not reached)
+          gram_entropy_centered 2.46, 2.05, 1.77, 1.74; effective_rank 26.1, 21.6, 14.8, 10.4
+  relu    depth 1, 2, 4, 8: gram_entropy 1.19, 1.10, 1.13, 1.20;
+          gram_entropy_centered 2.41, 2.01, 1.78, 1.65; effective_rank 28.5, 19.5, 16.5, 13.9
 
-Agreement: at initialization every form falls with depth for linear MLPs
-(Huh's uncentered gram_entropy only weakly and not monotonically: 1.48 -> 1.37)
-and for the ReLU depths measured, as the paper finds. After training the
-centered Gram form and Roy & Vetterli's form fall monotonically with depth
-(the paper's trend), while Huh's uncentered gram_entropy does not for linear
-MLPs (it rises from depth 1 to 2, then falls). The over-parameterization part
-was not reached in the default run; in the --quick smoke run (digits, 20 steps)
-d=2 had lower test accuracy than d=1 (0.822 vs 0.917), which says nothing yet
-about the trained comparison.
+  Spearman rho of the seed mean with depth (-1: falls monotonically):
+  form                 linear/init linear/trained relu/init relu/trained
+  gram_entropy (Huh)      -1.00       -0.80        -1.00      +0.40
+  every centered form     -1.00       -1.00        -1.00      -1.00
+  effective_rank (R&V)    -1.00       -1.00        -1.00      -1.00
+
+Agreement, (1): at initialization every form falls with depth, as the paper
+finds. After training the centered forms and Roy & Vetterli's fall
+monotonically with depth for linear and ReLU MLPs (the paper's trend), while
+the form of Huh's released code (uncentered gram_entropy) does not: it rises
+from depth 1 to 2 for linear MLPs and is flat-to-rising for trained ReLU
+MLPs (rho +0.40). On these small MLPs the paper's trend shows in the centered
+and Roy & Vetterli forms, not in the authors' own form.
+
+(2) Linear over-parameterization (mlp1x512, catalogue optimizer, test
+accuracy, 3 seeds): mnist5k d=1 0.941, d=2 0.950; digits 0.973, 0.981;
+mnist1d 0.577, 0.572; d=4 diverged on all three (test accuracy at chance,
+NaN losses) at the catalogue learning rate. Partly agrees: d=2 gains about a
+point on mnist5k and digits, not on mnist1d; d=4 would need a smaller
+learning rate or an initialization scaled for the product (not tried: the
+paper's own setting is CNNs on CIFAR/ImageNet, and tuning d=4 until it
+helps was not done).
 
 Outputs in the workdir: huh2023.png, summary.json
 (`effective_rank_by_depth.<linear|relu>.<init|trained>.<form>.<depth>`,
