@@ -33,7 +33,7 @@ import numpy as np
 
 from memobench import prng, runtime, specs
 from memobench.data import corruptions
-from memobench.metrics import base
+from memobench.metrics import base, loss_sensitivity
 from memobench.metrics.critical_sample_ratio import max_evaluations
 from memobench.training import evaluation, losses
 
@@ -48,9 +48,9 @@ def _flat_norm(g: jax.Array) -> jax.Array:
 
 def input_gradient_norms(loss_fn: Callable[[jax.Array, jax.Array], jax.Array],
                          x: jax.Array, y: jax.Array) -> jax.Array:
-  """Per example, ||d loss_fn(x_i, y_i) / d x_i||_2; loss_fn maps a batch to per-example losses."""
-  grad = jax.vmap(jax.grad(lambda xi, yi: loss_fn(xi[None], yi[None])[0]))(x, y)
-  return _flat_norm(grad)
+  """Per example, ||d loss_fn(x_i, y_i) / d x_i||_2; loss_fn maps a batch to per-example
+  losses, treating examples independently (loss_sensitivity.input_gradients)."""
+  return _flat_norm(loss_sensitivity.input_gradients(loss_fn, x, y))
 
 
 def jacobian_norms(outputs_fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:

@@ -55,14 +55,21 @@ def gini(values) -> float:
   return float(np.sum((2 * ranks - n - 1) * v) / (n * total))
 
 
+def input_gradients(loss_fn: Callable[[jax.Array, jax.Array], jax.Array], x: jax.Array,
+                    y: jax.Array) -> jax.Array:
+  """Per example, d loss_fn(x, y)_i / d x_i; loss_fn maps a batch to per-example losses.
+
+  loss_fn must treat examples independently (evaluation mode), so the
+  gradient of the summed loss with respect to x holds each example's own: one
+  backward pass for the batch. (metrics/input_stability.py takes its 2-norm.)
+  """
+  return jax.grad(lambda xa: jnp.sum(loss_fn(xa, y)))(x)
+
+
 def input_gradient_norms(logits_fn: Callable[[jax.Array], jax.Array], x: jax.Array,
                          y: jax.Array) -> jax.Array:
-  """Per example, || d CE(logits_fn(x_i), y_i) / d x_i ||_1 (l1 over all its input values).
-
-  logits_fn must treat examples independently (evaluation mode), so the
-  gradient of the summed loss with respect to x holds each example's own.
-  """
-  grad = jax.grad(lambda xa: jnp.sum(losses.cross_entropy(logits_fn(xa), y)))(x)
+  """Per example, || d CE(logits_fn(x_i), y_i) / d x_i ||_1 (l1 over all its input values)."""
+  grad = input_gradients(lambda xa, ya: losses.cross_entropy(logits_fn(xa), ya), x, y)
   return jnp.sum(jnp.abs(grad).reshape(x.shape[0], -1), axis=1)
 
 
