@@ -62,7 +62,7 @@ def run_seeds(seed_specs: list[specs.Spec], workdirs: list[str], *,
   """
   on_results = on_results or (lambda indices, results_: None)
   logs = logs or [print] * len(seed_specs)
-  for spec in seed_specs:
+  for spec in seed_specs[1:]:  # resolve() validates the first
     workload_lib.validate(spec)
   workload = workload_lib.resolve(seed_specs[0], data_dir)
   vmapped, why = choose_vmapped(vmap, workload, len(seed_specs))

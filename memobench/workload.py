@@ -134,12 +134,13 @@ class Workload:
 
 def resolve(spec: specs.Spec, data_dir: str | None = None,
             dataset: datasets.Dataset | None = None, *, subset_size: int | None = None,
-            stops_on_fit: bool = True) -> Workload:
+            stops_on_fit: bool = True, fused: bool | None = None) -> Workload:
   """Checks `spec` and resolves it; `dataset` skips loading one already loaded.
 
   subset_size: each run trains on its own random subset of that many training
   examples (Workload.subset_size); stops_on_fit=False: runs train their whole
-  budget whatever their training accuracy.
+  budget whatever their training accuracy; fused: True/False forces the steps
+  into one jitted loop or not (None: `uses_fused_steps`, by model and backend).
   """
   validate(spec)
   dataset = dataset if dataset is not None else datasets.load(spec.dataset, data_dir)
@@ -161,7 +162,7 @@ def resolve(spec: specs.Spec, data_dir: str | None = None,
       tx=optimizers.build(spec.optimizer, schedule.steps_per_epoch),
       learning_rate=optimizers.learning_rate(spec.optimizer, schedule.steps_per_epoch),
       objective=lambda run_key: objective_entry.make(spec, run_key, heldout),
-      fused=uses_fused_steps(convolutional),
+      fused=uses_fused_steps(convolutional) if fused is None else fused,
       metrics=tuple(metrics.enabled(spec)), subset_size=subset_size, stops_on_fit=stops_on_fit,
       input_stats=_input_stats(spec, dataset, data_dir))
 

@@ -105,8 +105,7 @@ def fixed_budget_workload(spec: specs.Spec, epochs: int, dataset: datasets.Datas
   fixed = dataclasses.replace(
       spec, budget=dataclasses.replace(spec.budget, max_epochs=epochs, max_steps=None,
                                        eval_every_steps=every))
-  return dataclasses.replace(workload_lib.resolve(fixed, dataset=dataset, stops_on_fit=False),
-                             fused=True)
+  return workload_lib.resolve(fixed, dataset=dataset, stops_on_fit=False, fused=True)
 
 
 def without(n: int, i: int) -> np.ndarray:

@@ -191,9 +191,8 @@ def estimator_workload(spec: specs.Spec, config: EnsembleConfig, dataset: datase
       budget=dataclasses.replace(spec.budget, max_epochs=config.epochs, max_steps=None,
                                  eval_every_steps=total),
       analysis=dataclasses.replace(spec.analysis, turnover_dropout=0.0, objective="ce"))
-  resolved = workload_lib.resolve(model_spec, data_dir, dataset=dataset, subset_size=m,
-                                  stops_on_fit=False)
-  return dataclasses.replace(resolved, fused=True)
+  return workload_lib.resolve(model_spec, data_dir, dataset=dataset, subset_size=m,
+                              stops_on_fit=False, fused=True)
 
 
 @dataclasses.dataclass
