@@ -6,10 +6,9 @@ Command:
     python experiments/barak2022_sparse_parity.py --quick    # smoke test: k=2, n=10 and 15, 2 seeds
     python experiments/barak2022_sparse_parity.py --train_data=fixed   # the 10,000-example training set
 
-Runtime: the default took 20 min 17 s wall here, measured while ~8 other
-engineers' jobs shared the 2 CPU cores (load average 20-26); its CPU time was
-3 min 22 s (user 2:25 + sys 0:57), so an idle 2-core machine should take about
-3-4 min (an estimate from the CPU time, not a measurement). --quick: ~25 s of CPU.
+Runtime: 2m03s wall (189 CPU-s: user 136 + sys 53) for the default on the
+idle 2-core machine (2026-12-02; the run reproduced the committed
+summary.json exactly). --quick: ~25 s of CPU.
 
 "Hidden progress in deep learning: SGD learns parities near the computational
 limit" (Barak, Edelman, Goel, Kakade, Malach, Zhang; NeurIPS 2022). The task:

@@ -5,11 +5,9 @@ Command:
     python experiments/dinh2017_reparametrization.py            # mnist5k, MLP 1x512, 3 seeds
     python experiments/dinh2017_reparametrization.py --quick    # smoke test: digits, 20 steps
 
-Expected runtime: 32 min wall measured for the default (2026-12-02) on the
-2-core machine while ~30 other processes shared it (load ~30); the process
-used 181 CPU seconds, so an idle 2-core machine should take about 2-3
-minutes (an estimate from the CPU time, not measured idle). --quick (digits,
-1 seed) used ~25 CPU seconds.
+Runtime: 1m47s wall (149 CPU-s) for the default on the idle 2-core machine
+(2026-12-02; the run reproduced the committed summary.json exactly).
+--quick (digits, 1 seed) used ~25 CPU seconds.
 
 "Sharp minima can generalize for deep nets" (Dinh, Pascanu, Bengio & Bengio,
 ICML 2017), Sec. 4-5. The paper's finding, in its terms: for a rectifier

@@ -5,11 +5,9 @@ Command:
     python experiments/granziol_batch_spectrum.py            # digits, MLP 1x512, 3 seeds
     python experiments/granziol_batch_spectrum.py --quick    # smoke test: two batch sizes, 1 seed
 
-Expected runtime: the default finished on a resumed call (its trained
-models cached by the first), 389 CPU seconds for the resumed part, on the
-2-core machine while other jobs shared it (load 15-30 during the first part):
-an idle-machine wall time was not measured; ~7-10 min is an estimate from CPU
-time. --quick (digits, 1 seed) used ~50 CPU seconds.
+Runtime: 3m12s wall (311 CPU-s) for the default on the idle 2-core machine
+(2026-12-02, nothing cached; the run reproduced the committed summary.json
+exactly). --quick (digits, 1 seed) used ~50 CPU seconds.
 
 Granziol, Zohren & Roberts, "Learning rates as a function of batch size: a
 random matrix theory approach to neural network training" (JMLR 2022). The

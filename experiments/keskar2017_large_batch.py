@@ -5,11 +5,9 @@ Command:
     python experiments/keskar2017_large_batch.py            # mnist5k, MLP 1x512, Adam, 3 seeds
     python experiments/keskar2017_large_batch.py --quick    # smoke test: digits, 2 epochs, 1 seed
 
-Expected runtime: 45 min wall measured for the default (2026-12-02) on the
-2-core CPU machine while ~30 other processes shared it (load average 25-32);
-the process itself used 255 CPU seconds, so on an idle 2-core machine it
-should take about 3-4 minutes (an estimate from the CPU time, not measured
-idle). --quick: digits, 1 seed; it also ran past 10 minutes under that load.
+Runtime: 2m45s wall (251 CPU-s) for the default on the idle 2-core machine
+(2026-12-02; the run reproduced the committed summary.json exactly). The
+first committed run took 45 min under load 25-32 with the same CPU time.
 
 "On large-batch training for deep learning: generalization gap and sharp
 minima" (Keskar, Mudigere, Nocedal, Smelyanskiy & Tang, ICLR 2017). The
