@@ -90,7 +90,6 @@ cells {mean, std, ci95, n} over seeds), leaderboard.json/.html, runs/<cell>/seed
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 
 import jax

@@ -436,7 +436,7 @@ def render(board: dict[str, Any]) -> str:
       _table(board["ranked"], "ranked", True, metrics, fit_columns),
       f"<h2>Not ranked ({len(board['unranked'])})</h2>",
       _table(board["unranked"], "unranked", False, metrics, fit_columns),
-      f"<h2>Learning curves</h2>",
+      "<h2>Learning curves</h2>",
       '<p class="note">One line per seed, coloured by spec.</p>',
       '<div class="legend" id="legend"></div><div class="plots" id="plots"></div>',
   ]

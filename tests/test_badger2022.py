@@ -241,7 +241,7 @@ def test_badger2022_docstring_and_bad_input():
   path = os.path.join(REPO, "experiments", "badger2022.py")
   doc = ast.get_docstring(ast.parse(open(path).read()))
   assert doc.startswith("Badger 2022") and "python experiments/badger2022.py --quick" in doc
-  assert "Expected runtime:" in doc and "Expected result" in doc and "PLACEHOLDER" not in doc
+  assert "Runtime:" in doc and "Paper vs measured" in doc and "PLACEHOLDER" not in doc
   out = subprocess.run([sys.executable, path, "--quick", "--max_epochs=0"], capture_output=True,
                        text=True, timeout=600, cwd=REPO)
   assert out.returncode == 2 and "--max_epochs must be >= 1" in out.stderr

@@ -1,6 +1,5 @@
 """The per-example score table: stable example keys, Parquet/CSV round trips, the runs' tables."""
 
-import dataclasses
 import hashlib
 import json
 import os

@@ -81,13 +81,32 @@ def test_bad_input_is_one_line(tmp_path, script, args, needle):
   assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("script", ["zhang2017_fig1.py", "zhang2017_table1.py",
-                                    "arpit2017_regularizers.py"])
-def test_docstring_gives_command_runtime_and_expected_result(script):
+EXPERIMENT_SCRIPTS = sorted(
+    f for f in os.listdir(os.path.join(REPO, "experiments"))
+    if f.endswith(".py") and 'if __name__ == "__main__"' in open(
+        os.path.join(REPO, "experiments", f)).read())
+
+
+def test_every_experiment_is_listed():
+  assert len(EXPERIMENT_SCRIPTS) >= 14 and "common.py" not in EXPERIMENT_SCRIPTS
+
+
+@pytest.mark.parametrize("script", EXPERIMENT_SCRIPTS)
+def test_docstring_gives_command_runtime_finding_and_agreement(script):
+  """The brief: the docstring opens with the command and its runtime here, then the
+  paper's finding, the measured result, and whether they agree."""
   import ast  # pylint: disable=import-outside-toplevel
+  import re  # pylint: disable=import-outside-toplevel
   doc = ast.get_docstring(ast.parse(open(os.path.join(REPO, "experiments", script)).read()))
+  lines = doc.splitlines()
   assert f"python experiments/{script}" in doc and f"python experiments/{script} --quick" in doc
-  assert "Expected runtime:" in doc and "Expected result" in doc
+  opening = "\n".join(lines[:30])
+  assert f"python experiments/{script}" in opening
+  assert re.search(r"^(Expected |Measured )?[Rr]untime:", opening, re.M), "no runtime line"
+  assert re.search(r"Measured|Expected result", doc), "no measured result"
+  assert re.search(r"(?i)agree|does not reproduce|did not reproduce|matches the paper|"
+                   r"as in the paper", doc), "no statement of agreement with the paper"
+  assert "PLACEHOLDER" not in doc and "TODO" not in doc
 
 
 def test_three_sharded_workers_complete_one_grid_exactly_once(tmp_path):
@@ -107,6 +126,46 @@ def test_three_sharded_workers_complete_one_grid_exactly_once(tmp_path):
   again = run_script("zhang2017_fig1.py", tmp_path)
   assert again.stderr.count("kept existing result") == 6
   check_outputs(tmp_path, "fig1.png", 6)
+
+
+def test_script_cells_resume_and_shard_each_cell_once(tmp_path, capsys):
+  """common.script_cells, the cells a script computes itself: three workers of --shard=i/3
+  compute each of 5 cells once; only the one that finds all returns them; a rerun keeps
+  every record; a changed config is recomputed; two cells sharing a path are one."""
+  import argparse  # pylint: disable=import-outside-toplevel
+  sys.path.insert(0, os.path.join(REPO, "experiments"))
+  import common  # pylint: disable=import-outside-toplevel
+  computed = []
+
+  def cells(config_of=lambda k: {"k": k}):
+    def compute(k):
+      computed.append(k)
+      return {"config": config_of(k), "value": k * k, "nan": float("nan")}
+    out = [common.ScriptCell(f"c{k}", str(tmp_path / "cells" / f"{k}.json"), config_of(k),
+                             lambda k=k: compute(k)) for k in range(5)]
+    return out + [common.ScriptCell("c0_again", out[0].path, out[0].config, out[0].compute)]
+
+  def args(shard=None):
+    return argparse.Namespace(shard=shard, no_resume=False)
+
+  for index in (0, 1):  # cells 0, 3 and 1, 4: the others are missing, exit 0 with one line
+    with pytest.raises(SystemExit) as e:
+      common.script_cells(cells(), args((index, 3)))
+    assert e.value.code == 0
+    assert f"shard {index}/3 done" in capsys.readouterr().err
+  records = common.script_cells(cells(), args((2, 3)))  # cells 2: the last one, finds all
+  assert sorted(computed) == [0, 1, 2, 3, 4]
+  assert {k: r["value"] for k, r in records.items()} == {
+      "c0": 0, "c1": 1, "c2": 4, "c3": 9, "c4": 16, "c0_again": 0}
+  assert records["c2"]["nan"] is None  # read back as a resumed run reads it
+  capsys.readouterr()
+  assert common.script_cells(cells(), args())["c4"]["value"] == 16 and len(computed) == 5
+  assert capsys.readouterr().err.count("kept existing result") == 5
+  common.script_cells(cells(lambda k: {"k": k, "epochs": 2}), args())
+  assert len(computed) == 10  # another config: every cell recomputed
+  bad = [common.ScriptCell("x", str(tmp_path / "x.json"), {"a": 1}, lambda: {"config": {}})]
+  with pytest.raises(ValueError, match="must record its config"):
+    common.script_cells(bad, args())
 
 
 def test_a_bad_shard_is_one_line():
