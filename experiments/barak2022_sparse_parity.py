@@ -8,7 +8,8 @@ Command:
 
 Runtime: 2m03s wall (189 CPU-s: user 136 + sys 53) for the default on the
 idle 2-core machine (2026-12-02; the run reproduced the committed
-summary.json exactly). --quick: ~25 s of CPU.
+summary.json exactly apart from its per-cell seconds, which are now the idle
+ones). --quick: ~25 s of CPU.
 
 "Hidden progress in deep learning: SGD learns parities near the computational
 limit" (Barak, Edelman, Goel, Kakade, Malach, Zhang; NeurIPS 2022). The task:
@@ -495,23 +496,14 @@ def main() -> None:
     os.makedirs(os.path.join(args.workdir, "cells"), exist_ok=True)
   except OSError as e:
     fail(f"cannot create workdir {args.workdir}: {e.strerror}", 1)
-  index, count = args.shard if args.shard else (0, 1)
-  cells = {}
-  for position, (n, k) in enumerate(args.cells):
-    path = os.path.join(args.workdir, "cells", f"{n}_{k}.json")
+  plan = []
+  for n, k in args.cells:
     spec = catalogue.get(parity.dataset_name(n, k))
-    saved = common.saved_cell(path, settings(spec, args), f"n={n} k={k}",
-                              config_key="settings", no_resume=args.no_resume)
-    if saved is None and position % count == index:
-      results.write_json_atomic(path, run_cell(n, k, args))
-      with open(path) as f:  # as a resumed run reads it (NaN -> null)
-        saved = json.load(f)
-    if saved is not None:
-      cells[n, k] = saved
-  if len(cells) < len(args.cells):
-    print(f"shard {index}/{count} done; {len(cells)} of {len(args.cells)} cells have results; "
-          "the summary is written by the run that finds them all", file=sys.stderr)
-    return
+    plan.append(common.ScriptCell(
+        f"n={n} k={k}", os.path.join(args.workdir, "cells", f"{n}_{k}.json"),
+        settings(spec, args), lambda n=n, k=k: run_cell(n, k, args)))
+  records = common.script_cells(plan, args, config_key="settings")
+  cells = {(n, k): records[f"n={n} k={k}"] for n, k in args.cells}
   scale = scaling(cells, args.seeds)
   spec = catalogue.get(parity.dataset_name(*args.cells[0]))
   summary = {

@@ -66,8 +66,9 @@ run here ends at nearly the same training loss (~0.049); larger lambdas; and
 MNIST-size data as in the paper.
 
 Outputs in the workdir: igr.png, summary.json, cells/<cell>.json (what a rerun
-keeps). Not sharded (each cell's seeds are one vmapped program; --shard is
-refused).
+keeps). --shard=I/N splits the cells over workers sharing --workdir
+(common.script_cells; each cell's seeds stay one vmapped program); the last
+to finish writes the summary.
 """
 
 from __future__ import annotations
@@ -121,35 +122,35 @@ def cell_spec(args, lr: float, lam: float) -> specs.Spec:
   return spec
 
 
-def run_cell(args, lr: float, lam: float) -> dict[str, Any]:
-  """Trains (or reads back) one cell's seeds, side by side in one vmapped program."""
+def igr_cell(args, lr: float, lam: float) -> common.ScriptCell:
+  """One cell's seeds, trained side by side in one vmapped program."""
   spec = cell_spec(args, lr, lam)
   key = f"lr{lr:g}" + (f"_lambda{lam:g}" if lam else "")
-  path = os.path.join(args.workdir, "cells", f"{key}.json")
   config = {"spec_hash": specs.spec_hash(spec), "seeds": args.seeds}
-  cell = common.saved_cell(path, config, key, no_resume=args.no_resume)
-  if cell is not None:
+
+  def compute() -> dict[str, Any]:
+    t0 = time.perf_counter()
+    wl = workload.resolve(spec, args.data_dir)
+    data = wl.corrupted_data(spec.seed)  # clean data: the same for every seed
+    members = [loop.Member(dataclasses.replace(spec, seed=s), data, log=lambda m: None)
+               for s in range(args.seeds)]
+    outcomes = loop.train_group(wl, members, vmapped=len(members) > 1)
+    runs = []
+    for seed, out in enumerate(outcomes):
+      runs.append({
+          "seed": seed, "status": out.status, "steps": out.final.step,
+          "test_accuracy": out.final.test_accuracy, "train_accuracy": out.final.train_accuracy,
+          "train_loss": out.final.train_eval_loss,
+          "grad_norm_sq": grad_norm_sq(wl.module, out.state.params, out.state.model_state,
+                                       data.x_train, data.y_train)})
+    cell = {"config": config, "lr": lr, "lambda": lam, "wall_s": time.perf_counter() - t0,
+            "max_steps": wl.schedule.total_steps, "runs": runs}
+    print(f"{key}: {args.seeds} seed(s) in {cell['wall_s']:.0f} s; test acc "
+          + ", ".join(f"{r['test_accuracy']:.4f}" for r in runs), file=sys.stderr)
     return cell
-  t0 = time.perf_counter()
-  wl = workload.resolve(spec, args.data_dir)
-  data = wl.corrupted_data(spec.seed)  # clean data: the same for every seed
-  members = [loop.Member(dataclasses.replace(spec, seed=s), data, log=lambda m: None)
-             for s in range(args.seeds)]
-  outcomes = loop.train_group(wl, members, vmapped=len(members) > 1)
-  runs = []
-  for seed, out in enumerate(outcomes):
-    runs.append({
-        "seed": seed, "status": out.status, "steps": out.final.step,
-        "test_accuracy": out.final.test_accuracy, "train_accuracy": out.final.train_accuracy,
-        "train_loss": out.final.train_eval_loss,
-        "grad_norm_sq": grad_norm_sq(wl.module, out.state.params, out.state.model_state,
-                                     data.x_train, data.y_train)})
-  cell = {"config": config, "lr": lr, "lambda": lam, "wall_s": time.perf_counter() - t0,
-          "max_steps": wl.schedule.total_steps, "runs": runs}
-  results.write_json_atomic(path, cell)
-  print(f"{key}: {args.seeds} seed(s) in {cell['wall_s']:.0f} s; test acc "
-        + ", ".join(f"{r['test_accuracy']:.4f}" for r in runs) + " -> " + path, file=sys.stderr)
-  return cell
+
+  return common.ScriptCell(key, os.path.join(args.workdir, "cells", f"{key}.json"), config,
+                           compute)
 
 
 def cell_summary(cell: dict[str, Any]) -> dict[str, Any]:
@@ -212,9 +213,6 @@ def main() -> None:
   p.add_argument("--flow_time", type=float, default=GRADIENT_FLOW_TIME,
                  help="step budget of a run = flow_time / h")
   args = common.finish_args(p.parse_args())
-  if args.shard is not None:
-    common.fail("--shard: this script trains each cell's seeds in one vmapped program of its "
-                "own, not through common.run_cells; run it without --shard", 2)
   lrs = _floats(args.lrs, "--lrs") if args.lrs else ((0.5,) if args.quick else LEARNING_RATES)
   args.train_size = args.train_size or (200 if args.quick else TRAIN_SIZE)
   if args.small_lr is None:
@@ -227,17 +225,18 @@ def main() -> None:
     lambdas = (0.0, *[implicit_lambda(h) for h in lrs if h > args.small_lr])
   if any(not 0 <= lam < float("inf") for lam in lambdas):
     common.fail("--lambdas: every lambda must be finite and >= 0", 2)
-  os.makedirs(os.path.join(args.workdir, "cells"), exist_ok=True)
   try:
     # lambda 0 at h0 is plain GD at h0: one cell (and one file) where h0 is among the lrs.
-    by_lr = {f"{h:g}": {**cell_summary(run_cell(args, h, 0.0)),
-                        "implicit_lambda": implicit_lambda(h)} for h in lrs}
-    by_lambda = {f"{lam:g}": {**cell_summary(run_cell(args, args.small_lr, lam)),
-                              "lambda": lam,
-                              "total_lambda": lam + implicit_lambda(args.small_lr)}
-                 for lam in lambdas}
+    lr_cells = {h: igr_cell(args, h, 0.0) for h in lrs}
+    lambda_cells = {lam: igr_cell(args, args.small_lr, lam) for lam in lambdas}
+    records = common.script_cells([*lr_cells.values(), *lambda_cells.values()], args)
   except specs.SpecError as e:
     common.fail(str(e), 2)
+  by_lr = {f"{h:g}": {**cell_summary(records[c.key]), "implicit_lambda": implicit_lambda(h)}
+           for h, c in lr_cells.items()}
+  by_lambda = {f"{lam:g}": {**cell_summary(records[c.key]), "lambda": lam,
+                            "total_lambda": lam + implicit_lambda(args.small_lr)}
+               for lam, c in lambda_cells.items()}
   summary = {"experiment": "barrett2021_igr", "dataset": args.dataset, "seeds": args.seeds,
              "quick": args.quick, "optimizer": "full-batch GD (momentum 0, constant lr)",
              "train_size": args.train_size, "flow_time": args.flow_time,

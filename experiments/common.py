@@ -13,7 +13,7 @@ import dataclasses
 import json
 import os
 import sys
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import matplotlib
 
@@ -164,6 +164,60 @@ def saved_cell(path: str, config: dict[str, Any], label: str, *, config_key: str
     return None  # other settings: recompute
   print(f"{label}: kept existing result {path}", file=sys.stderr)
   return cell
+
+
+@dataclasses.dataclass(frozen=True)
+class ScriptCell:
+  """A cell a script computes itself (its own vmapped program, not run_cells' runs).
+
+  `compute()` returns the cell's record, which holds `config` under the
+  `script_cells(config_key=)` field; the record is saved at `path`.
+  """
+  key: str
+  path: str
+  config: dict[str, Any]
+  compute: Callable[[], dict[str, Any]]
+
+
+def script_cells(cells: list[ScriptCell], args: argparse.Namespace, *,
+                 config_key: str = "config") -> dict[str, dict[str, Any]]:
+  """{key: record} of every cell: read back where saved with the same config, else computed.
+
+  Resumable (each record is written atomically as soon as it is computed) and
+  shardable: under --shard=I/N this process computes only the cells at
+  positions I, I + N, ... and returns all of them only if every other cell is
+  saved already; otherwise it says how many are missing and exits 0, so that
+  the last worker to finish (or any rerun) writes the summary. Cells sharing a
+  path are one cell.
+  """
+  index, count = args.shard if args.shard else (0, 1)
+  first: dict[str, ScriptCell] = {}
+  for c in cells:
+    first.setdefault(c.path, c)
+  unique = list(first.values())
+  by_path: dict[str, dict[str, Any]] = {}
+  for position, cell in enumerate(unique):
+    saved = saved_cell(cell.path, cell.config, cell.key, config_key=config_key,
+                       no_resume=args.no_resume)
+    if saved is None and position % count == index:
+      record = cell.compute()
+      if record.get(config_key) != cell.config:
+        raise ValueError(f"{cell.key}: compute() must record its config under {config_key!r}")
+      try:
+        os.makedirs(os.path.dirname(cell.path) or ".", exist_ok=True)
+        results.write_json_atomic(cell.path, record)
+      except OSError as e:
+        fail(cli.os_error_line(e), 1)
+      with open(cell.path) as f:  # as a resumed run reads it (NaN -> null)
+        saved = json.load(f)
+    if saved is not None:
+      by_path[cell.path] = saved
+  if len(by_path) < len(unique):
+    print(f"shard {index}/{count} done; {len(by_path)} of {len(unique)} cells have results; "
+          "the summary is written by the run that finds them all (rerun any shard, or "
+          "without --shard, once every worker is done)", file=sys.stderr)
+    sys.exit(0)
+  return {c.key: by_path[c.path] for c in cells}
 
 
 def stat(runs: list[dict[str, Any]], metric: str, transform=lambda v: v) -> dict[str, Any]:

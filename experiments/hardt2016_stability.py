@@ -78,8 +78,9 @@ neither matches the measured gap (0.046 / 0.075 / 0.102) nor its trend: with
 a gap of this size.
 
 Outputs in the workdir: stability.png, summary.json, cells/lr<lr>.json (one per
-learning rate: what a rerun keeps). Not sharded: every learning rate is one
-vmapped program (--shard is refused).
+learning rate: what a rerun keeps). --shard=I/N splits the learning rates
+over workers sharing --workdir (common.script_cells); the last to finish
+writes the summary.
 """
 
 from __future__ import annotations
@@ -218,34 +219,34 @@ def members_for(spec: specs.Spec, seeds: int, positions: int, data_dir=None):
   return wl, members, trackers, plan
 
 
-def run_lr(args, lr: float) -> dict[str, Any]:
-  """Trains (or reads back) every run of one learning rate; its per-seed records."""
+def lr_cell(args, lr: float) -> common.ScriptCell:
+  """Every run of one learning rate, trained in one vmapped program; its per-seed records."""
   spec = build_spec(args, lr)
-  path = os.path.join(args.workdir, "cells", f"lr{lr:g}.json")
   config = {"spec_hash": specs.spec_hash(spec), "seeds": args.seeds,
             "positions": args.positions}
-  cell = common.saved_cell(path, config, f"lr {lr:g}", no_resume=args.no_resume)
-  if cell is not None:
+
+  def compute() -> dict[str, Any]:
+    t0 = time.perf_counter()
+    wl, members, trackers, plan = members_for(spec, args.seeds, args.positions, args.data_dir)
+    outcomes = loop.train_group(wl, members, vmapped=len(members) > 1)
+    seeds_out, k = [], 0
+    for seed in range(args.seeds):
+      base = outcomes[k]
+      k += 1 + len(plan[seed])
+      seeds_out.append({
+          "seed": seed, "plan": plan[seed],
+          "pairs": [trackers[seed].rows[p] for p in range(len(plan[seed]))],
+          "curve": [{"epoch": e.epoch, "step": e.step, "train_loss": e.train_eval_loss,
+                     "test_loss": e.test_loss, "train_accuracy": e.train_accuracy,
+                     "test_accuracy": e.test_accuracy} for e in base.curve]})
+    cell = {"config": config, "lr": lr, "wall_s": time.perf_counter() - t0,
+            "steps_per_epoch": wl.schedule.steps_per_epoch, "seeds": seeds_out}
+    print(f"lr {lr:g}: {len(members)} runs in one vmapped program, {cell['wall_s']:.0f} s",
+          file=sys.stderr)
     return cell
-  t0 = time.perf_counter()
-  wl, members, trackers, plan = members_for(spec, args.seeds, args.positions, args.data_dir)
-  outcomes = loop.train_group(wl, members, vmapped=len(members) > 1)
-  seeds_out, k = [], 0
-  for seed in range(args.seeds):
-    base = outcomes[k]
-    k += 1 + len(plan[seed])
-    seeds_out.append({
-        "seed": seed, "plan": plan[seed],
-        "pairs": [trackers[seed].rows[p] for p in range(len(plan[seed]))],
-        "curve": [{"epoch": e.epoch, "step": e.step, "train_loss": e.train_eval_loss,
-                   "test_loss": e.test_loss, "train_accuracy": e.train_accuracy,
-                   "test_accuracy": e.test_accuracy} for e in base.curve]})
-  cell = {"config": config, "lr": lr, "wall_s": time.perf_counter() - t0,
-          "steps_per_epoch": wl.schedule.steps_per_epoch, "seeds": seeds_out}
-  results.write_json_atomic(path, cell)
-  print(f"lr {lr:g}: {len(members)} runs in one vmapped program, "
-        f"{cell['wall_s']:.0f} s -> {path}", file=sys.stderr)
-  return cell
+
+  return common.ScriptCell(f"{lr:g}", os.path.join(args.workdir, "cells", f"lr{lr:g}.json"),
+                           config, compute)
 
 
 def summarize_lr(cell: dict[str, Any]) -> dict[str, Any]:
@@ -314,9 +315,6 @@ def main() -> None:
                  help=f"training examples (default {TRAIN_SIZE}; 256 with --quick); the rest "
                       "of the training split is the pool of fresh examples")
   args = common.finish_args(p.parse_args())
-  if args.shard is not None:
-    common.fail("--shard: this script trains each learning rate's runs in one vmapped "
-                "program of its own, not through common.run_cells; run it without --shard", 2)
   try:
     lrs = ((0.05,) if args.quick else LEARNING_RATES) if args.lrs is None else tuple(
         float(v) for v in args.lrs.split(","))
@@ -329,7 +327,7 @@ def main() -> None:
   os.makedirs(os.path.join(args.workdir, "cells"), exist_ok=True)
   args.eval_every = max(1, args.train_size // BATCH)  # one evaluation per epoch
   try:
-    cells = {f"{lr:g}": run_lr(args, lr) for lr in lrs}
+    cells = common.script_cells([lr_cell(args, lr) for lr in lrs], args)
   except specs.SpecError as e:
     common.fail(str(e), 2)
   div = {key: summarize_lr(cell) for key, cell in cells.items()}
