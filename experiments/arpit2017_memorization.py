@@ -8,7 +8,7 @@ Command:
 Runtime: 11m00s wall (940 CPU-s) for the default (26 cells x 3 seeds, then 9
 groups of 20 one-epoch runs) on the idle 2-core machine (2026-12-02); every
 cell the first committed run (~60 min under load 15-30) also had gave the same
-numbers. --quick: 2 runs + 2 groups of 4, ~40 s of CPU.
+numbers. --quick: 2 runs + 2 groups of 4, 19 s wall alone.
 
 "A closer look at memorization in deep networks" (Arpit et al., ICML 2017);
 its regularizer experiments are experiments/arpit2017_regularizers.py.

@@ -8,7 +8,7 @@ Command (offline default: MLP 1x512 on digits, 3 seeds per cell, 15 cells, 45 ru
 
 Runtime: 5m15s wall (442 CPU-s) for the default on the idle 2-core machine
 (2026-12-02); each cell's 3 seeds in one vmapped program. --quick: 6 runs of
-3 epochs, well under a minute.
+3 epochs, 61 s wall alone (67 s in the test suite beside a second worker).
 
 Reproduces Badger, "Why deep learning generalizes" (arXiv 2211.09639) as its
 released code runs it (github.com/blbadger/learning-generality,

@@ -64,6 +64,13 @@ was not tried and may matter: larger step sizes near the edge of stability
 loss; a fixed step budget instead of stopping at interpolation, where every
 run here ends at nearly the same training loss (~0.049); larger lambdas; and
 MNIST-size data as in the paper.
+A probe past h = 1 (2026-12-02, `--lrs=0.1,1,2,4`, 2 min, not committed):
+h = 2, beyond 2 / (top Hessian eigenvalue ~1.5-1.7, granziol_batch_spectrum)
+~1.2, no longer fits within the same flow time (50 steps; train CE 0.225,
+||grad L||^2 0.094, test 0.918) and h = 4 diverges (test 0.15); the
+explicit lambdas 0.25 / 0.5 / 1 at h0 = 0.1 leave test accuracy at
+0.957 / 0.956 / 0.957 and the gradient norm at 6.0-6.4e-4. Still no gain
+from larger h or lambda on this data.
 
 Outputs in the workdir: igr.png, summary.json, cells/<cell>.json (what a rerun
 keeps). --shard=I/N splits the cells over workers sharing --workdir

@@ -9,7 +9,7 @@ Command:
 Runtime: 4m11s wall (374 CPU-s) for the default (4 depths x 2 activations + 9
 over-parameterization cells, 3 vmapped seeds each, 51 runs) on the idle 2-core
 machine (2026-12-02); that run reproduced the committed summary.json exactly.
---quick: well under a minute.
+--quick: 45 s wall alone (68 s in the test suite beside a second worker).
 
 The paper (Huh, Mobahi, Zhang, Cheung, Agrawal, Isola, "The low-rank simplicity
 bias in deep networks", TMLR 2023) finds that (1) "deeper networks are

@@ -8,7 +8,8 @@ Command:
 
 Runtime: 2m10s wall (174 CPU-s) for the default on the idle 2-core machine
 (2026-12-02): phase (i), 9 tracked runs in 3 vmapped programs, 60 s; phase (ii),
-10 retrainings of 3 vmapped seeds, ~7 s each. --quick: well under a minute.
+10 retrainings of 3 vmapped seeds, ~7 s each. --quick: 52 s wall
+alone (64 s in the test suite beside a second worker).
 
 The paper ("Understanding memorization from the perspective of optimization via
 efficient influence estimation", arXiv 2112.08798) estimates each training
