@@ -492,10 +492,6 @@ def plot_hidden_progress(cells, args):
 
 def main() -> None:
   args = parse_args()
-  try:
-    os.makedirs(os.path.join(args.workdir, "cells"), exist_ok=True)
-  except OSError as e:
-    fail(f"cannot create workdir {args.workdir}: {e.strerror}", 1)
   plan = []
   for n, k in args.cells:
     spec = catalogue.get(parity.dataset_name(n, k))

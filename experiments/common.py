@@ -195,6 +195,11 @@ def script_cells(cells: list[ScriptCell], args: argparse.Namespace, *,
   for c in cells:
     first.setdefault(c.path, c)
   unique = list(first.values())
+  for folder in sorted({os.path.dirname(c.path) or "." for c in unique}):
+    try:  # before any training: a workdir that cannot hold the records loses no work
+      os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+      fail(f"cannot create workdir folder {folder}: {e.strerror}", 1)
   by_path: dict[str, dict[str, Any]] = {}
   for position, cell in enumerate(unique):
     saved = saved_cell(cell.path, cell.config, cell.key, config_key=config_key,
@@ -204,7 +209,6 @@ def script_cells(cells: list[ScriptCell], args: argparse.Namespace, *,
       if record.get(config_key) != cell.config:
         raise ValueError(f"{cell.key}: compute() must record its config under {config_key!r}")
       try:
-        os.makedirs(os.path.dirname(cell.path) or ".", exist_ok=True)
         results.write_json_atomic(cell.path, record)
       except OSError as e:
         fail(cli.os_error_line(e), 1)

@@ -324,7 +324,6 @@ def main() -> None:
     common.fail("--epochs must be >= 1 and every learning rate positive", 2)
   args.positions = args.positions or (2 if args.quick else POSITIONS_PER_SEED)
   args.train_size = args.train_size or (256 if args.quick else TRAIN_SIZE)
-  os.makedirs(os.path.join(args.workdir, "cells"), exist_ok=True)
   args.eval_every = max(1, args.train_size // BATCH)  # one evaluation per epoch
   try:
     cells = common.script_cells([lr_cell(args, lr) for lr in lrs], args)

@@ -163,6 +163,12 @@ def test_script_cells_resume_and_shard_each_cell_once(tmp_path, capsys):
   assert capsys.readouterr().err.count("kept existing result") == 5
   common.script_cells(cells(lambda k: {"k": k, "epochs": 2}), args())
   assert len(computed) == 10  # another config: every cell recomputed
+  # A workdir that is a file: one line before anything is computed.
+  (tmp_path / "file").write_text("")
+  blocked = [common.ScriptCell("y", str(tmp_path / "file" / "y.json"), {}, lambda: 1 / 0)]
+  with pytest.raises(SystemExit) as e:
+    common.script_cells(blocked, args())
+  assert e.value.code == 1 and "cannot create workdir folder" in capsys.readouterr().err
   bad = [common.ScriptCell("x", str(tmp_path / "x.json"), {"a": 1}, lambda: {"config": {}})]
   with pytest.raises(ValueError, match="must record its config"):
     common.script_cells(bad, args())
