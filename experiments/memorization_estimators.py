@@ -60,7 +60,7 @@ neither run fits. The subsample estimator is the worst corruption detector
 (AUC 0.62) for the same reason. The ground truth's reliability bounds every
 correlation with mem_LOO.
 
-Ground truth (metrics/leave_one_out.py): for each of S seeds, one run on the
+Ground truth (estimators/leave_one_out.py): for each of S seeds, one run on the
 training set and, per probe example i, a run without i that is otherwise
 identical (same init and batch order, i's slot weighted 0 in the loss); all
 through training.loop.train_group, (m + 1) x (seeds per group) vmapped members
@@ -69,7 +69,7 @@ the loss form loss_LOO(i) = mean_s [loss_i(without) - loss_i(with)]. Its
 precision: split-half reliability over seeds, Spearman-Brown corrected.
 
 Estimators, on the same probe set (higher = more memorized for each):
-  fz_subsample      Feldman & Zhang 2020 subsample estimator (metrics/subsample.py),
+  fz_subsample      Feldman & Zhang 2020 subsample estimator (estimators/subsample.py),
                     K models on 70% subsets, the same epochs; fz_convergence: the
                     first K of the 256 models for K in 8..256
   turnover_loss, turnover_accuracy   turn-over dropout self-influence (rate 0.5, one run)
@@ -91,7 +91,7 @@ corruption, and the overlap of its top 10% with the LOO top 10%.
 
 Stopping rule for the subsample estimator: add models (doubling K) until the
 mean over the probe set of the per-example 95% half-width 1.96 * mem_se
-(Jeffreys se, metrics/subsample.py) is at most --halfwidth (0.1, a tenth of
+(Jeffreys se, estimators/subsample.py) is at most --halfwidth (0.1, a tenth of
 the score's range); fz_stop_rule gives the K it picks and its Spearman.
 
 Outputs in the workdir: correlations.png (heatmap), compute.png
@@ -115,8 +115,9 @@ from common import plt
 
 from memobench import example_table, leaderboard, prng, results, specs, workload as workload_lib
 from memobench.data import datasets
-from memobench.metrics import data_pruning_scores as dps
-from memobench.metrics import dynamics, leave_one_out as loo, stats, subsample, turnover
+from memobench.estimators import data_pruning_scores as dps
+from memobench.estimators import leave_one_out as loo, subsample
+from memobench.metrics import dynamics, stats, turnover
 from memobench.training import loop
 
 K_GRID = (8, 16, 32, 64, 128, 256)

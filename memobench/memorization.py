@@ -3,7 +3,7 @@
 The estimator, its definition and how its K models train (through the one
 training loop, `training.loop.train_group`: ONE vmapped program of K members,
 each batch sharded over the devices' 'data' axis) live in
-memobench/metrics/subsample.py; this module runs it and writes its outputs.
+memobench/estimators/subsample.py; this module runs it and writes its outputs.
 In short, from K models each trained on a uniformly random subset S_k of the
 training set S of size m = round(fraction * |S|) (fraction 0.7 in the paper):
 
@@ -52,7 +52,7 @@ import numpy as np
 from memobench import cli, specs
 from memobench import workload as workload_lib
 # The library, under the names this module has always had.
-from memobench.metrics.subsample import (  # noqa: F401  pylint: disable=unused-import
+from memobench.estimators.subsample import (  # noqa: F401  pylint: disable=unused-import
     EnsembleConfig, estimator_workload, model_keys, subsample_memorization, summarize,
     train_models)
 

@@ -28,7 +28,7 @@ SHARPNESS = 10    # sharpness: the power iteration's start vector (metrics/sharp
 INPUT_STABILITY = 16  # input stability's noise inputs (metrics/input_stability.py)
 EPS_SHARPNESS = 21  # eps-sharpness: L-BFGS-B's start and the random projection (eps_sharpness.py)
 PARITY_ONLINE = 31  # sparse parity's fresh online batches (experiments/barak2022_sparse_parity.py)
-LEAVE_ONE_OUT = 41  # exact leave-one-out's training seeds (metrics/leave_one_out.py)
+LEAVE_ONE_OUT = 41  # exact leave-one-out's training seeds (estimators/leave_one_out.py)
 PROXY_RUNS = 42     # the one-run estimators' runs of the estimator benchmark (same module)
 
 STREAMS = {name: value for name, value in globals().items() if name.isupper()}

@@ -83,7 +83,7 @@ class Workload:
   # The enabled per-example metrics, in result order (metrics/__init__.py).
   metrics: tuple[Any, ...] = ()
   # Each run trains on its own random subset of this many training examples
-  # (the subsample estimator, metrics/subsample.py; the subset is a pure
+  # (the subsample estimator, estimators/subsample.py; the subset is a pure
   # function of the run key); `schedule` is then for that many examples. None:
   # every run trains on the whole training set.
   subset_size: int | None = None

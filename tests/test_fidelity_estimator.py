@@ -5,7 +5,7 @@
   python -m tests.test_fidelity_estimator --digits   # real models: digits_partial40, ~80 s
 
 mem = p_in - p_out (plain means); mem_se from Jeffreys proportions
-q = (k + 1/2) / (n + 1) (memobench/metrics/subsample.py, docs/METRICS.md).
+q = (k + 1/2) / (n + 1) (memobench/estimators/subsample.py, docs/METRICS.md).
 """
 
 import math
@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from memobench.metrics import subsample
+from memobench.estimators import subsample
 
 # --------------------------------------------------------------------------
 # A hand-made correctness matrix

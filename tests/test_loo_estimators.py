@@ -12,8 +12,8 @@ import pytest
 
 from memobench import catalogue, prng
 from memobench import workload as workload_lib
-from memobench.metrics import data_pruning_scores as dps
-from memobench.metrics import leave_one_out as loo
+from memobench.estimators import data_pruning_scores as dps
+from memobench.estimators import leave_one_out as loo
 from memobench.training import loop
 from memobench.training.steps import batch_indices, make_steps
 from tests.test_experiments import run_script

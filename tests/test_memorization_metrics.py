@@ -17,8 +17,9 @@ import sklearn.metrics
 from jax.flatten_util import ravel_pytree
 
 from memobench import catalogue, memorization, metrics, specs, workload
+from memobench.estimators import subsample
 from memobench.metrics import base, critical_sample_ratio, dynamics, effective_rank, runner
-from memobench.metrics import sharpness, stats, subsample, turnover
+from memobench.metrics import sharpness, stats, turnover
 from tests.conftest import REPO
 
 

@@ -18,7 +18,7 @@ its members; members never import the table. docs/METRICS.md defines every entry
                          norms over training)
 
 scores.py (the standard scores) and stats.py (split means, ROC AUC) are shared
-by these and by the subsample estimator (memorization.py).
+by these and by the estimators above the loop (memobench/estimators/).
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ class Member:
   loss is then sum_b w_b loss_b / sum_b w_b over the batch's slots, the batch
   order unchanged: weight 0 drops an example's slot from the loss, which is
   training without it on the same batch order (leave-one-out,
-  metrics/leave_one_out.py). Members of one vmapped group may differ in it.
+  estimators/leave_one_out.py). Members of one vmapped group may differ in it.
   """
   spec: specs.Spec
   data: corruptions.CorruptedData

@@ -5,7 +5,7 @@ training algorithm A on data set S as
 
   mem(A, S, i) = P_{h ~ A(S)}[h(x_i) = y_i] - P_{h ~ A(S \\ i)}[h(x_i) = y_i].
 
-Their subsample estimator (metrics/subsample.py) estimates it from models
+Their subsample estimator (estimators/subsample.py) estimates it from models
 trained on random 70% subsets. On a small data set memobench computes it
 directly for a probe set of m training examples: for each training seed
 s = 1..S, one run on the whole training set and, for each probe example i, a
