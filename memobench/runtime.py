@@ -211,7 +211,9 @@ class PreemptionWatcher:
       self._previous = None
 
   def _on_sigterm(self, signum, frame) -> None:  # pylint: disable=unused-argument
+    from memobench import signals  # pylint: disable=import-outside-toplevel
     self._flag = True
+    signals.note_sigterm()  # for a caller that outlives this watcher (experiments' driver)
 
   def preempted(self) -> bool:
     """Call once per chunk boundary, on every process."""

@@ -13,6 +13,7 @@ import sys
 from tests.conftest import REPO
 
 PACKAGE = os.path.join(REPO, "memobench")
+EXPERIMENTS = os.path.join(REPO, "experiments")
 
 
 def _module_name(path):
@@ -20,9 +21,9 @@ def _module_name(path):
   return rel[:-len(".__init__")] if rel.endswith(".__init__") else rel
 
 
-def _modules():
+def _modules(package=PACKAGE):
   out = {}
-  for root, _, files in os.walk(PACKAGE):
+  for root, _, files in os.walk(package):
     for f in files:
       if f.endswith(".py"):
         path = os.path.join(root, f)
@@ -59,8 +60,8 @@ def _imports(path, name, modules):
   return found
 
 
-def import_graph():
-  modules = _modules()
+def import_graph(package=PACKAGE):
+  modules = _modules(package)
   return {name: _imports(path, name, modules) for name, path in modules.items()}
 
 
@@ -108,9 +109,19 @@ def test_specs_is_a_leaf():
 
 
 def test_no_module_is_longer_than_700_lines():
-  long = {name: n for name, path in _modules().items()
+  long = {name: n for name, path in {**_modules(), **_modules(EXPERIMENTS)}.items()
           if (n := sum(1 for _ in open(path))) > 700}
   assert not long, long
+
+
+def test_experiments_import_memobench_never_the_reverse_and_have_no_cycle():
+  graph = import_graph(EXPERIMENTS)
+  assert "experiments.driver" in graph
+  cycle = find_cycle(graph)
+  assert cycle is None, "import cycle: " + " -> ".join(cycle)
+  for path in _modules().values():
+    text = open(path).read()
+    assert "import experiments" not in text and "from experiments" not in text, path
 
 
 # Each snippet imports one part of memobench first, then validates the same bad
