@@ -48,80 +48,90 @@ preserves each image's pixel histogram (its amount of ink). Steps to fit are
 resolved to one evaluation interval (31 steps = 1 epoch).
 
 Outputs in the workdir: fig1.png (three panels), summary.json (statistics per
-cell: mean, sample std, Student-t 95% CI), leaderboard.json and
-leaderboard.html (memobench.leaderboard over the runs), runs/<cell>/seed<N>/
-(result.json, metrics.jsonl, TensorBoard events) and runs.log.
+cell: mean, sample std, Student-t 95% CI; the panel (a) curves), leaderboard.json
+and leaderboard.html (memobench.leaderboard over the runs), runs/<cell>/seed<N>/
+(result.json, metrics.jsonl, TensorBoard events) and runs.log. Knobs:
+`--print_config` lists them, `--set KNOB=VALUE` sets one (experiments/driver.py).
 """
 
 from __future__ import annotations
 
-import sys
+import dataclasses
 
-import common
+from experiments import driver, summaries
+from experiments.cells import SpecCell
+from experiments.knobs import knob
 
 # Fig. 1a corruptions, in the paper's legend order.
 PANEL_A = ("clean", "randlabels", "shufpix", "randpix", "gaussian")
 # Fig. 1b/c: label-corruption level p -> catalogue corruption name.
 LEVELS = {0.0: "clean", 0.2: "partial20", 0.4: "partial40", 0.6: "partial60",
           0.8: "partial80", 1.0: "randlabels"}
-QUICK_SET = common.QUICK_SET
 COLORS = {"clean": "C0", "randlabels": "C1", "shufpix": "C2", "randpix": "C3",
           "gaussian": "C4"}
 
 
-def levels(args) -> dict[float, str]:
-  # --quick keeps p in {0, 0.4, 1} so that the smoke test stays within seconds.
-  return {p: c for p, c in LEVELS.items() if not args.quick or p in (0.0, 0.4, 1.0)}
+@dataclasses.dataclass(frozen=True)
+class Config:
+  dataset: str = knob("mnist5k", "catalogue dataset: cells are the specs <dataset>_<corruption>")
+  seeds: int = knob(3, "seeds per cell, trained together", lo=1)
+  levels: tuple[float, ...] = knob(tuple(LEVELS), "label-corruption levels p of panels (b, c)",
+                                   choices=tuple(LEVELS))
+  spec_overrides: tuple[str, ...] = knob((), "spec --set overrides of every cell (recorded as "
+                                             "non-standard)")
+  quick: bool = False
 
 
-def cells(args) -> list[common.Cell]:
-  names = dict.fromkeys([*PANEL_A, *levels(args).values()])
-  overrides = QUICK_SET if args.quick else ()
-  out = []
-  for corruption in names:
-    spec, _ = common.get_spec(f"{args.dataset}_{corruption}")
-    out.append(common.Cell(corruption, spec, overrides))
-  return out
+# --quick keeps p in {0, 0.4, 1} so that the smoke test stays within seconds.
+QUICK = Config(dataset="digits", seeds=1, levels=(0.0, 0.4, 1.0),
+               spec_overrides=summaries.QUICK_SET, quick=True)
 
 
-def summarize(args, grouped) -> dict:
+def grid(config: Config) -> list[SpecCell]:
+  from memobench import catalogue  # pylint: disable=import-outside-toplevel
+  names = dict.fromkeys([*PANEL_A, *(LEVELS[p] for p in config.levels)])
+  return [SpecCell(c, catalogue.get(f"{config.dataset}_{c}"), config.spec_overrides,
+                   config.seeds) for c in names]
+
+
+def summarize(config: Config, records) -> dict:
   def error(v):
     return 1.0 - v
 
-  clean_steps = common.stat(grouped["clean"], "steps_to_fit")["mean"]
+  clean_steps = summaries.stat(records["clean"], "steps_to_fit")["mean"]
   panel_a = {}
   for corruption in PANEL_A:
-    runs = grouped[corruption]
-    steps = common.stat(runs, "steps_to_fit")
+    runs = records[corruption]
+    steps = summaries.stat(runs, "steps_to_fit")
     panel_a[corruption] = {
         "steps_to_fit": steps,
-        "epochs_to_fit": common.stat(runs, "epochs_to_fit"),
+        "epochs_to_fit": summaries.stat(runs, "epochs_to_fit"),
         "slowdown_vs_clean": (steps["mean"] / clean_steps
                               if steps["mean"] is not None and clean_steps else None),
-        "time_to_fit_s": common.leaderboard.summarize(
-            r["timing"].get("time_to_fit_s") for r in runs),
-        "train_accuracy": common.stat(runs, "train_accuracy"),
-        "test_error": common.stat(runs, "test_accuracy", error),
+        "time_to_fit_s": summaries.summarize(r["timing"].get("time_to_fit_s") for r in runs),
+        "train_accuracy": summaries.stat(runs, "train_accuracy"),
+        "test_error": summaries.stat(runs, "test_accuracy", error),
         "statuses": [r["run"]["status"] for r in runs],
     }
   by_level = []
-  for p, corruption in levels(args).items():
-    runs = grouped[corruption]
-    by_level.append({"p": p, "corruption": corruption,
-                   "steps_to_fit": common.stat(runs, "steps_to_fit"),
-                   "test_error": common.stat(runs, "test_accuracy", error),
-                   "label_noise_fraction": common.stat(runs, "label_noise_fraction"),
-                   "statuses": [r["run"]["status"] for r in runs]})
-  return {"experiment": "zhang2017_fig1", "dataset": args.dataset, "seeds": args.seeds,
-          "quick": args.quick, "panel_a": panel_a, "label_corruption": by_level}
+  for p in config.levels:
+    runs = records[LEVELS[p]]
+    by_level.append({"p": p, "corruption": LEVELS[p],
+                     "steps_to_fit": summaries.stat(runs, "steps_to_fit"),
+                     "test_error": summaries.stat(runs, "test_accuracy", error),
+                     "label_noise_fraction": summaries.stat(runs, "label_noise_fraction"),
+                     "statuses": [r["run"]["status"] for r in runs]})
+  return {"experiment": "zhang2017_fig1", "dataset": config.dataset, "seeds": config.seeds,
+          "quick": config.quick, "panel_a": panel_a, "label_corruption": by_level,
+          "curves": {c: summaries.curves(records[c], "train_loss") for c in PANEL_A}}
 
 
-def plot(args, grouped, summary) -> None:
-  fig, axes = common.plt.subplots(1, 3, figsize=(13, 3.8))
+def plot(config: Config, summary: dict) -> dict:
+  from experiments.figures import errorbar, plt  # pylint: disable=import-outside-toplevel
+  fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
   ax = axes[0]
   for corruption in PANEL_A:
-    for i, r in enumerate(grouped[corruption]):
-      c = common.curve(args, corruption, r["run"]["seed"])
+    for i, c in enumerate(summary["curves"][corruption]):
       if c is None or "train_loss" not in c:
         continue
       steps = [s / 1000 for s in c["step"]]
@@ -132,51 +142,46 @@ def plot(args, grouped, summary) -> None:
   ax.set(xlabel="thousand steps", ylabel="average training loss",
          title="(a) learning curves")
   ax.legend()
-  ps = [lv["p"] for lv in summary["label_corruption"]]
-  common.errorbar(axes[1], ps, [lv["steps_to_fit"] for lv in summary["label_corruption"]],
-                  color="C0", label="MLP")
+  levels = summary["label_corruption"]
+  ps = [lv["p"] for lv in levels]
+  errorbar(axes[1], ps, [lv["steps_to_fit"] for lv in levels], color="C0", label="MLP")
   axes[1].set(xlabel="label corruption p", ylabel="steps to fit (train acc >= threshold)",
               title="(b) convergence time")
-  if all(lv["steps_to_fit"]["mean"] is None for lv in summary["label_corruption"]):
+  if all(lv["steps_to_fit"]["mean"] is None for lv in levels):
     axes[1].text(0.5, 0.5, "no cell fit within its budget", ha="center",
                  transform=axes[1].transAxes)
-  common.errorbar(axes[2], ps, [lv["test_error"] for lv in summary["label_corruption"]],
-                  color="C0")
+  errorbar(axes[2], ps, [lv["test_error"] for lv in levels], color="C0")
   axes[2].axhline(0.9, color="gray", ls=":", lw=1, label="chance (10 classes)")
   axes[2].set(xlabel="label corruption p", ylabel="test error", ylim=(0, 1),
               title="(c) generalization error growth")
   axes[2].legend(loc="lower right")
-  fig.suptitle(f"Zhang et al. 2017 Fig. 1 on {args.dataset} ({args.seeds} seed(s); "
-               "error bars: sample std)" + (" [--quick]" if args.quick else ""))
+  fig.suptitle(f"Zhang et al. 2017 Fig. 1 on {summary['dataset']} ({summary['seeds']} seed(s); "
+               "error bars: sample std)" + (" [--quick]" if summary["quick"] else ""))
   fig.tight_layout()
-  common.savefig(fig, args, "fig1.png")
+  return {"fig1.png": fig}
 
 
-def report(summary) -> None:
+def report(config: Config, summary: dict) -> str:
   def fmt(s, digits=0):
     if s["mean"] is None:
       return "not fit"
     std = f" +- {s['std']:.{digits}f}" if s["std"] is not None else ""
     return f"{s['mean']:.{digits}f}{std}"
 
-  print("corruption   steps_to_fit       slowdown  test_error")
+  lines = ["corruption   steps_to_fit       slowdown  test_error"]
   for name, row in summary["panel_a"].items():
     slow = row["slowdown_vs_clean"]
-    print(f"{name:12s} {fmt(row['steps_to_fit']):18s} "
-          f"{'-' if slow is None else f'{slow:.2f}x':8s}  {fmt(row['test_error'], 3)}")
-  print("p     steps_to_fit       test_error")
+    lines.append(f"{name:12s} {fmt(row['steps_to_fit']):18s} "
+                 f"{'-' if slow is None else f'{slow:.2f}x':8s}  {fmt(row['test_error'], 3)}")
+  lines.append("p     steps_to_fit       test_error")
   for lv in summary["label_corruption"]:
-    print(f"{lv['p']:.1f}   {fmt(lv['steps_to_fit']):18s} {fmt(lv['test_error'], 3)}")
+    lines.append(f"{lv['p']:.1f}   {fmt(lv['steps_to_fit']):18s} {fmt(lv['test_error'], 3)}")
+  return "\n".join(lines)
 
 
-def main() -> None:
-  args = common.finish_args(common.parser(__doc__, "zhang2017_fig1", "mnist5k").parse_args())
-  grouped = common.run_cells(cells(args), args)
-  summary = summarize(args, grouped)
-  plot(args, grouped, summary)
-  common.export(args, summary)
-  report(summary)
-
+EXPERIMENT = driver.Experiment(
+    name="zhang2017_fig1", doc=__doc__, config=Config(), quick=QUICK, grid=grid,
+    summarize=summarize, plot=plot, report=report)
 
 if __name__ == "__main__":
-  sys.exit(main())
+  driver.main(EXPERIMENT)

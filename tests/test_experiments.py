@@ -34,6 +34,8 @@ def check_outputs(workdir, figure, n_runs):
 
 
 def test_zhang2017_fig1_quick(tmp_path):
+  """The spec-cell kind end to end: the script's --quick command, then every run kept."""
+  from experiments import driver, zhang2017_fig1  # pylint: disable=import-outside-toplevel
   out = run_script("zhang2017_fig1.py", tmp_path)
   assert "6/6 runs" in out.stderr
   summary = check_outputs(tmp_path, "fig1.png", 6)
@@ -44,9 +46,46 @@ def test_zhang2017_fig1_quick(tmp_path):
   assert [lv["p"] for lv in summary["label_corruption"]] == [0.0, 0.4, 1.0]
   noise = [lv["label_noise_fraction"]["mean"] for lv in summary["label_corruption"]]
   assert noise[0] == 0 and 0.3 < noise[1] < 0.42 and noise[2] > 0.85
-  # Resumable: a second invocation reruns nothing.
-  again = run_script("zhang2017_fig1.py", tmp_path)
-  assert again.stderr.count("kept existing result") == 6
+  assert "corruption   steps_to_fit" in out.stdout
+  # Resumable: a rerun would keep every run.
+  run = driver.Run(zhang2017_fig1.EXPERIMENT, zhang2017_fig1.QUICK,
+                   driver.Options(str(tmp_path)))
+  assert all(r is not None for r in run.records().values())
+
+
+def test_a_bad_spec_name_is_one_failure_before_training(tmp_path):
+  from experiments import driver, zhang2017_fig1  # pylint: disable=import-outside-toplevel
+  config = driver.configure(zhang2017_fig1.EXPERIMENT, True, ["dataset=nosuchset"])
+  with pytest.raises(driver.Failure, match="unknown spec 'nosuchset_clean'") as e:
+    driver.run_experiment(zhang2017_fig1.EXPERIMENT, config, driver.Options(str(tmp_path)))
+  assert e.value.code == 2 and not (tmp_path / "runs").exists()
+
+
+RECORDED = sorted(f for f in os.listdir(os.path.join(REPO, "tests", "data", "experiments"))
+                  if f.endswith(".records.json.gz"))
+
+
+@pytest.mark.parametrize("name", RECORDED)
+def test_summarize_and_plot_on_recorded_cells(tmp_path, name):
+  """Each experiment's pure summarize and plot, on the records of a --quick run (no training):
+  the summary is the one that run wrote, and every figure renders."""
+  import importlib  # pylint: disable=import-outside-toplevel
+  from experiments import driver  # pylint: disable=import-outside-toplevel
+  from memobench import results  # pylint: disable=import-outside-toplevel
+  module = importlib.import_module(f"experiments.{name.split('.')[0]}")
+  experiment = module.EXPERIMENT
+  config, records, recorded = driver.load_records(
+      experiment, os.path.join(REPO, "tests", "data", "experiments", name))
+  summary = experiment.summarize(config, records)
+  assert json.loads(json.dumps(results.finite_or_none(summary))) == recorded
+  if experiment.plot is not None:
+    figures = experiment.plot(config, summary)
+    assert figures
+    driver.save_figures(figures, str(tmp_path), lambda m: None)
+    for f in figures:
+      assert (tmp_path / f).read_bytes()[:8] == PNG
+  if experiment.report is not None:
+    assert experiment.report(config, summary).strip()
 
 
 def test_zhang2017_table1_quick(tmp_path):
@@ -70,7 +109,6 @@ def test_arpit2017_regularizers_quick(tmp_path):
 
 
 @pytest.mark.parametrize("script,args,needle", [
-    ("zhang2017_fig1.py", ["--dataset=nosuchset"], "unknown spec 'nosuchset_clean'"),
     ("zhang2017_table1.py", ["--models=nosuchmodel"], "unknown model 'nosuchmodel'"),
 ])
 def test_bad_input_is_one_line(tmp_path, script, args, needle):
@@ -81,14 +119,21 @@ def test_bad_input_is_one_line(tmp_path, script, args, needle):
   assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
-EXPERIMENT_SCRIPTS = sorted(
-    f for f in os.listdir(os.path.join(REPO, "experiments"))
-    if f.endswith(".py") and 'if __name__ == "__main__"' in open(
-        os.path.join(REPO, "experiments", f)).read())
+def _is_experiment(f):
+  if not f.endswith(".py") or f.startswith("_"):
+    return False
+  text = open(os.path.join(REPO, "experiments", f)).read()
+  return 'if __name__ == "__main__"' in text and (
+      "EXPERIMENT = driver.Experiment(" in text or "import common" in text)
+
+
+EXPERIMENT_SCRIPTS = sorted(f for f in os.listdir(os.path.join(REPO, "experiments"))
+                            if _is_experiment(f))
 
 
 def test_every_experiment_is_listed():
   assert len(EXPERIMENT_SCRIPTS) >= 14 and "common.py" not in EXPERIMENT_SCRIPTS
+  assert "driver.py" not in EXPERIMENT_SCRIPTS and "reproduce.py" not in EXPERIMENT_SCRIPTS
 
 
 @pytest.mark.parametrize("script", EXPERIMENT_SCRIPTS)
@@ -107,25 +152,6 @@ def test_docstring_gives_command_runtime_finding_and_agreement(script):
   assert re.search(r"(?i)agree|does not reproduce|did not reproduce|matches the paper|"
                    r"as in the paper", doc), "no statement of agreement with the paper"
   assert "PLACEHOLDER" not in doc and "TODO" not in doc
-
-
-def test_three_sharded_workers_complete_one_grid_exactly_once(tmp_path):
-  """--shard=i/3 (a SLURM array, an Indexed Job): each run of the 6-run grid trains once."""
-  script = os.path.join(REPO, "experiments", "zhang2017_fig1.py")
-  workers = [subprocess.Popen([sys.executable, script, "--quick", f"--workdir={tmp_path}",
-                               f"--shard={i}/3"], cwd=REPO, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for i in range(3)]
-  logs = [w.communicate(timeout=600) for w in workers]
-  for w, (_, err) in zip(workers, logs):
-    assert w.returncode == 0, err[-3000:]
-  trained = [line for _, err in logs for line in err.splitlines()
-             if "runs |" in line and ("completed" in line or "budget_exhausted" in line)]
-  labels = [line.rsplit("| ", 1)[-1].split(":")[0] for line in trained]
-  assert len(labels) == 6 and len(set(labels)) == 6, trained
-  # Whoever finished last found every result and wrote the summary; a later call reruns nothing.
-  again = run_script("zhang2017_fig1.py", tmp_path)
-  assert again.stderr.count("kept existing result") == 6
-  check_outputs(tmp_path, "fig1.png", 6)
 
 
 def test_script_cells_resume_and_shard_each_cell_once(tmp_path, capsys):
@@ -172,11 +198,3 @@ def test_script_cells_resume_and_shard_each_cell_once(tmp_path, capsys):
   bad = [common.ScriptCell("x", str(tmp_path / "x.json"), {"a": 1}, lambda: {"config": {}})]
   with pytest.raises(ValueError, match="must record its config"):
     common.script_cells(bad, args())
-
-
-def test_a_bad_shard_is_one_line():
-  out = subprocess.run([sys.executable, os.path.join(REPO, "experiments", "zhang2017_fig1.py"),
-                        "--quick", "--shard=3/3"], capture_output=True, text=True, timeout=60,
-                       cwd=REPO)
-  assert out.returncode == 2 and out.stderr.strip().count("\n") == 0
-  assert "--shard=3/3: expected INDEX/COUNT" in out.stderr
