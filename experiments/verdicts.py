@@ -1,0 +1,53 @@
+"""A reproduction's verdicts, computed from its own summary (experiments/results/REPORT.md reads them).
+
+Each experiment's `summarize` ends with `"verdicts": [verdict(...), ...]`: one per
+claim of the paper it tests, with what was matched between the settings
+compared, the measured numbers as text formatted from the summary's own values
+(never typed by hand), the verdict, and the departures from the paper's
+protocol. The verdict word follows from the numbers by a rule the experiment
+states in code (so a rerun that moves the numbers moves the verdict):
+
+  agrees        the measured effect has the paper's sign and is resolved (e.g. beyond
+                two standard errors, or every seed), under a protocol that matches the
+                paper's on the point tested;
+  partly        part of the claim holds (one setting of several, or the sign without
+                the paper's size);
+  inconclusive  this protocol cannot decide it: `decide` says what would;
+  disagrees     the effect is resolved and has the other sign, or is absent where the
+                protocol matches the paper's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+VERDICTS = ("agrees", "partly", "inconclusive", "disagrees")
+
+
+def verdict(claim: str, *, paper: str, matched: str, measured: str, verdict: str,  # pylint: disable=redefined-outer-name
+            departures: tuple[str, ...] | list[str] = (), decide: str | None = None,
+            figure: str | None = None) -> dict[str, Any]:
+  """One verdict record (a JSON dict) for a summary's "verdicts" list."""
+  if verdict not in VERDICTS:
+    raise ValueError(f"verdict {verdict!r}: expected one of {', '.join(VERDICTS)}")
+  if verdict == "inconclusive" and not decide:
+    raise ValueError(f"{claim}: an inconclusive verdict says what would decide it (decide=)")
+  if not matched:
+    raise ValueError(f"{claim}: say what was matched between the settings compared")
+  return {"claim": claim, "paper": paper, "matched": matched, "measured": measured,
+          "verdict": verdict, "departures": list(departures), "decide": decide,
+          "figure": figure}
+
+
+def beyond(difference: float | None, se: float | None, k: float = 2.0) -> bool:
+  """Whether `difference` is resolved: |difference| > k standard errors (se > 0)."""
+  return difference is not None and se is not None and abs(difference) > k * se
+
+
+def fmt(stat: dict[str, Any] | None, digits: int = 3) -> str:
+  """'mean +- std (n)' of a leaderboard.summarize cell, 'n/a' without a mean."""
+  if not stat or stat.get("mean") is None:
+    return "n/a"
+  std = stat.get("std")
+  return (f"{stat['mean']:.{digits}g}" + (f" +- {std:.2g}" if std is not None else "")
+          + f" (n={stat.get('n')})")
