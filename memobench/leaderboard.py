@@ -6,7 +6,10 @@
 Every ``result.json`` under the given folders (recursively) is read and
 validated against its versioned schema (memobench/schemas); a malformed or
 foreign file is reported by path on stderr, listed under ``skipped`` and never
-counted. Runs are grouped by spec hash (the content of the spec, seed
+counted. Only regular files are read, each up to a size limit (MAX_RESULT_BYTES,
+MAX_CURVE_BYTES; tracks.MAX_SUMMARY_BYTES): a FIFO or a link to /dev/zero is
+skipped with its reason, as is a result whose steps_to_fit exceeds the steps
+it ran, a number no float holds, or a string that is not valid Unicode. Runs are grouped by spec hash (the content of the spec, seed
 excluded: memobench/specs.py), so seeds of one spec are the samples.
 
 Statistics, per spec and metric, over the *usable* runs (status completed or
@@ -36,8 +39,10 @@ fit is biased low. `fit_time` reports, for steps_to_fit and epochs_to_fit:
                       lower bound of the mean when any seed is censored
   fraction_fitted     fitted / (fitted + censored)
 
-Ranking by steps_to_fit or epochs_to_fit uses that median (a lower bound ranks
-after an exact median of the same value).
+Ranking by steps_to_fit or epochs_to_fit uses that median (memobench/ranking.py):
+a median that is a lower bound ranks after every exact median when it is at
+least as large as all of them, and is listed unranked otherwise (a run that
+never fit within a short budget is not faster than one that fit).
 
 Tracks (memobench/tracks.py, schema version 2): fixed tasks, each with a
 declared score and direction, whose entries rank only against each other:
@@ -50,7 +55,8 @@ usable seeds and no diverged seed are ranked, by the mean of --rank_by (the
 censored median for steps_to_fit / epochs_to_fit, below); every
 other spec is listed under ``unranked`` with the reason. Outputs are validated
 against the leaderboard schema and written atomically (temp file + rename), so
-concurrent exports never leave a partial file.
+concurrent exports never leave a partial file; the JSON and the page are written
+together or not at all (results.write_atomic_together).
 """
 
 from __future__ import annotations
@@ -64,7 +70,7 @@ import os
 import sys
 from typing import Any, Iterable
 
-from memobench import __version__, cli, results, schemas, specs, tracks
+from memobench import __version__, cli, ranking, results, schemas, specs, tracks
 
 # Metrics that can rank, and whether higher is better.
 METRIC_DIRECTIONS: dict[str, bool] = {
@@ -92,6 +98,11 @@ USABLE_STATUSES = ("completed", "budget_exhausted")
 # still reads version 1 files (schemas/leaderboard.v1.schema.json).
 SCHEMA_VERSION = 2
 MIN_SEEDS_TO_RANK = 3
+# Files larger than these are not read (results.read_limited): a result.json
+# holds no per-example arrays; a curve is one short line per evaluation.
+MAX_RESULT_BYTES = 16 * 2**20
+MAX_CURVE_BYTES = 64 * 2**20
+MAX_BOARD_BYTES = 1024 * 2**20  # a leaderboard.json holds every run's curve
 # Learning-curve columns carried into the leaderboard (and plotted by the page).
 CURVE_KEYS = ("step", "epoch", "train_loss", "train_accuracy", "test_accuracy", "test_loss")
 
@@ -178,9 +189,9 @@ def read_curve(run_dir: str) -> dict[str, list] | None:
   """The learning curve (metrics.jsonl) next to a result, as columns; None if absent/bad."""
   path = os.path.join(run_dir, results.CURVE_FILE)
   try:
-    with open(path) as f:
-      rows = [json.loads(line) for line in f if line.strip()]
-  except (OSError, ValueError, RecursionError):
+    text = results.read_limited(path, MAX_CURVE_BYTES).decode("utf-8")
+    rows = [results.parse_json(line) for line in text.splitlines() if line.strip()]
+  except (results.UnreadableFile, ValueError, RecursionError):
     return None
   if not rows or not all(isinstance(r, dict) and isinstance(r.get("step"), int) for r in rows):
     return None
@@ -191,6 +202,20 @@ def read_curve(run_dir: str) -> dict[str, list] | None:
     if any(v is not None for v in col):
       columns[key] = results.finite_or_none(col)
   return columns
+
+
+def inconsistency(doc: dict[str, Any]) -> str | None:
+  """Why a schema-valid result contradicts itself, or None (checks no schema can state)."""
+  run, metrics = doc["run"], doc["metrics"]
+  steps_to_fit, epochs_to_fit = metrics.get("steps_to_fit"), metrics.get("epochs_to_fit")
+  if _is_number(steps_to_fit) and steps_to_fit > run["steps"]:
+    return (f"metrics.steps_to_fit {steps_to_fit} exceeds run.steps {run['steps']} "
+            "(a run cannot fit after its last step); was the file edited?")
+  # epochs are steps x batch / n, rounded: allow the rounding of one step.
+  if _is_number(epochs_to_fit) and epochs_to_fit > run["epochs"] * (1 + 1e-6) + 1e-6:
+    return (f"metrics.epochs_to_fit {epochs_to_fit} exceeds run.epochs {run['epochs']}; "
+            "was the file edited?")
+  return None
 
 
 def load_runs(folders: Iterable[str], warn=lambda msg: print(msg, file=sys.stderr)
@@ -204,25 +229,19 @@ def load_runs(folders: Iterable[str], warn=lambda msg: print(msg, file=sys.stder
     warn(f"memobench.leaderboard: skipping {path}: {reason}")
 
   for path in find_result_files(folders):
-    if not os.path.isfile(path):  # a FIFO or device would block or never end
-      skip(path, "not a regular file")
-      continue
     try:
-      with open(path) as f:
-        doc = json.load(f)
-    except OSError as e:
-      skip(path, f"cannot read: {e.strerror}")
-      continue
-    except ValueError as e:
-      skip(path, f"not valid JSON: {e}")
-      continue
-    except RecursionError:
-      skip(path, "JSON nested too deeply to read")
+      doc = results.load_json_file(path, MAX_RESULT_BYTES)
+    except results.UnreadableFile as e:
+      skip(path, str(e))
       continue
     try:
       schemas.validate(doc, "result")
     except schemas.SchemaError as e:
       skip(path, str(e))
+      continue
+    reason = inconsistency(doc)
+    if reason is not None:
+      skip(path, reason)
       continue
     try:
       recomputed = specs.spec_hash(specs.from_dict(doc["spec"]["resolved"]))
@@ -354,9 +373,11 @@ def _entry(runs: list[Run]) -> dict[str, Any]:
     statuses[r.status] = statuses.get(r.status, 0) + 1
   nonstandard: dict[str, Any] = {}
   for r in runs:
-    nonstandard.update(r.result["spec"]["nonstandard"])
+    nonstandard.update({results.trim_text(k): v if isinstance(v, (int, float, bool, type(None)))
+                        else results.trim_text(v)
+                        for k, v in r.result["spec"]["nonstandard"].items()})
   return {
-      "spec_name": first["name"],
+      "spec_name": results.trim_text(first["name"]),
       "spec_hash": first["hash"],
       "spec": first["resolved"],
       "nonstandard": nonstandard,
@@ -413,29 +434,21 @@ def aggregate(runs: list[Run], skipped: list[dict[str, str]] | None = None, *,
   by_hash: dict[str, list[Run]] = {}
   for run in runs:
     by_hash.setdefault(run.spec_hash, []).append(run)
-  ranked, unranked = [], []
+  keyed, unranked = [], []
   for group in by_hash.values():
     entry = _entry(group)
     reason = _unranked_reason(entry, rank_by, min_seeds)
     if reason is None:
-      ranked.append(entry)
+      score = (entry["fit_time"][rank_by] if rank_by in FIT_TIME_METRICS
+               else entry["metrics"][rank_by])
+      keyed.append((ranking.score_key(score, higher), entry))
     else:
       unranked.append({**entry, "reason": reason})
-
-  def score(e):
-    if rank_by in FIT_TIME_METRICS:  # lower is better; a lower bound after an exact value
-      fit = e["fit_time"][rank_by]
-      return (fit["median"], fit["median_is_lower_bound"])
-    mean = e["metrics"][rank_by]["mean"]
-    return (-mean if higher else mean,)
-
-  ranked.sort(key=lambda e: (score(e), e["spec_name"], e["spec_hash"]))
-  previous, rank = None, 0
-  for i, e in enumerate(ranked):
-    if score(e) != previous:  # competition ranking: ties share a rank
-      rank, previous = i + 1, score(e)
-    e["rank"] = rank
-  unranked.sort(key=lambda e: (e["spec_name"], e["spec_hash"]))
+  order = lambda e: (e["spec_name"], e["spec_hash"])
+  in_order, censored = ranking.rank(keyed, order)
+  ranked = [{**e, "rank": position} for position, e in in_order]
+  unranked += [{**e, "reason": reason} for e, reason in censored]
+  unranked.sort(key=order)
   track_sections = tracks.build(ranked + unranked, list(estimator_summaries or []),
                                 min_seeds=min_seeds)
   return {
@@ -469,19 +482,17 @@ def aggregate(runs: list[Run], skipped: list[dict[str, str]] | None = None, *,
 
 
 def export(board: dict[str, Any], out: str | None, html_path: str | None = None) -> None:
-  """Validates `board` and writes it (and the page) atomically."""
+  """Validates `board` and writes it (and the page) atomically, together or not at all."""
   board = results.finite_or_none(board)
   schemas.validate(board, "leaderboard")
-  # Rendered before anything is written: the JSON and the page are written
-  # together or not at all.
-  html = None
+  files = []
+  if out:
+    files.append((out, json.dumps(board, indent=2, allow_nan=False) + "\n"))
   if html_path:
     from memobench import page  # pylint: disable=import-outside-toplevel
-    html = page.render(board)
-  if out:
-    results.write_json_atomic(out, board)
-  if html_path:
-    results.write_atomic(html_path, html)
+    files.append((html_path, page.render(board)))
+  # Both rendered and encoded before either is written (write_atomic_together).
+  results.write_atomic_together(files)
 
 
 def build(folders: list[str], *, rank_by: str = "test_accuracy",
@@ -497,9 +508,8 @@ def build(folders: list[str], *, rank_by: str = "test_accuracy",
 
 
 def read(path: str) -> dict[str, Any]:
-  """Reads and validates a leaderboard.json."""
-  with open(path) as f:
-    board = json.load(f)
+  """Reads and validates a leaderboard.json (results.UnreadableFile, schemas.SchemaError)."""
+  board = results.load_json_file(path, MAX_BOARD_BYTES)
   schemas.validate(board, "leaderboard")
   return board
 
@@ -544,6 +554,8 @@ def main(argv: list[str] | None = None) -> None:
     export(board, args.out, args.html)
   except OSError as e:
     _fail(f"cannot write output: {e.strerror}: {e.filename or ''}".rstrip(": "), 1)
+  except schemas.SchemaError as e:  # a bug: every input was validated; nothing was written
+    _fail(f"the leaderboard fails its own schema, nothing written: {e}", 1)
   n_runs = sum(len(e["sources"]) for e in board["ranked"] + board["unranked"])
   print(f"{n_runs} runs of {len(board['ranked']) + len(board['unranked'])} specs "
         f"({len(board['ranked'])} ranked, {len(board['unranked'])} unranked, "

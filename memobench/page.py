@@ -280,6 +280,11 @@ def _tracks(board: dict[str, Any]) -> list[str]:
     parts.append(f'<p class="note">Task: {escape(s["task"])}. Score: '
                  f'{escape(score["label"])} ({escape(score["statistic"])}; '
                  f'{"higher" if score["higher_is_better"] else "lower"} is better).</p>')
+    pinned = s.get("task_fields") or {}  # (boards before task_fields have none)
+    if pinned:
+      parts.append('<p class="note">Entries must have ' + ", ".join(
+          f"<code>{escape(k)} = {escape(json.dumps(v))}</code>" for k, v in pinned.items())
+                   + ".</p>")
     for src in s.get("sources") or []:
       rel = src.get("loo_reliability")
       parts.append(f'<p class="note">Source <code>{escape(src["path"])}</code>: '

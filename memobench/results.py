@@ -20,6 +20,13 @@ every metric):
   timing          {wall_s, compile_s, images_per_sec, time_to_fit_s}
 
 The learning curve goes to ``workdir/metrics.jsonl``, one evaluation a line.
+
+Reading files that others wrote (the leaderboard reads result.json,
+metrics.jsonl and summary.json files of whole folders): `read_limited` opens
+regular files only (a FIFO would block, /dev/zero never ends) up to a size
+limit, and `load_json_file` also refuses integers beyond a float's range and
+strings that are not valid Unicode; both raise `UnreadableFile` with a
+one-line reason.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import math
 import os
 import platform
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -69,16 +77,45 @@ _UMASK = _read_umask()
 
 
 def write_atomic(path: str, text: str | bytes) -> None:
-  """Writes `text` (str or bytes) to `path` via a temp file in the same folder and a rename.
-
-  Remote paths are written in one object upload, which is atomic on GCS.
+  """Writes `text` (str, as UTF-8, or bytes) to `path` via a temp file in the same folder
+  and a rename. Remote paths are written in one object upload, which is atomic on GCS.
   """
-  if is_remote(path):
-    if isinstance(text, bytes):
-      _remote(path).write_bytes(text)
-    else:
-      _remote(path).write_text(text)
+  write_atomic_together([(path, text)])
+
+
+def write_atomic_together(files: list[tuple[str, str | bytes]]) -> None:
+  """Writes several files so that either all of them are replaced or none is.
+
+  Every text is encoded, then every file written in full to a temp file beside
+  its target, before the first rename: a failure while encoding or writing (a
+  full disk, text that is not valid Unicode) leaves every target as it was.
+  (Remote paths are uploaded one object after another once all are encoded.)
+  """
+  payloads = [(path, text.encode("utf-8") if isinstance(text, str) else text)
+              for path, text in files]
+  if all(is_remote(path) for path, _ in payloads):
+    for path, data in payloads:
+      _remote(path).write_bytes(data)
     return
+  if any(is_remote(path) for path, _ in payloads):
+    raise ValueError("write_atomic_together: local and remote paths cannot be mixed")
+  staged: list[tuple[str, str]] = []
+  try:
+    for path, data in payloads:
+      staged.append((_stage(path, data), path))
+    for tmp, path in staged:
+      os.replace(tmp, path)
+  except BaseException:
+    for tmp, _ in staged:
+      if os.path.exists(tmp):
+        os.unlink(tmp)
+    raise
+  for _, path in staged:
+    _remove_stale_temps(os.path.dirname(os.path.abspath(path)), os.path.basename(path))
+
+
+def _stage(path: str, data: bytes) -> str:
+  """`data` written and synced to a new temp file beside `path`; returns the temp's path."""
   folder = os.path.dirname(os.path.abspath(path))
   # The temp file names its writer (host, pid), so that leftovers of a killed
   # writer can be told from another live writer's and removed.
@@ -88,18 +125,17 @@ def write_atomic(path: str, text: str | bytes) -> None:
     # mkstemp makes the file 0600; give it the mode a plain open() would
     # (0666 & ~umask), so results and leaderboards stay readable by others.
     os.fchmod(fd, 0o666 & ~_UMASK)
-    with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
-      f.write(text)
+    with os.fdopen(fd, "wb") as f:
+      f.write(data)
       f.flush()
       os.fsync(f.fileno())
-    os.replace(tmp, path)
   except BaseException as e:
     if os.path.exists(tmp):
       os.unlink(tmp)
     if isinstance(e, OSError) and not e.filename:
       e.filename = path  # a failed write() names no file; say which one it was
     raise
-  _remove_stale_temps(folder, os.path.basename(path))
+  return tmp
 
 
 def _temp_prefix() -> str:
@@ -152,6 +188,85 @@ def finite_or_none(obj: Any) -> Any:
   if isinstance(obj, (list, tuple)):
     return [finite_or_none(v) for v in obj]
   return obj
+
+
+class UnreadableFile(ValueError):
+  """A file that will not be read; the message is the one-line reason."""
+
+
+def read_limited(path: str, max_bytes: int) -> bytes:
+  """The bytes of the regular file `path` (symlinks followed), at most `max_bytes` of them.
+
+  Opened non-blocking, so that a FIFO is refused instead of waiting for a writer.
+  """
+  try:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+  except OSError as e:
+    raise UnreadableFile(f"cannot read: {e.strerror}") from None
+  try:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+      raise UnreadableFile("not a regular file")
+    too_large = UnreadableFile(f"larger than the {max_bytes:,}-byte limit for this file")
+    if info.st_size > max_bytes:
+      raise too_large
+    chunks, total = [], 0
+    while chunk := os.read(fd, min(1 << 20, max_bytes + 1 - total)):
+      chunks.append(chunk)
+      total += len(chunk)
+      if total > max_bytes:  # it grew while being read
+        raise too_large
+    return b"".join(chunks)
+  except OSError as e:
+    raise UnreadableFile(f"cannot read: {e.strerror}") from None
+  finally:
+    os.close(fd)
+
+
+class _NumberOutOfRange(ValueError):
+  pass
+
+
+def _int_in_float_range(text: str) -> int:
+  value = int(text)
+  try:
+    float(value)
+  except OverflowError:
+    raise _NumberOutOfRange(f"an integer of {len(text.lstrip('-'))} digits is beyond the "
+                            "range of a float") from None
+  return value
+
+
+def parse_json(text: str | bytes) -> Any:
+  """json.loads, refusing integers no float can hold (the leaderboard computes in floats)."""
+  return json.loads(text, parse_int=_int_in_float_range)
+
+
+def load_json_file(path: str, max_bytes: int) -> Any:
+  """The JSON document in the regular file `path`; UnreadableFile (one line) if it is not one."""
+  data = read_limited(path, max_bytes)
+  try:
+    doc = parse_json(data)
+  except _NumberOutOfRange as e:
+    raise UnreadableFile(str(e)) from None
+  except RecursionError:
+    raise UnreadableFile("JSON nested too deeply to read") from None
+  except ValueError as e:
+    raise UnreadableFile(f"not valid JSON: {e}") from None
+  try:
+    json.dumps(doc, ensure_ascii=False).encode("utf-8")
+  except UnicodeEncodeError:
+    raise UnreadableFile("holds a string that is not valid Unicode (an unpaired surrogate "
+                         "escape such as \\ud800)") from None
+  except (ValueError, RecursionError):
+    pass  # NaN and deep nesting are the readers' to judge
+  return doc
+
+
+def trim_text(value: Any, limit: int = 200) -> str:
+  """`value` as a label of at most `limit` characters (an ellipsis marks a cut)."""
+  text = str(value)
+  return text if len(text) <= limit else text[:limit - 1] + "\u2026"
 
 
 def write_json_atomic(path: str, obj: Any) -> None:

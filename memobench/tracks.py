@@ -4,53 +4,87 @@ The catalogue view of the leaderboard ranks every spec against every other by
 one metric, which compares unlike tasks (clean data against random pixels). A
 track fixes the task, so its entries differ only in what the track varies, and
 ranks them against each other only. TRACKS is the explicit table, one
-declared record per track:
+declared record per track. A track's task is declared field by field
+(`task_fields`: every field that defines its score, the budget and stopping
+rule included), and an entry enters only if each of those fields equals the
+declared value: a run with `--set budget.fit_threshold=0.15` or a 20-step
+budget is another task, not a faster entry.
 
   memorization-estimators  which per-example memorization estimator agrees best
         with the exact leave-one-out ground truth (experiments/
-        memorization_estimators.py) on the fixed probe set of ESTIMATOR_DATASET.
-        Entries: the estimators of every estimator-benchmark summary.json found
-        (a summary.json with a `spearman_vs_loo` object); score: Spearman
-        correlation with mem_LOO (spearman_vs_loo.<estimator>), higher is better;
-        beside it the cost (cost.<estimator>.model_steps, .seconds), Pearson
-        (pearson_vs_loo) and the ROC AUC against the planted corruption
-        (auc_vs_corruption). A summary cell may be {mean, std, ci95, n} or a
-        plain number; where an estimator's cell holds one cell per LOO form
-        ({accuracy: ..., loss: ...}), the accuracy form (mem_LOO) is the score.
+        memorization_estimators.py) on the benchmark's default task
+        (ESTIMATOR_TASK: digits partial40, its first 500 training examples,
+        20 epochs, probe set 200, 8 LOO seeds, not --quick). Entries: the
+        estimators of every summary.json whose `config` equals that task; a
+        summary is read as estimator_summary version 1 (memobench/schemas),
+        and one that does not validate (a Spearman of 5.0, a negative n) is
+        skipped with its reason. Score: Spearman correlation with mem_LOO
+        (spearman_vs_loo.<estimator>), higher is better; beside it the cost
+        (cost.<estimator>.model_steps, .seconds), Pearson (pearson_vs_loo) and
+        the ROC AUC against the planted corruption (auc_vs_corruption). A
+        summary cell may be {mean, std, ci95, n} or a plain number; where an
+        estimator's cell holds one cell per LOO form ({accuracy: ..., loss:
+        ...}), the accuracy form (mem_LOO) is the score.
   label-noise  clean test accuracy of LABEL_NOISE_DATASET trained under partial
-        label corruption p = LABEL_NOISE_LEVEL on its full training set.
-        Entries: result.json specs of that task (model, optimizer and
-        regularizer variants), higher is better (mean over seeds).
+        label corruption p = LABEL_NOISE_LEVEL on its full training set, under
+        the catalogue budget (RUN_TASK_BUDGET: batch, epochs, evaluation
+        interval and fit threshold, which stops training). Entries:
+        result.json specs of that task (model, optimizer and regularizer
+        variants), higher is better (mean over seeds).
   memorization-capacity  epochs to fit random labels (randlabels) of
-        CAPACITY_DATASET on its full training set. Entries: result.json specs of
-        that task (models); lower is better, the right-censored median of
-        leaderboard.censored_summary (a seed that never fit counts at its
-        budget; a median that is a lower bound ranks after an exact one of the
-        same value).
+        CAPACITY_DATASET on its full training set, under the same pinned
+        budget and fit threshold 0.99. Entries: result.json specs of that task
+        (models, optimizers, regularizers); lower is better, the
+        right-censored median of leaderboard.censored_summary (a seed that
+        never fit counts at its budget; memobench/ranking.py: a median that is
+        a lower bound ranks after the exact ones only when it is at least as
+        large as all of them, and is not ranked otherwise).
 
 An entry of a run track needs min_seeds usable seeds and no diverged seed,
 as in the catalogue view; unlike there, a --set (non-standard) run may enter,
 listed with its overrides: the task predicate reads the resolved spec, so an
 override cannot change the task, only the variant. Ties share a rank
-(competition ranking). This module reads aggregated leaderboard entries and
-summary documents; it imports nothing of the leaderboard.
+(competition ranking). Labels are trimmed to results.trim_text's length. This
+module reads aggregated leaderboard entries and summary documents; it imports
+nothing of the leaderboard.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
+
+from memobench import ranking, results, schemas
 
 ESTIMATOR_DATASET = "digits"
 LABEL_NOISE_DATASET = "mnist5k"
 LABEL_NOISE_LEVEL = 0.4
 CAPACITY_DATASET = "mnist5k"
 SUMMARY_FILE = "summary.json"
+# A summary.json larger than this is not read (results.read_limited).
+MAX_SUMMARY_BYTES = 16 * 2**20
+# The format of the estimator summaries the track reads (schemas/estimator_summary.v1).
+ESTIMATOR_SUMMARY_VERSION = 1
 # The LOO form that scores an estimator when a summary gives one cell per form.
 LOO_FORMS = ("accuracy", "mem", "correct", "mem_loo", "loss")
+
+# The budget of the run tracks' tasks: mnist5k's catalogue budget
+# (memobench/catalogue.py; tests/test_tracks.py checks they agree). Each field
+# changes the score: the fit threshold stops training (and defines "fit"), the
+# epochs censor the fit time, the evaluation interval is its resolution.
+RUN_TASK_BUDGET: tuple[tuple[str, Any], ...] = (
+    ("budget.batch_size", 128), ("budget.max_epochs", 300), ("budget.max_steps", None),
+    ("budget.eval_every_steps", 31), ("budget.fit_threshold", 0.99))
+# experiments/memorization_estimators.py's default task, as its summary's
+# `config` records it. spec_hash is the hash of its training spec
+# (digits_partial40, dataset.train_size=500, dynamics and effective rank off):
+# the model, optimizer and batch. Re-declare this when the benchmark changes.
+ESTIMATOR_TASK: tuple[tuple[str, Any], ...] = (
+    ("dataset", ESTIMATOR_DATASET), ("corruption", "partial40"), ("model", "mlp1x512"),
+    ("spec_hash", "f51cb01168f56f5a"), ("batch_size", 64), ("train_size", 500),
+    ("epochs", 20), ("probe", 200), ("seeds", 8), ("quick", False))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,38 +93,48 @@ class Track:
   name: str
   task: str                       # the fixed task, in words (shown on the page)
   entries_from: str               # "runs" (result.json specs) | "estimator_summaries"
-  accepts: Callable[[dict[str, Any]], bool]  # on a resolved spec / a summary's task
+  # (dotted field, value) pairs that define the task: of the resolved spec
+  # (runs) or of a summary's config (estimator summaries); all must match.
+  task_fields: tuple[tuple[str, Any], ...]
   score: str                      # what ranks, e.g. "test_accuracy"
   score_label: str
   higher_is_better: bool
   columns: tuple[tuple[str, str], ...] = ()  # (cell key, heading) beside the score
   plot: tuple[str, str] | None = None        # (x cell key, x-axis label) vs the score
 
-
-def _full_training_set(spec: dict[str, Any]) -> bool:
-  return (spec.get("dataset") or {}).get("train_size") is None
-
-
-def _is_label_noise_task(spec: dict[str, Any]) -> bool:
-  corruption = spec.get("corruption") or {}
-  return ((spec.get("dataset") or {}).get("name") == LABEL_NOISE_DATASET
-          and corruption.get("kind") == "partial"
-          and math.isclose(float(corruption.get("level", -1)), LABEL_NOISE_LEVEL)
-          and _full_training_set(spec))
+  def accepts(self, fields: Any) -> bool:
+    """Whether `fields` (a resolved spec, or a summary's config) is this track's task."""
+    return all(_same(_lookup(fields, path), value) for path, value in self.task_fields)
 
 
-def _is_capacity_task(spec: dict[str, Any]) -> bool:
-  return ((spec.get("dataset") or {}).get("name") == CAPACITY_DATASET
-          and (spec.get("corruption") or {}).get("kind") == "randlabels"
-          and _full_training_set(spec))
+_MISSING = object()
+
+
+def _lookup(tree: Any, path: str) -> Any:
+  for part in path.split("."):
+    if not isinstance(tree, dict) or part not in tree:
+      return _MISSING
+    tree = tree[part]
+  return tree
+
+
+def _same(found: Any, declared: Any) -> bool:
+  """Equal as the declared type: a bool is not a number, floats compare to rounding."""
+  if isinstance(declared, bool) or declared is None or isinstance(declared, str):
+    return type(found) is type(declared) and found == declared
+  if isinstance(found, bool) or not isinstance(found, (int, float)):
+    return False
+  if isinstance(declared, int) and isinstance(found, int):
+    return found == declared
+  return math.isclose(found, declared, rel_tol=1e-9, abs_tol=0.0)
 
 
 TRACKS: tuple[Track, ...] = (
     Track("memorization-estimators",
           f"per-example memorization scores on the {ESTIMATOR_DATASET} probe set of "
-          "experiments/memorization_estimators.py, against exact leave-one-out memorization",
-          "estimator_summaries",
-          lambda task: task.get("dataset") == ESTIMATOR_DATASET,
+          "experiments/memorization_estimators.py (its default task, not --quick), against "
+          "exact leave-one-out memorization",
+          "estimator_summaries", ESTIMATOR_TASK,
           "spearman_vs_loo", "Spearman vs LOO", True,
           columns=(("model_steps", "cost (model-steps)"), ("seconds", "cost (s)"),
                    ("pearson_vs_loo", "Pearson vs LOO"),
@@ -99,16 +143,21 @@ TRACKS: tuple[Track, ...] = (
     Track("label-noise",
           f"clean test accuracy on {LABEL_NOISE_DATASET} trained with "
           f"{LABEL_NOISE_LEVEL:.0%} of training labels resampled (partial "
-          f"{LABEL_NOISE_LEVEL}), full training set",
-          "runs", _is_label_noise_task, "test_accuracy", "clean test accuracy", True,
+          f"{LABEL_NOISE_LEVEL}), full training set, catalogue budget",
+          "runs", (("dataset.name", LABEL_NOISE_DATASET), ("dataset.train_size", None),
+                   ("corruption.kind", "partial"), ("corruption.level", LABEL_NOISE_LEVEL),
+                   *RUN_TASK_BUDGET),
+          "test_accuracy", "clean test accuracy", True,
           columns=(("model", "model"), ("optimizer", "optimizer"),
                    ("regularizers", "regularizers"), ("n_seeds", "seeds"),
                    ("train_accuracy", "train accuracy"),
                    ("memorized_fraction", "memorized fraction"))),
     Track("memorization-capacity",
           f"epochs to fit random labels on {CAPACITY_DATASET} (randlabels), full "
-          "training set; right-censored at the budget",
-          "runs", _is_capacity_task, "epochs_to_fit", "epochs to fit (median)", False,
+          "training set, catalogue budget and fit threshold; right-censored at the budget",
+          "runs", (("dataset.name", CAPACITY_DATASET), ("dataset.train_size", None),
+                   ("corruption.kind", "randlabels"), *RUN_TASK_BUDGET),
+          "epochs_to_fit", "epochs to fit (median)", False,
           columns=(("model", "model"), ("optimizer", "optimizer"), ("n_seeds", "seeds"),
                    ("steps_to_fit", "steps to fit (median)"))),
 )
@@ -129,10 +178,11 @@ def get(name: str) -> Track:
 
 def find_estimator_summaries(folders: Iterable[str]) -> tuple[list[tuple[str, dict]],
                                                               list[dict[str, str]]]:
-  """(path, document) of every estimator-benchmark summary.json under `folders`.
+  """(path, document) of every valid estimator-benchmark summary.json under `folders`.
 
   Other experiments' summary.json files (no `spearman_vs_loo` object) are not
-  estimator summaries and are passed over silently; an unreadable one is
+  estimator summaries and are passed over silently; an unreadable one, or an
+  estimator summary that does not validate (schemas/estimator_summary.v1), is
   returned among the skipped, with its reason.
   """
   found, skipped = [], []
@@ -148,41 +198,31 @@ def find_estimator_summaries(folders: Iterable[str]) -> tuple[list[tuple[str, di
         paths.setdefault(os.path.join(root, SUMMARY_FILE))
   for path in paths:
     try:
-      with open(path) as f:
-        doc = json.load(f)
-    except (OSError, ValueError, RecursionError) as e:
-      skipped.append({"path": path, "reason": f"cannot read: {type(e).__name__}"})
+      doc = results.load_json_file(path, MAX_SUMMARY_BYTES)
+    except results.UnreadableFile as e:
+      skipped.append({"path": path, "reason": str(e)})
       continue
-    if isinstance(doc, dict) and isinstance(doc.get("spearman_vs_loo"), dict):
-      found.append((path, doc))
+    if not (isinstance(doc, dict) and isinstance(doc.get("spearman_vs_loo"), dict)):
+      continue
+    try:
+      schemas.validate(doc, "estimator_summary", version=ESTIMATOR_SUMMARY_VERSION)
+    except schemas.SchemaError as e:
+      skipped.append({"path": path, "reason": f"not a valid estimator summary: {e}"})
+      continue
+    found.append((path, doc))
   return found, skipped
-
-
-def summary_task(path: str, doc: dict[str, Any]) -> dict[str, Any]:
-  """The task a summary measured: {dataset}, from its own fields or its folder's name.
-
-  Looked up as `dataset` at the top level or under config / settings / args /
-  setup / loo (a string or {name: ...}); failing that, the folder name
-  <script>_<dataset> of experiments/results.
-  """
-  for holder in (doc, *(doc.get(k) for k in ("config", "settings", "args", "setup", "loo"))):
-    if isinstance(holder, dict):
-      value = holder.get("dataset")
-      if isinstance(value, dict):
-        value = value.get("name")
-      if isinstance(value, str):
-        return {"dataset": value}
-  folder = os.path.basename(os.path.dirname(os.path.abspath(path)))
-  if "_" in folder:
-    return {"dataset": folder.rsplit("_", 1)[1]}
-  return {"dataset": None}
 
 
 def cell(value: Any) -> dict[str, Any] | None:
   """A summary value as a stat {mean, std, ci95, n, missing}: a cell or a plain number."""
   def number(v):
-    return float(v) if (isinstance(v, (int, float)) and not isinstance(v, bool)
-                        and math.isfinite(v)) else None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+      return None
+    try:
+      v = float(v)
+    except OverflowError:  # an integer no float holds
+      return None
+    return v if math.isfinite(v) else None
   if isinstance(value, dict) and "mean" in value:
     ci = value.get("ci95")
     ci = [float(c) for c in ci] if (isinstance(ci, (list, tuple)) and len(ci) == 2
@@ -217,7 +257,7 @@ def estimator_entries(path: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
       table = doc.get(key) if isinstance(doc.get(key), dict) else {}
       cells[key] = _form_cell(table.get(estimator))[0] if key == "pearson_vs_loo" else (
           cell(table.get(estimator)))
-    out.append({"label": str(estimator), "spec_hash": None, "source": path,
+    out.append({"label": results.trim_text(estimator), "spec_hash": None, "source": path,
                 "score": score, "cells": cells,
                 **({"loo_form": form} if form is not None else {})})
   return out
@@ -261,6 +301,7 @@ def run_entry(entry: dict[str, Any], track: Track) -> dict[str, Any]:
   label = entry["spec_name"]
   if entry["nonstandard"]:
     label += " --set " + " ".join(f"{k}={v}" for k, v in sorted(entry["nonstandard"].items()))
+  label = results.trim_text(label)
   if track.score in FIT_TIME_SCORES:
     score = (entry.get("fit_time") or {}).get(track.score)
   else:
@@ -292,52 +333,31 @@ def _run_reason(entry: dict[str, Any], min_seeds: int) -> str | None:
 # --------------------------------------------------------------------------
 
 
-def score_key(score: dict[str, Any] | None, higher_is_better: bool) -> tuple | None:
-  """What sorts an entry (smaller first); None: no value to rank by.
-
-  A stat ranks by its mean; a censored fit time by its median, a lower bound
-  after an exact median of the same value.
-  """
-  if not score:
-    return None
-  if "median" in score:
-    if score["median"] is None:
-      return None
-    return (score["median"], bool(score["median_is_lower_bound"]))
-  if score.get("mean") is None:
-    return None
-  return (-score["mean"] if higher_is_better else score["mean"],)
-
-
 def rank(track: Track, candidates: list[tuple[dict[str, Any], str | None]]) -> dict[str, Any]:
   """The track's section: candidates (entry, reason it cannot rank or None) ranked within."""
-  ranked, unranked = [], []
+  keyed, unranked = [], []
   for candidate, reason in candidates:
-    key = score_key(candidate["score"], track.higher_is_better)
+    key = ranking.score_key(candidate["score"], track.higher_is_better)
     if reason is None and key is None:
       reason = f"no value of the track's score {track.score}"
     if reason is None:
-      ranked.append((key, candidate))
+      keyed.append((key, candidate))
     else:
       unranked.append({**candidate, "reason": reason})
-  ranked.sort(key=lambda kc: (kc[0], kc[1]["label"], kc[1]["source"] or "",
-                              kc[1]["spec_hash"] or ""))
-  previous, position = None, 0
-  out = []
-  for i, (key, candidate) in enumerate(ranked):
-    if key != previous:  # competition ranking: ties share a rank
-      position, previous = i + 1, key
-    out.append({**candidate, "rank": position})
-  unranked.sort(key=lambda c: (c["label"], c["source"] or "", c["spec_hash"] or ""))
+  order = lambda c: (c["label"], c["source"] or "", c["spec_hash"] or "")
+  ranked, censored = ranking.rank(keyed, order)
+  unranked += [{**c, "reason": reason} for c, reason in censored]
+  unranked.sort(key=order)
   return {
       "name": track.name, "task": track.task, "entries_from": track.entries_from,
+      "task_fields": dict(track.task_fields),
       "score": {"metric": track.score, "label": track.score_label,
                 "higher_is_better": track.higher_is_better,
                 "statistic": ("median, censored seeds at their budget"
                               if track.score in FIT_TIME_SCORES else "mean")},
       "columns": [{"key": k, "label": label} for k, label in track.columns],
       "plot": None if track.plot is None else {"x": track.plot[0], "x_label": track.plot[1]},
-      "ranked": out, "unranked": unranked,
+      "ranked": [{**c, "rank": position} for position, c in ranked], "unranked": unranked,
   }
 
 
@@ -356,7 +376,7 @@ def build(catalogue_entries: list[dict[str, Any]],
           candidates.append((candidate, _run_reason(entry, min_seeds)))
     elif track.entries_from == "estimator_summaries":
       for path, doc in estimator_summaries:
-        if track.accepts(summary_task(path, doc)):
+        if track.accepts(doc.get("config")):
           sources.append(_source_note(path, doc))
           candidates += [(c, None) for c in estimator_entries(path, doc)]
     else:

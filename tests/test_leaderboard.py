@@ -26,14 +26,15 @@ HASH_A, HASH_B, HASH_C, HASH_D, HASH_E = FIXTURE_SPECS
 
 def fake_result(name, spec_hash, seed, test_acc, *, status="completed", nonstandard=None,
                 steps_to_fit=100, extra_metrics=None):
-  """A result.json document in the layout of memobench/results.py."""
+  """A result.json document in the layout of memobench/results.py (22 steps an epoch)."""
+  steps = max(100, steps_to_fit or 0)
   return {
       "schema_version": 1,
       "spec": {"name": name, "hash": spec_hash,
                "resolved": (dataclasses.asdict(FIXTURE_SPECS[spec_hash])
                             if spec_hash in FIXTURE_SPECS else {"dataset": {"name": "digits"}}),
                "nonstandard": nonstandard or {}},
-      "run": {"seed": seed, "status": status, "steps": 100, "epochs": 4.5},
+      "run": {"seed": seed, "status": status, "steps": steps, "epochs": steps / 22},
       "metrics": {"train_accuracy": 1.0, "test_accuracy": test_acc,
                   "generalization_gap": 1.0 - test_acc, "steps_to_fit": steps_to_fit,
                   "epochs_to_fit": None if steps_to_fit is None else steps_to_fit / 22,
@@ -403,3 +404,113 @@ def test_a_result_whose_spec_was_edited_by_hand_is_skipped(tmp_path):
   assert f"spec.hash {HASH_A} is not the hash of spec.resolved" in skipped["reason"]
   (entry,) = board["ranked"] + board["unranked"]
   assert entry["spec_hash"] == HASH_A and len(entry["sources"]) == 1
+
+
+# --------------------------------------------------------------------------
+# Files and values that are not what they seem (issue 27, items 5, 6, 7)
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_hang():
+  """Fails a test that blocks (a FIFO opened for reading waits for a writer) instead of hanging."""
+  import signal  # pylint: disable=import-outside-toplevel
+
+  def alarm(*_):
+    raise TimeoutError("blocked reading a file")
+  previous = signal.signal(signal.SIGALRM, alarm)
+  signal.alarm(60)
+  yield
+  signal.alarm(0)
+  signal.signal(signal.SIGALRM, previous)
+
+
+def test_only_regular_files_within_their_size_limit_are_read(tmp_path, monkeypatch, no_hang):
+  curve = [{"step": 10, "train_loss": 2.0}]
+  write(tmp_path, "good/seed0", fake_result("digits_clean", HASH_A, 0, 0.9), curve)
+  # A FIFO and a link to /dev/zero as curves: the run counts, without a curve.
+  write(tmp_path, "good/seed1", fake_result("digits_clean", HASH_A, 1, 0.9))
+  os.mkfifo(tmp_path / "good" / "seed1" / "metrics.jsonl")
+  write(tmp_path, "good/seed2", fake_result("digits_clean", HASH_A, 2, 0.9))
+  os.symlink("/dev/zero", tmp_path / "good" / "seed2" / "metrics.jsonl")
+  # A result linked to /dev/zero, one over the size limit, a link to a good one.
+  (tmp_path / "zero" / "seed0").mkdir(parents=True)
+  os.symlink("/dev/zero", tmp_path / "zero" / "seed0" / "result.json")
+  big = fake_result("digits_clean", HASH_B, 0, 0.9)
+  big["environment"]["padding"] = "x" * 5000
+  write(tmp_path, "big/seed0", big)
+  os.makedirs(tmp_path / "linked")
+  os.symlink(tmp_path / "good" / "seed0" / "result.json", tmp_path / "linked" / "result.json")
+  monkeypatch.setattr(leaderboard, "MAX_RESULT_BYTES", 4000)
+  board = leaderboard.build([str(tmp_path / n) for n in ("good", "zero", "big")],
+                            warn=lambda m: None)
+  reasons = {os.path.relpath(s["path"], tmp_path): s["reason"] for s in board["skipped"]}
+  assert reasons == {"zero/seed0/result.json": "not a regular file",
+                     "big/seed0/result.json": "larger than the 4,000-byte limit for this file"}
+  (entry,) = board["ranked"] + board["unranked"]
+  assert entry["seeds"] == [0, 1, 2] and list(entry["curves"]) == ["0"]
+  board = leaderboard.build([str(tmp_path / "linked")], warn=lambda m: None)
+  assert [e["seeds"] for e in board["ranked"] + board["unranked"]] == [[0]]
+
+
+def test_hostile_values_skip_their_file_with_the_reason(tmp_path):
+  write(tmp_path, "good/seed0", fake_result("digits_clean", HASH_A, 0, 0.9))
+  huge = json.dumps(fake_result("digits_clean", HASH_A, 1, 0.9, extra_metrics={"test_loss": 7}))
+  write(tmp_path, "huge/seed1", huge.replace('"test_loss": 7', '"test_loss": ' + "9" * 400))
+  surrogate = json.dumps(fake_result("digits_clean", HASH_A, 2, 0.9))
+  write(tmp_path, "surrogate/seed2", surrogate.replace('"digits_clean"', '"digits\\ud800"', 1))
+  # A checkpoint's loop record edited to claim a fit after the run's last step.
+  late = fake_result("digits_clean", HASH_A, 3, 0.9, steps_to_fit=143)
+  late["metrics"]["steps_to_fit"] = 153
+  late["run"].update(steps=143, epochs=143 / 22)
+  write(tmp_path, "late/seed3", late)
+  long_name = fake_result("n" * 1_000_000, HASH_B, 4, 0.9, nonstandard={"x": "v" * 10_000})
+  write(tmp_path, "long/seed4", long_name)
+  board = leaderboard.build([str(tmp_path)], warn=lambda m: None)
+  reasons = {os.path.relpath(s["path"], tmp_path).split(os.sep)[0]: s["reason"]
+             for s in board["skipped"]}
+  assert reasons == {
+      "huge": "an integer of 400 digits is beyond the range of a float",
+      "surrogate": "holds a string that is not valid Unicode (an unpaired surrogate escape "
+                   "such as \\ud800)",
+      "late": "metrics.steps_to_fit 153 exceeds run.steps 143 (a run cannot fit after its "
+              "last step); was the file edited?"}
+  names = sorted(e["spec_name"] for e in board["ranked"] + board["unranked"])
+  assert names == ["digits_clean", "n" * 199 + "\u2026"]
+  (long_entry,) = [e for e in board["unranked"] if e["spec_name"].startswith("n")]
+  assert len(long_entry["nonstandard"]["x"]) == 200
+  leaderboard.export(board, str(tmp_path / "lb.json"), str(tmp_path / "lb.html"))
+  assert os.path.getsize(tmp_path / "lb.json") < 100_000
+
+
+def test_json_and_page_are_written_together_or_not_at_all(tmp_path, monkeypatch):
+  write(tmp_path, "a/seed0", fake_result("digits_clean", HASH_A, 0, 0.9))
+  board = leaderboard.build([str(tmp_path)], warn=lambda m: None)
+  out, html = tmp_path / "lb.json", tmp_path / "lb.html"
+  # A page that cannot be encoded (an unpaired surrogate that got past the readers).
+  bad = json.loads(json.dumps(board))
+  bad["unranked"][0]["spec_name"] = "x\ud800"
+  with pytest.raises(UnicodeEncodeError):
+    leaderboard.export(bad, str(out), str(html))
+  assert not out.exists() and not html.exists()
+  # A page whose folder vanished: the JSON is not written either.
+  with pytest.raises(OSError):
+    leaderboard.export(board, str(out), str(tmp_path / "gone" / "lb.html"))
+  assert not out.exists()
+  # A disk that fills while the second file is written: the first stays as it was.
+  leaderboard.export(board, str(out), str(html))
+  before = out.read_bytes(), html.read_bytes()
+  from memobench import results  # pylint: disable=import-outside-toplevel
+  real_stage, calls = results._stage, []
+
+  def stage(path, data):
+    calls.append(path)
+    if len(calls) == 2:
+      raise OSError(28, "No space left on device")
+    return real_stage(path, data)
+  monkeypatch.setattr(results, "_stage", stage)
+  board["unranked"][0]["spec_name"] = "changed"
+  with pytest.raises(OSError, match="No space"):
+    leaderboard.export(board, str(out), str(html))
+  assert (out.read_bytes(), html.read_bytes()) == before
+  assert sorted(os.listdir(tmp_path)) == ["a", "lb.html", "lb.json"]  # no temp files left

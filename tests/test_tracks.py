@@ -1,12 +1,16 @@
 """Leaderboard tracks: fixed tasks ranked within, schema v2 (v1 still read), the page's tables."""
 
+import copy
 import dataclasses
 import json
+import os
 import re
+import shutil
 
 import pytest
 
 from memobench import catalogue, leaderboard, page, schemas, specs, tracks
+from tests.conftest import REPO
 from tests.test_leaderboard import fake_result, write
 from tests.test_page import _headless
 
@@ -28,6 +32,7 @@ def _runs(tmp_path, rel, spec, accuracies, *, label=None, epochs_to_fit=None, st
     if epochs_to_fit is not None:
       e = epochs_to_fit[seed]
       doc["run"]["epochs"] = 50.0 if censored else e
+      doc["run"]["steps"] = 500 if censored else int(e * 10)
       doc["metrics"].update(epochs_to_fit=e, steps_to_fit=None if censored else int(e * 10),
                             steps_to_fit_censored=censored,
                             steps_to_fit_lower_bound=500 if censored else None,
@@ -35,7 +40,14 @@ def _runs(tmp_path, rel, spec, accuracies, *, label=None, epochs_to_fit=None, st
     write(tmp_path, f"{rel}/seed{seed}", doc)
 
 
+# The estimator benchmark's default task, as its summary's config records it.
+TASK_CONFIG = {"spec": "digits_partial40", **dict(tracks.ESTIMATOR_TASK), "seed": 0,
+               "models": 256, "proxy_seeds": 4, "early_epoch": 2, "probe_corrupted": 100}
+COMMITTED_SUMMARY = os.path.join(REPO, "experiments", "results",
+                                 "memorization_estimators_digits", "summary.json")
+
 ESTIMATOR_SUMMARY = {
+    "config": TASK_CONFIG,
     # plain numbers, {mean, std, ci95, n} cells, and one cell per LOO form
     "spearman_vs_loo": {
         "fz_K8": {"mean": 0.30, "std": 0.05, "ci95": [0.25, 0.35], "n": 3},
@@ -74,9 +86,11 @@ def board(tmp_path):
   _runs(res, "cap_deep", _spec("mnist5k_randlabels_mlp3x512"), [0.1] * 3,
         epochs_to_fit=[8, None, None])
   # estimators: the digits benchmark, and a mnist1d one that is another task.
-  for folder in ("memorization_estimators_digits", "memorization_estimators_mnist1d"):
+  for folder, dataset in (("memorization_estimators_digits", "digits"),
+                          ("memorization_estimators_mnist1d", "mnist1d")):
     (res / folder).mkdir()
-    (res / folder / "summary.json").write_text(json.dumps(ESTIMATOR_SUMMARY))
+    summary = {**ESTIMATOR_SUMMARY, "config": {**TASK_CONFIG, "dataset": dataset}}
+    (res / folder / "summary.json").write_text(json.dumps(summary))
   (res / "other_experiment").mkdir()
   (res / "other_experiment" / "summary.json").write_text(json.dumps({"fig": {"mean": 1}}))
   out = leaderboard.build([str(res)], warn=lambda m: None)
@@ -171,3 +185,146 @@ def test_chromium_renders_one_table_per_track_and_the_compute_plot(board, tmp_pa
                   dom, re.S).group(1)
   assert svg.count('class="point"') == 4 and "(log scale)" in svg
   assert dom.count('class="plot compute"') == 1  # only the estimator track declares one
+
+
+# --------------------------------------------------------------------------
+# A track's task pins every field that defines its score (issue 27, items 1 and 2)
+# --------------------------------------------------------------------------
+
+
+def _capacity_runs(res, rel, overrides, epochs_to_fit, *, epochs_budget, steps_per_epoch=39):
+  """Seeds of mnist5k_randlabels with `overrides` (--set), fitted at `epochs_to_fit`
+  (None: censored at `epochs_budget`), as scores.standard_scores records them."""
+  spec, applied = specs.with_overrides(catalogue.get("mnist5k_randlabels"), overrides)
+  for seed, e in enumerate(epochs_to_fit):
+    censored = e is None
+    doc = fake_result(spec.name, specs.spec_hash(spec), seed, 0.1, nonstandard=applied,
+                      status="budget_exhausted" if censored else "completed")
+    epochs = epochs_budget if censored else e
+    doc["spec"]["resolved"] = dataclasses.asdict(spec)
+    doc["run"].update(steps=round(epochs * steps_per_epoch), epochs=epochs)
+    doc["metrics"].update(
+        epochs_to_fit=e, steps_to_fit=None if censored else round(e * steps_per_epoch),
+        steps_to_fit_censored=censored,
+        steps_to_fit_lower_bound=round(epochs * steps_per_epoch) if censored else None,
+        epochs_to_fit_lower_bound=epochs if censored else None)
+    write(res, f"{rel}/seed{seed}", doc)
+
+
+def test_capacity_track_never_ranks_a_short_budget_or_a_low_threshold_first(tmp_path):
+  # The issue's reproduction: the real run fits in ~59 epochs; a 20-step run
+  # fits in none of 3 seeds (>= 0.65 epochs); a fit threshold of 0.15 "fits" at once.
+  _capacity_runs(tmp_path, "real", [], [59.0, 60.0, 58.0], epochs_budget=300)
+  _capacity_runs(tmp_path, "quick", ["budget.max_steps=20", "budget.eval_every_steps=10"],
+                 [None, None, None], epochs_budget=20 / 39)
+  _capacity_runs(tmp_path, "thresh", ["budget.fit_threshold=0.15"], [0.8, 0.8, 0.8],
+                 epochs_budget=300)
+  board = leaderboard.build([str(tmp_path)], warn=lambda m: None)
+  capacity = _section(board, "memorization-capacity")
+  # Only the run under the track's budget and threshold is its task.
+  assert _ranks(capacity) == [("mnist5k_randlabels", 1)] and capacity["unranked"] == []
+  assert capacity["ranked"][0]["score"]["median"] == 59.0
+  assert capacity["task_fields"]["budget.fit_threshold"] == 0.99
+  assert capacity["task_fields"]["budget.max_steps"] is None
+  # In the catalogue view by epochs to fit, the censored >= 0.51 is not ranked
+  # ahead of the exact 59 either (--set runs are unranked there anyway).
+  board = leaderboard.build([str(tmp_path)], rank_by="epochs_to_fit", warn=lambda m: None)
+  assert [e["spec_name"] for e in board["ranked"]] == ["mnist5k_randlabels"]
+
+
+def test_label_noise_track_pins_the_budget_too(tmp_path):
+  spec = _spec("mnist5k_partial40")
+  _runs(tmp_path, "real", spec, [0.80, 0.82, 0.81])
+  for rel, override in (("short", "budget.max_epochs=5"), ("loose", "budget.fit_threshold=0.5"),
+                        ("coarse", "budget.eval_every_steps=1000")):
+    other, _ = specs.with_overrides(spec, [override])
+    _runs(tmp_path, rel, other, [0.9, 0.9, 0.9], label=f"{rel}_variant")
+  noise = _section(leaderboard.build([str(tmp_path)], warn=lambda m: None), "label-noise")
+  assert _ranks(noise) == [("mnist5k_partial40", 1)] and noise["unranked"] == []
+
+
+@pytest.mark.parametrize("name", ["mnist5k_randlabels", "mnist5k_partial40",
+                                  "mnist5k_randlabels_mlp3x512", "mnist5k_partial40_mlp3x512"])
+def test_run_tracks_declare_the_catalogue_budget(name):
+  """A changed catalogue budget must be a decision about the tracks, not a silent change."""
+  spec = catalogue.get(name)
+  assert {k: v for k, v in tracks.RUN_TASK_BUDGET} == {
+      f"budget.{f.name}": getattr(spec.budget, f.name) for f in dataclasses.fields(spec.budget)}
+  accepting = [t.name for t in tracks.TRACKS if t.accepts(dataclasses.asdict(spec))]
+  assert accepting == ["memorization-capacity" if "randlabels" in name else "label-noise"]
+
+
+def test_the_estimator_task_is_the_committed_benchmark():
+  with open(COMMITTED_SUMMARY) as f:
+    doc = json.load(f)
+  schemas.validate(doc, "estimator_summary", version=tracks.ESTIMATOR_SUMMARY_VERSION)
+  assert tracks.get("memorization-estimators").accepts(doc["config"])
+  # The declared spec hash is the benchmark's training spec, built as it builds it.
+  spec, _ = specs.with_overrides(catalogue.get("digits_partial40"), [
+      "dataset.train_size=500", "analysis.dynamics=false", "analysis.effective_rank=false"])
+  assert dict(tracks.ESTIMATOR_TASK)["spec_hash"] == specs.spec_hash(spec)
+  assert dict(tracks.ESTIMATOR_TASK)["batch_size"] == spec.budget.batch_size
+
+
+def _summary(root, rel, doc):
+  folder = root / rel
+  folder.mkdir(parents=True)
+  path = folder / "summary.json"
+  path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+  return str(path)
+
+
+def test_estimator_track_ranks_only_the_declared_task_and_refuses_bad_summaries(tmp_path):
+  with open(COMMITTED_SUMMARY) as f:
+    real = json.load(f)
+  shutil.copy(COMMITTED_SUMMARY, _summary(tmp_path, "real", "{}"))
+  # A --quick smoke test under the same labels, and one run with fewer LOO seeds.
+  quick = copy.deepcopy(real)
+  quick["config"].update(quick=True, train_size=128, epochs=3, probe=6, models=8, seeds=2)
+  quick["spearman_vs_loo"]["el2n"] = 0.99
+  _summary(tmp_path, "quick", quick)
+  fewer = copy.deepcopy(real)
+  fewer["config"]["seeds"] = 4
+  _summary(tmp_path, "fewer_seeds", fewer)
+  # Hostile values: each file is skipped with its reason, the rest is exported.
+  bad = {}
+  for rel, value in (("rho5", 5.0), ("rho_huge", 1e308), ("n_negative", {"mean": 0.5, "n": -5})):
+    doc = copy.deepcopy(real)
+    doc["spearman_vs_loo"]["el2n"] = value
+    bad[rel] = _summary(tmp_path, rel, doc)
+  big_int = json.dumps(real).replace('"model_steps": 56', '"model_steps": ' + "9" * 400, 1)
+  bad["big_int"] = _summary(tmp_path, "big_int", big_int)
+  bad["surrogate"] = _summary(tmp_path, "surrogate",
+                              json.dumps(real).replace('"el2n"', '"el2n\\ud800"', 1))
+  long_name = copy.deepcopy(real)
+  long_name["config"]["seed"] = 1
+  long_name["spearman_vs_loo"]["x" * 1_000_000] = 0.5
+  _summary(tmp_path, "long_name", long_name)
+  (tmp_path / "fifo").mkdir()
+  os.mkfifo(tmp_path / "fifo" / "summary.json")
+  bad["fifo"] = str(tmp_path / "fifo" / "summary.json")
+
+  board = leaderboard.build([str(tmp_path)], warn=lambda m: None)
+  est = _section(board, "memorization-estimators")
+  assert sorted(os.path.basename(os.path.dirname(s["path"])) for s in est["sources"]) == [
+      "long_name", "real"]
+  by_source = {}
+  for e in est["ranked"]:
+    by_source.setdefault(os.path.basename(os.path.dirname(e["source"])), []).append(e)
+  assert by_source["real"][0]["label"] == "fz_subsample"
+  assert by_source["real"][0]["score"]["mean"] == pytest.approx(0.835, abs=1e-3)
+  assert max(len(e["label"]) for e in est["ranked"]) == 200
+  reasons = {os.path.basename(os.path.dirname(s["path"])): s["reason"] for s in board["skipped"]}
+  assert reasons == {
+      "rho5": "not a valid estimator summary: spearman_vs_loo.el2n: 5.0 is greater than "
+              "the maximum of 1",
+      "rho_huge": "not a valid estimator summary: spearman_vs_loo.el2n: 1e+308 is greater "
+                  "than the maximum of 1",
+      "n_negative": "not a valid estimator summary: spearman_vs_loo.el2n.n: -5 is less than "
+                    "the minimum of 0",
+      "big_int": "an integer of 400 digits is beyond the range of a float",
+      "surrogate": "holds a string that is not valid Unicode (an unpaired surrogate escape "
+                   "such as \\ud800)",
+      "fifo": "not a regular file"}
+  leaderboard.export(board, str(tmp_path / "lb.json"), str(tmp_path / "lb.html"))
+  assert "fz_subsample" in (tmp_path / "lb.html").read_text()

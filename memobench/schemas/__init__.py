@@ -1,4 +1,4 @@
-"""Versioned JSON Schemas for result.json and leaderboard.json, shipped as package data.
+"""Versioned JSON Schemas for result.json, leaderboard.json and estimator summaries (package data).
 
 Files are named ``{kind}.v{version}.schema.json``. `validate` picks the schema
 by the document's own ``schema_version`` and raises `SchemaError` with one
@@ -13,6 +13,10 @@ or renaming a field, making one required, or changing what a value means needs
 a new ``{kind}.v{N+1}.schema.json`` (and the old one kept, so old files still
 read). tests/test_censored_fit.py checks that a result without the new fields
 validates.
+
+An estimator-benchmark summary (experiments/memorization_estimators.py's
+summary.json) carries no schema_version: the leaderboard validates it against
+the version its reader declares (`validate(doc, "estimator_summary", version=1)`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 
 import jsonschema
 
-KINDS = ("result", "leaderboard")
+KINDS = ("result", "leaderboard", "estimator_summary")
 
 
 class SchemaError(ValueError):
@@ -67,12 +71,16 @@ def _where(error: jsonschema.ValidationError) -> str:
   return path or "(top level)"
 
 
-def validate(doc: Any, kind: str) -> None:
-  """Raises SchemaError (one line) unless `doc` matches the `kind` schema of its version."""
+def validate(doc: Any, kind: str, version: int | None = None) -> None:
+  """Raises SchemaError (one line) unless `doc` matches the `kind` schema of its version.
+
+  version: for documents that carry no schema_version (estimator summaries).
+  """
   if not isinstance(doc, dict):
     raise SchemaError(f"not a {kind} document: expected a JSON object, got "
                       f"{type(doc).__name__}")
-  version = doc.get("schema_version")
+  if version is None:
+    version = doc.get("schema_version")
   if not isinstance(version, int) or isinstance(version, bool):
     raise SchemaError(f"not a memobench {kind}: no integer schema_version")
   validator = _validator(kind, version)
