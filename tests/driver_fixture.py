@@ -27,6 +27,7 @@ class Config:
   sleep: float = knob(0.0, "seconds each a-cell sleeps", lo=0)
   train_steps: int = knob(0, "steps of the training cell (0: none)", lo=0)
   spec_seeds: int = knob(0, "seeds of a digits spec cell (0: none)", lo=0)
+  spec_steps: int = knob(10, "steps of the spec cell's runs", lo=1)
   quick: bool = False
 
 
@@ -90,7 +91,8 @@ def grid(config: Config) -> list:
   if config.spec_seeds:
     from memobench import catalogue  # pylint: disable=import-outside-toplevel
     out.append(SpecCell("digits", catalogue.get("digits_clean"), (
-        "budget.max_steps=10", "budget.eval_every_steps=5", "analysis.dynamics=false",
+        f"budget.max_steps={config.spec_steps}", "budget.eval_every_steps=5",
+        "analysis.dynamics=false",
         "analysis.effective_rank=false"), config.spec_seeds))
   return out
 

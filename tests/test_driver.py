@@ -219,6 +219,35 @@ def test_sigterm_while_a_computed_cell_trains_saves_nothing_exits_143_and_the_re
   assert record == {"status": "budget_exhausted", "steps": 20}
 
 
+def test_sigterm_while_a_spec_cell_trains_checkpoints_exits_143_and_the_rerun_resumes(tmp_path):
+  """The spec-cell kind: the runs checkpoint (status preempted), the rerun resumes them."""
+  log = tmp_path / "log"
+  cmd = _command(tmp_path / "w", "--n=1", "--spec_seeds=2", "--spec_steps=4000")
+  proc = subprocess.Popen(cmd, cwd=REPO, env=_env(log), stderr=subprocess.PIPE, text=True)
+  metrics = tmp_path / "w" / "runs" / "digits" / "seed0" / "metrics.jsonl"
+  runs_log = tmp_path / "w" / "runs.log"
+  deadline = time.time() + 180
+  while time.time() < deadline and "step 100/4000" not in (
+      runs_log.read_text() if runs_log.exists() else ""):
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=180)
+  assert proc.returncode == 143, err[-2000:]
+  assert "preempted during digits_clean: checkpointed" in err and "Traceback" not in err
+  def result(seed):
+    return json.loads((tmp_path / "w" / "runs" / "digits" / f"seed{seed}" / "result.json")
+                      .read_text())["run"]
+  first = {seed: result(seed) for seed in (0, 1)}
+  preempted = {s: r["steps"] for s, r in first.items() if r["status"] == "preempted"}
+  assert preempted and all(0 < v < 4000 for v in preempted.values()), first
+  out = subprocess.run(cmd, cwd=REPO, env=_env(log), capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-2000:]
+  for seed, stopped in preempted.items():  # (a seed that fit before the signal was finished)
+    run = result(seed)
+    assert run["status"] in ("completed", "budget_exhausted") and run["steps"] > stopped
+    assert run["resumed_from_step"] == stopped and run["preemption_count"] == 1
+
+
 def test_the_sigterm_flag_is_process_wide():
   signals.clear()
   assert not driver.preemption_requested()

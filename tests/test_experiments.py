@@ -61,6 +61,13 @@ def test_a_bad_spec_name_is_one_failure_before_training(tmp_path):
   assert e.value.code == 2 and not (tmp_path / "runs").exists()
 
 
+def test_seeds_are_bounded_up_front():
+  """Issue 27 item 8: --seeds=4294967290 once built a 3.8 GB job list; now one line."""
+  from experiments import driver, knobs, zhang2017_fig1  # pylint: disable=import-outside-toplevel
+  with pytest.raises(knobs.KnobError, match=r"seeds=4294967290: expected an integer in \[1, 10000\]"):
+    driver.configure(zhang2017_fig1.EXPERIMENT, True, ["seeds=4294967290"])
+
+
 RECORDED = sorted(f for f in os.listdir(os.path.join(REPO, "tests", "data", "experiments"))
                   if f.endswith(".records.json.gz"))
 
