@@ -44,10 +44,15 @@ def beyond(difference: float | None, se: float | None, k: float = 2.0) -> bool:
   return difference is not None and se is not None and abs(difference) > k * se
 
 
+def num(x: float, digits: int = 3) -> str:
+  """`digits` significant digits, but whole numbers from 100 up (steps, counts) in full."""
+  return f"{x:.0f}" if abs(x) >= 100 else f"{x:.{digits}g}"
+
+
 def fmt(stat: dict[str, Any] | None, digits: int = 3) -> str:
   """'mean +- std (n)' of a leaderboard.summarize cell, 'n/a' without a mean."""
   if not stat or stat.get("mean") is None:
     return "n/a"
   std = stat.get("std")
-  return (f"{stat['mean']:.{digits}g}" + (f" +- {std:.2g}" if std is not None else "")
+  return (num(stat["mean"], digits) + (f" +- {num(std, 2)}" if std is not None else "")
           + f" (n={stat.get('n')})")
