@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments import driver, summaries
+from experiments import driver, summaries, verdicts
 from experiments.cells import SpecCell
 from experiments.knobs import knob
 
@@ -121,9 +121,78 @@ def summarize(config: Config, records) -> dict:
                      "test_error": summaries.stat(runs, "test_accuracy", error),
                      "label_noise_fraction": summaries.stat(runs, "label_noise_fraction"),
                      "statuses": [r["run"]["status"] for r in runs]})
-  return {"experiment": "zhang2017_fig1", "dataset": config.dataset, "seeds": config.seeds,
-          "quick": config.quick, "panel_a": panel_a, "label_corruption": by_level,
-          "curves": {c: summaries.curves(records[c], "train_loss") for c in PANEL_A}}
+  out = {"experiment": "zhang2017_fig1", "dataset": config.dataset, "seeds": config.seeds,
+         "quick": config.quick, "panel_a": panel_a, "label_corruption": by_level,
+         "curves": {c: summaries.curves(records[c], "train_loss") for c in PANEL_A}}
+  out["verdicts"] = judge(out)
+  return out
+
+
+# "A small constant factor" (the paper's words for the random-label slowdown), read here
+# as at most this many times the clean steps to fit.
+SMALL_FACTOR = 5.0
+MATCHED = ("the same model, optimizer, budget and fit rule (training accuracy >= 0.99, "
+           "checked every epoch) for every cell")
+DEPARTURES = ("MLP 1x512 on the offline dataset, not Inception/AlexNet on CIFAR-10",)
+
+
+def judge(s: dict) -> list[dict]:
+  """Fig. 1's claims, each decided from the numbers of summary `s`."""
+  paper = "Zhang et al. 2017, Fig. 1"
+  a, levels = s["panel_a"], s["label_corruption"]
+  fitted = all(st == "completed" for row in a.values() for st in row["statuses"])
+  acc = ", ".join(f"{c} {row['train_accuracy']['mean']:.3f}" for c, row in a.items()
+                  if row["train_accuracy"]["mean"] is not None)
+  out = [verdicts.verdict(
+      "networks fit random labels, random pixels and Gaussian inputs", paper=paper,
+      matched=MATCHED, measured=f"final training accuracy {acc}; every run fitted: {fitted}",
+      verdict="agrees" if fitted else "disagrees", departures=DEPARTURES, figure="fig1.png")]
+  slow = a["randlabels"]["slowdown_vs_clean"]
+  if slow is not None:
+    out.append(verdicts.verdict(
+        "random labels fit a small constant factor slower than true labels", paper=paper,
+        matched=MATCHED, measured=f"steps to fit: clean {verdicts.fmt(a['clean']['steps_to_fit'])},"
+        f" random labels {verdicts.fmt(a['randlabels']['steps_to_fit'])} ({slow:.1f}x)",
+        verdict="agrees" if 1 < slow <= SMALL_FACTOR else "partly" if slow > 1 else "disagrees",
+        departures=DEPARTURES + (f"'small' read as at most {SMALL_FACTOR:g}x",),
+        figure="fig1.png"))
+  rl = a["randlabels"]["steps_to_fit"]
+  faster = [c for c in ("randpix", "gaussian") if a[c]["steps_to_fit"]["mean"] is not None
+            and rl["mean"] is not None and a[c]["steps_to_fit"]["mean"] < rl["mean"]]
+  out.append(verdicts.verdict(
+      "random pixels and Gaussian inputs fit faster than random labels", paper=paper,
+      matched=MATCHED, measured="steps to fit: " + ", ".join(
+          f"{c} {verdicts.fmt(a[c]['steps_to_fit'])}" for c in ("randlabels", "randpix",
+                                                                   "gaussian")),
+      verdict="agrees" if len(faster) == 2 else "partly" if faster else "disagrees",
+      departures=DEPARTURES, figure="fig1.png"))
+  errors = [lv["test_error"]["mean"] for lv in levels]
+  if len(levels) > 2 and None not in errors:
+    rising = all(b > e for e, b in zip(errors, errors[1:]))
+    chance = abs(errors[-1] - 0.9) < 0.03 if levels[-1]["p"] == 1.0 else False
+    out.append(verdicts.verdict(
+        "test error rises with the label-corruption level toward chance at p = 1", paper=paper,
+        matched=MATCHED, measured="test error by p: " + ", ".join(
+            f"{lv['p']:g}: {e:.3f}" for lv, e in zip(levels, errors)),
+        verdict="agrees" if rising and chance else "partly" if rising or chance
+        else "disagrees", departures=DEPARTURES, figure="fig1.png"))
+    steps = [lv["steps_to_fit"] for lv in levels]
+    means = [st["mean"] for st in steps]
+    if None not in means:
+      # Rising, where a fall is allowed only within two standard errors of the difference.
+      def se(st):
+        return (st["std"] or 0.0) / max(st["n"], 1) ** 0.5
+      falls = [(lv["p"], nxt["p"]) for lv, nxt, a_, b_ in zip(levels, levels[1:], steps, steps[1:])
+               if b_["mean"] <= a_["mean"] and verdicts.beyond(
+                   a_["mean"] - b_["mean"], (se(a_) ** 2 + se(b_) ** 2) ** 0.5)]
+      out.append(verdicts.verdict(
+          "the time to fit grows with the label-corruption level", paper=paper,
+          matched=MATCHED, measured="steps to fit by p: " + ", ".join(
+              f"{lv['p']:g}: {m:.0f}" for lv, m in zip(levels, means))
+          + (f"; resolved falls: {falls}" if falls else "; no resolved fall"),
+          verdict="agrees" if not falls else "partly", departures=DEPARTURES,
+          figure="fig1.png"))
+  return out
 
 
 def plot(config: Config, summary: dict) -> dict:
