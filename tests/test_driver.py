@@ -175,6 +175,22 @@ def test_bad_input_is_one_line(tmp_path, args, needle, code):
   assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
+def test_three_workers_started_at_once_compute_each_cell_once_and_one_writes_the_summary(
+    tmp_path):
+  """Issue 27 item 11: workers that start together each read the records again after their
+  own cells, so the last to finish finds them all and writes the summary."""
+  log = tmp_path / "log"
+  workers = [subprocess.Popen(_command(tmp_path / "w", "--sleep=1", "--n=5", f"--shard={i}/3"),
+                              cwd=REPO, env=_env(log), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(3)]
+  outs = [w.communicate(timeout=120) for w in workers]
+  assert all(w.returncode == 0 for w in workers), [err for _, err in outs]
+  computed = log.read_text().split()
+  assert sorted(computed) == ["a0", "a1", "a2", "a3", "a4", "b", "total"]
+  assert json.loads((tmp_path / "w" / "summary.json").read_text())["total"] == 10.0
+  assert sum(out.strip() == "total 10.0" for out, _ in outs) >= 1
+
+
 def test_resume_after_a_kill_computes_only_what_is_missing(tmp_path):
   """SIGKILL between cells loses nothing saved; the rerun computes only the rest."""
   log = tmp_path / "log"
