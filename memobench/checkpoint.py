@@ -14,6 +14,19 @@ with the items
            which a resume checks.
   tracker  (optional) the state of an on_eval tracker that implements
            `checkpoint_state()` / `restore_checkpoint_state(tree)` (see training/loop.py).
+  integrity  JSON: sha256 digests of the other items ({loop, state, tracker}:
+           the loop record as canonical JSON, the arrays' dtypes, shapes and
+           bytes) and a sha256 of those digests themselves.
+
+Integrity. Orbax and tensorstore keep no checksum, so same-size damage (a
+flipped digit in loop/metadata turning steps_to_fit 143 into 153, a changed
+array byte) would restore silently. A restore checks every digest, and the
+digests live where damage to them is seen too: in their own item, hashed
+with them, and the loop record names the integrity format it was written
+with, so a checkpoint written with digests whose integrity item is gone, or
+whose marker was damaged while the item survived, is damaged. Checkpoints
+written before the integrity item (digests inside the loop record, or none)
+still restore, checked as far as they can be.
 
 The corrupted dataset is not stored: it is a pure function of the spec and seed
 and is rebuilt on resume. Batches are a pure function of (seed, step), so a
@@ -34,6 +47,7 @@ run goes on and its result.json says so (`checkpoint.failed`).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -52,6 +66,9 @@ CHECKPOINT_DIR = "checkpoints"
 DEFAULT_EVERY_STEPS = 1000
 # Kept checkpoints: the latest plus fallbacks for a corrupted latest one.
 MAX_TO_KEEP = 3
+# The integrity item's format; the loop record names it under INTEGRITY_KEY.
+INTEGRITY_FORMAT = 1
+INTEGRITY_KEY = "integrity"
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -192,6 +209,7 @@ class Checkpointer:
       try:
         loop = self._manager.restore(step, args=ocp.args.Composite(
             loop=ocp.args.JsonRestore())).loop
+        digests = self._verified_digests(step, loop)
       except Exception as e:  # pylint: disable=broad-except
         self._skip(step, e)
         continue
@@ -206,7 +224,7 @@ class Checkpointer:
         self._skip(step, e)
         continue
       tracker = restored.tracker if "tracker" in items else None
-      damaged = _damaged_items(loop.get("digests"), restored.state, tracker)
+      damaged = _damaged_items(digests, restored.state, tracker)
       if damaged:  # (checkpoints written before digests existed have none to check)
         self._skip(step, ValueError(f"sha256 of its {' and '.join(damaged)} differs from "
                                     "the one saved with it"))
@@ -215,6 +233,28 @@ class Checkpointer:
       self.last_saved_step = step
       return restored.state, loop, tracker
     return None
+
+  def _verified_digests(self, step: int, loop: Any) -> dict[str, str] | None:
+    """The digests of `step`'s state and tracker, once its loop record and the digests
+    themselves check out; raises ValueError when they do not (the checkpoint is damaged)."""
+    if not isinstance(loop, dict):
+      raise ValueError("its loop record is not a JSON object")
+    if not _exists(f"{self.directory}/{step}/{INTEGRITY_KEY}"):
+      if INTEGRITY_KEY in loop:
+        raise ValueError(f"it was written with an {INTEGRITY_KEY} item, which is missing")
+      return loop.get("digests")  # written before the integrity item (or before digests)
+    record = self._manager.restore(step, args=ocp.args.Composite(
+        **{INTEGRITY_KEY: ocp.args.JsonRestore()}))[INTEGRITY_KEY]
+    digests = record.get("digests") if isinstance(record, dict) else None
+    if (not isinstance(digests, dict) or record.get("format") != INTEGRITY_FORMAT
+        or record.get("sha256") != json_digest(digests)):
+      raise ValueError(f"its {INTEGRITY_KEY} record is damaged")
+    if digests.get("loop") != json_digest(loop):
+      raise ValueError("sha256 of its loop record differs from the one saved with it")
+    needed = ["state"] + (["tracker"] if loop.get("has_tracker") else [])
+    if not all(isinstance(digests.get(k), str) for k in needed):
+      raise ValueError(f"its {INTEGRITY_KEY} record lacks the digest of an item")
+    return digests
 
   def _check_identity(self, loop: dict[str, Any]) -> None:
     theirs = {k: loop.get("identity", {}).get(k) for k in self.identity}
@@ -262,14 +302,16 @@ class Checkpointer:
     if not self.enabled or step == self.last_saved_step:
       return
     t0 = time.perf_counter()
-    # Orbax and tensorstore keep no checksum: same-size damage to the array bytes
-    # would restore silently. The digests are checked on restore.
-    digests = {"state": tree_digest(state)}
+    # Orbax and tensorstore keep no checksum: same-size damage would restore
+    # silently. The digests are checked on restore (module docstring, Integrity).
+    loop = _json_roundtrip({**loop, "identity": self.identity, "has_tracker": tracker is not None,
+                            INTEGRITY_KEY: INTEGRITY_FORMAT})
+    digests = {"loop": json_digest(loop), "state": tree_digest(state)}
     if tracker is not None:
       digests["tracker"] = tree_digest(tracker)
-    loop = {**loop, "identity": self.identity, "has_tracker": tracker is not None,
-            "digests": digests}
-    items = {"state": ocp.args.StandardSave(state), "loop": ocp.args.JsonSave(loop)}
+    integrity = {"format": INTEGRITY_FORMAT, "digests": digests, "sha256": json_digest(digests)}
+    items = {"state": ocp.args.StandardSave(state), "loop": ocp.args.JsonSave(loop),
+             INTEGRITY_KEY: ocp.args.JsonSave(integrity)}
     if tracker is not None:
       items["tracker"] = ocp.args.StandardSave(tracker)
     try:
@@ -312,6 +354,17 @@ def tree_digest(tree: Any) -> str:
   return digest.hexdigest()
 
 
+def json_digest(obj: Any) -> str:
+  """sha256 of `obj` as canonical JSON (sorted keys, no spaces; NaN allowed, as JsonSave writes)."""
+  text = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True)
+  return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _json_roundtrip(obj: Any) -> Any:
+  """`obj` as it reads back from JSON (tuples become lists), so its digest is the restored one's."""
+  return json.loads(json.dumps(obj, allow_nan=True))
+
+
 def _damaged_items(digests: dict[str, str] | None, state: Any, tracker: Any) -> list[str]:
   if not digests:
     return []
@@ -333,6 +386,13 @@ def restore_or_none(checkpointer: Checkpointer, abstract_state: Any, tracker_tar
     return checkpointer.restore_latest(abstract_state, tracker_target)
   except _Discarded:
     return None
+
+
+def _exists(path: str) -> bool:
+  if "://" in path:
+    from etils import epath  # pylint: disable=import-outside-toplevel
+    return epath.Path(path).exists()
+  return os.path.exists(path)
 
 
 def _rmtree(path: str) -> None:

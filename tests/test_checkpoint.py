@@ -188,3 +188,74 @@ def test_workdir_of_another_spec_is_refused(tmp_path, reference):
   # Another seed of the same spec has the same hash but must not resume either.
   _assert_one_line_error(run_main(SPEC, f"--workdir={workdir}", *ARGS, "--seed=1"),
                          "belong to another run")
+
+
+# --------------------------------------------------------------------------
+# Integrity of every checkpointed byte (issue 27, item 5), on a tiny state in-process
+# --------------------------------------------------------------------------
+
+
+def _tiny_checkpoints(workdir, steps=(1, 2, 3)):
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from memobench import checkpoint  # pylint: disable=import-outside-toplevel
+  state = {"w": jnp.arange(6.0).reshape(2, 3), "step": jnp.int32(7)}
+  ckpt = checkpoint.Checkpointer(str(workdir), 1, identity={"spec_hash": "0" * 16, "seed": 0})
+  for step in steps:
+    ckpt.save(step, state, {"saved_at": step, "steps_to_fit": 143, "loss": float("nan")})
+  ckpt.close()
+  return state
+
+
+def _restore(workdir, state):
+  from memobench import checkpoint  # pylint: disable=import-outside-toplevel
+  ckpt = checkpoint.Checkpointer(str(workdir), 1, identity={"spec_hash": "0" * 16, "seed": 0})
+  try:
+    restored = checkpoint.restore_or_none(ckpt, checkpoint.abstract_like(state))
+  finally:
+    ckpt.close()
+  return None if restored is None else restored[1]
+
+
+def _edit(path, old, new):
+  text = path.read_text()
+  assert old in text, text
+  path.write_text(text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize("damage,reason", [
+    # The issue's reproduction: one flipped digit in the loop record.
+    (lambda d: _edit(d / "loop" / "metadata", "143", "153"),
+     "sha256 of its loop record differs from the one saved with it"),
+    # Damage to the marker that says the checkpoint was written with digests.
+    (lambda d: _edit(d / "loop" / "metadata", '"integrity"', '"integrjty"'),
+     "sha256 of its loop record differs"),
+    # Damage to the digests themselves, to their key, or their item removed.
+    (lambda d: _edit(d / "integrity" / "metadata", '"state": "', '"state": "0'),
+     "its integrity record is damaged"),
+    (lambda d: _edit(d / "integrity" / "metadata", '"digests"', '"digesus"'),
+     "its integrity record is damaged"),
+    (lambda d: shutil.rmtree(d / "integrity"), "integrity"),
+])
+def test_damage_to_the_loop_record_or_the_digests_is_detected(tmp_path, capfd, damage, reason):
+  state = _tiny_checkpoints(tmp_path)
+  damage(tmp_path / "checkpoints" / "3")
+  loop = _restore(tmp_path, state)
+  assert loop["saved_at"] == 2 and loop["steps_to_fit"] == 143
+  warnings = [l for l in capfd.readouterr().err.splitlines() if "memobench: warning" in l]
+  assert len(warnings) == 1 and "checkpoint step 3" in warnings[0], warnings
+  assert reason in warnings[0] and "trying the previous one" in warnings[0]
+
+
+def test_undamaged_and_pre_integrity_checkpoints_restore(tmp_path, capfd):
+  import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
+  from memobench import checkpoint  # pylint: disable=import-outside-toplevel
+  state = _tiny_checkpoints(tmp_path / "new")
+  assert _restore(tmp_path / "new", state)["saved_at"] == 3
+  # A checkpoint in the format before the integrity item: digests inside the loop record.
+  with ocp.CheckpointManager(str(tmp_path / "old" / "checkpoints")) as manager:
+    loop = {"saved_at": 5, "identity": {"spec_hash": "0" * 16, "seed": 0},
+            "has_tracker": False, "digests": {"state": checkpoint.tree_digest(state)}}
+    manager.save(5, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                            loop=ocp.args.JsonSave(loop)))
+  assert _restore(tmp_path / "old", state)["saved_at"] == 5
+  assert "warning" not in capfd.readouterr().err
