@@ -218,15 +218,27 @@ def read(paths: str | os.PathLike | Sequence[str | os.PathLike]):
   frames = []
   for path in paths:
     fmt = format_of(str(path))
-    if not results.is_remote(str(path)) and not os.path.exists(path):
-      raise TableError(f"{path}: no such file")
-    if fmt == "parquet":
-      frame = pd.read_parquet(path)
-    else:
-      # Keys such as "0123456789012345" must stay strings; "" is a NaN score only.
-      frame = pd.read_csv(path, dtype={n: str for n, k in COLUMNS.items() if k == "str"},
-                          keep_default_na=False, na_values={"score": [""], "score_se": [""]})
-    frames.append(_frame(frame))
+    if not results.is_remote(str(path)):
+      if not os.path.exists(path):
+        raise TableError(f"{path}: no such file")
+      if not os.path.isfile(path):  # a FIFO would block, a folder is no table
+        raise TableError(f"{path}: not a regular file")
+    try:
+      if fmt == "parquet":
+        frame = pd.read_parquet(path)
+      else:
+        # Keys such as "0123456789012345" must stay strings; "" is a NaN score only.
+        frame = pd.read_csv(path, dtype={n: str for n, k in COLUMNS.items() if k == "str"},
+                            keep_default_na=False, na_values={"score": [""], "score_se": [""]})
+      frames.append(_frame(frame))
+    except TableError as e:
+      raise TableError(f"{path}: {e}") from None
+    except ImportError:
+      raise  # pandas or pyarrow missing: not the file's fault
+    except Exception as e:  # pylint: disable=broad-except  (pyarrow's ArrowInvalid, pandas' parser errors, OSError)
+      first = (str(e).strip().splitlines() or [""])[0][:200]
+      raise TableError(f"{path}: not a readable {fmt} score table ({type(e).__name__}: "
+                       f"{first})") from None
   if not frames:
     raise TableError("read() needs at least one path")
   return pd.concat(frames, ignore_index=True)

@@ -138,3 +138,25 @@ def test_the_subsample_estimator_table_carries_mem_and_its_se():
   np.testing.assert_array_equal(frame["score_se"][:2], [0.05, np.nan])
   assert list(frame["label_changed"][:2]) == [False, True]
   assert json.loads(frame["config"][0])["K"] == 8
+
+
+@pytest.mark.parametrize("suffix,damage", [
+    (".parquet", lambda b: b[: len(b) // 2]),               # truncated
+    (".parquet", lambda b: b[:8] + b"\0" * (len(b) - 8)),    # zeroed after the magic
+    (".parquet", lambda b: b""),                              # empty
+    (".csv", lambda b: b"dataset,split\nx,train,extra,fields\n" + b"\xff\xfe" * 3),
+    (".csv", lambda b: b.replace(b"train,", b"train,notanint", 1)),  # index not an integer
+])
+def test_a_damaged_table_raises_its_documented_error(tmp_path, suffix, damage):
+  path = tmp_path / f"s{suffix}"
+  example_table.write(str(path), _table())
+  path.write_bytes(damage(path.read_bytes()))
+  with pytest.raises(example_table.TableError) as e:
+    example_table.read(str(path))
+  assert str(e.value).startswith(str(path)) and "\n" not in str(e.value)
+
+
+def test_a_table_that_is_not_a_regular_file_is_refused(tmp_path):
+  os.mkfifo(tmp_path / "s.parquet")
+  with pytest.raises(example_table.TableError, match="not a regular file"):
+    example_table.read(str(tmp_path / "s.parquet"))
