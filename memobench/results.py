@@ -31,6 +31,7 @@ one-line reason.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
@@ -274,6 +275,36 @@ def write_json_atomic(path: str, obj: Any) -> None:
 
 
 LOCK_FILE = ".memobench.lock"
+# MEMOBENCH_WORKDIR_LOCK=0 runs without the workdir lock, for filesystems without
+# flock whose mount cannot be changed; then nothing keeps two runs off one workdir.
+LOCK_ENV = "MEMOBENCH_WORKDIR_LOCK"
+# flock's errors that mean the filesystem does not do flock (Lustre mounted
+# without -o flock: ENOSYS; NFS without a lock manager: ENOLCK; FUSE: EOPNOTSUPP).
+_NO_FLOCK = {getattr(errno, n) for n in ("ENOSYS", "ENOLCK", "EOPNOTSUPP", "ENOTSUP", "EINVAL")
+             if hasattr(errno, n)}
+
+
+def locking_enabled() -> bool:
+  return os.environ.get(LOCK_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def filesystem_of(path: str) -> str:
+  """'TYPE at MOUNTPOINT' of the mount holding `path` (/proc/self/mounts), or 'unknown'."""
+  target = os.path.realpath(path)
+  best = None
+  try:
+    with open("/proc/self/mounts") as f:
+      for line in f:
+        fields = line.split()
+        if len(fields) < 3:
+          continue
+        mount = fields[1].replace("\\040", " ")
+        inside = target == mount or target.startswith(mount.rstrip("/") + "/")
+        if inside and (best is None or len(mount) > len(best[0])):
+          best = (mount, fields[2])
+  except OSError:
+    pass
+  return f"{best[1]} at {best[0]}" if best else "unknown"
 
 
 class WorkdirLock:
@@ -282,21 +313,48 @@ class WorkdirLock:
   A second run on the same workdir is refused in one line naming the holder's
   pid and host, instead of the two crashing each other's checkpoints. The OS
   drops the lock when the holder exits, however it exits (SIGKILL included),
-  so a stale lock file never blocks a rerun.
+  so a stale lock file never blocks a rerun. The lock file must be a regular
+  file: a symbolic link is never followed (its target would be truncated),
+  a FIFO, folder or device is refused. Only EWOULDBLOCK means "in use"; a
+  filesystem without flock gets a line of its own.
   """
 
   def __init__(self, workdir: str):
     import fcntl  # pylint: disable=import-outside-toplevel
     self.path = os.path.join(workdir, LOCK_FILE)
-    self._file = open(self.path, "a+")  # pylint: disable=consider-using-with
+    flags = (os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_CLOEXEC", 0))
+    try:
+      fd = os.open(self.path, flags, 0o666)
+    except OSError as e:
+      if e.errno == errno.ELOOP:
+        raise WorkdirError(f"{self.path} is a symbolic link, not memobench's lock file (its "
+                           "target is left alone); remove the link") from None
+      raise WorkdirError(f"cannot open the lock file {self.path} ({e.strerror}); remove it "
+                         "or use another --workdir") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+      os.close(fd)
+      raise WorkdirError(f"{self.path} is not a regular file; remove it or use another "
+                         "--workdir")
+    self._file = os.fdopen(fd, "r+")
     try:
       fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-      self._file.seek(0)
-      holder = self._file.read().strip() or "another process"
+    except OSError as e:
+      held_by = ""
+      if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+        self._file.seek(0)
+        held_by = self._file.read(200).strip() or "another process"
       self._file.close()
-      raise WorkdirError(f"workdir {workdir} is in use by {holder}; wait for that run "
-                         "or use another --workdir") from None
+      if held_by:
+        raise WorkdirError(f"workdir {workdir} is in use by {held_by}; wait for that run "
+                           "or use another --workdir") from None
+      if e.errno in _NO_FLOCK:
+        raise WorkdirError(
+            f"cannot lock {self.path}: its filesystem ({filesystem_of(workdir)}) does not "
+            f"support flock ({e.strerror}); use a --workdir on one that does, mount it with "
+            f"flock (Lustre: -o flock), or set {LOCK_ENV}=0 to run unlocked (then keep two "
+            "runs off one workdir yourself)") from None
+      raise WorkdirError(f"cannot lock {self.path} ({e.strerror})") from None
     self._file.seek(0)
     self._file.truncate()
     self._file.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
@@ -323,7 +381,7 @@ def prepare_workdir(workdir: str, spec_hash: str, overwrite: bool, seed: int | N
     raise WorkdirError(f"cannot create workdir {workdir}: {e.strerror}") from None
   if not os.access(workdir, os.W_OK):
     raise WorkdirError(f"workdir {workdir} is not writable")
-  held = WorkdirLock(workdir) if lock else None
+  held = WorkdirLock(workdir) if lock and locking_enabled() else None
   try:
     _check_local_result(workdir, spec_hash, overwrite, seed)
   except BaseException:

@@ -255,3 +255,54 @@ def test_temp_files_of_a_killed_writer_are_removed_by_the_next_write(tmp_path):
   assert json.loads(target.read_text()) == {"ok": 1}
   assert not stale.exists()
   assert live.exists() and elsewhere.exists() and other_file.exists()
+
+
+# --------------------------------------------------------------------------
+# The workdir lock file (issue 27, item 15)
+# --------------------------------------------------------------------------
+
+
+def test_a_lock_file_that_is_a_symlink_is_never_followed(tmp_path):
+  target = tmp_path / "precious.txt"
+  target.write_text("keep me\n")
+  workdir = tmp_path / "w"
+  workdir.mkdir()
+  os.symlink(target, workdir / results.LOCK_FILE)
+  with pytest.raises(results.WorkdirError, match="is a symbolic link, not memobench's lock"):
+    results.prepare_workdir(str(workdir), "x", overwrite=False, seed=0, lock=True)
+  assert target.read_text() == "keep me\n"
+
+
+@pytest.mark.parametrize("make", [os.mkfifo, os.mkdir])
+def test_a_lock_file_that_is_not_a_regular_file_is_refused(tmp_path, make):
+  make(tmp_path / results.LOCK_FILE)
+  with pytest.raises(results.WorkdirError) as e:
+    results.prepare_workdir(str(tmp_path), "x", overwrite=False, seed=0, lock=True)
+  assert ("not a regular file" in str(e.value) or "cannot open the lock file" in str(e.value))
+
+
+def test_only_ewouldblock_means_in_use(tmp_path, monkeypatch):
+  import errno  # pylint: disable=import-outside-toplevel
+  import fcntl  # pylint: disable=import-outside-toplevel
+  held = results.prepare_workdir(str(tmp_path), "x", overwrite=False, seed=0, lock=True)
+  with pytest.raises(results.WorkdirError, match=f"is in use by pid {os.getpid()} on "):
+    results.prepare_workdir(str(tmp_path), "x", overwrite=False, seed=0, lock=True)
+  held.release()
+  real_flock = fcntl.flock
+  for code, needle in ((errno.ENOSYS, "does not support flock (Function not implemented)"),
+                       (errno.ENOLCK, "does not support flock (No locks available)"),
+                       (errno.EIO, "cannot lock")):
+    def flock(f, op, code=code):
+      raise OSError(code, os.strerror(code))
+    monkeypatch.setattr(fcntl, "flock", flock)
+    with pytest.raises(results.WorkdirError) as e:
+      results.prepare_workdir(str(tmp_path), "x", overwrite=False, seed=0, lock=True)
+    message = str(e.value)
+    assert needle in message and "in use" not in message and "\n" not in message
+    if code != errno.EIO:  # names the filesystem and the ways around it
+      assert f"its filesystem ({results.filesystem_of(str(tmp_path))})" in message
+      assert results.filesystem_of(str(tmp_path)) != "unknown"
+      assert "-o flock" in message and f"{results.LOCK_ENV}=0" in message
+  monkeypatch.setattr(fcntl, "flock", real_flock)
+  monkeypatch.setenv(results.LOCK_ENV, "0")  # the way around it when the mount is fixed
+  assert results.prepare_workdir(str(tmp_path), "x", overwrite=False, seed=0, lock=True) is None
