@@ -27,8 +27,7 @@ import optax
 
 from memobench import metrics, models, prng, specs
 from memobench.data import corruptions, datasets
-from memobench.metrics import turnover
-from memobench.training import objectives, optimizers
+from memobench.training import objectives, optimizers, turnover_masks
 
 # Statuses of a run that has stopped (a preempted run has not: it resumes).
 COMPLETED, BUDGET_EXHAUSTED, DIVERGED = "completed", "budget_exhausted", "diverged"
@@ -156,8 +155,8 @@ def resolve(spec: specs.Spec, data_dir: str | None = None,
   convolutional = model.convolutional
   return Workload(
       spec=spec, dataset=dataset,
-      # Turn-over dropout (metrics/turnover.py) builds the model with dropout at its rate.
-      module=model.build(turnover.model_spec(spec), dataset.num_classes),
+      # Turn-over dropout (training/turnover_masks.py) builds the model with dropout at its rate.
+      module=model.build(turnover_masks.model_spec(spec), dataset.num_classes),
       convolutional=convolutional, schedule=schedule,
       tx=optimizers.build(spec.optimizer, schedule.steps_per_epoch),
       learning_rate=optimizers.learning_rate(spec.optimizer, schedule.steps_per_epoch),

@@ -104,6 +104,16 @@ def test_no_import_cycles_inside_memobench():
   assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
+def test_training_imports_no_metric_and_no_estimator():
+  # The loop is below the metrics (which it calls back) and the estimators (which
+  # drive it): turn-over dropout's masks live beside the steps (issue 23's knot).
+  graph = import_graph()
+  for name, imported in graph.items():
+    if name.startswith("memobench.training"):
+      above = {m for m in imported if m.startswith(("memobench.metrics", "memobench.estimators"))}
+      assert not above, (name, sorted(above))
+
+
 def test_specs_is_a_leaf():
   assert import_graph()["memobench.specs"] == set()
 

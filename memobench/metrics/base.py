@@ -31,10 +31,11 @@ from memobench import specs
 class Tracker(Protocol):
   """An on_eval callback of the training loop, called with each `train.Evaluation`.
 
-  Resumable when it also has `checkpoint_state()`, a dict of fixed-shape arrays
-  saved with every checkpoint (its keys unique across the table: the runner
-  merges the trackers' dicts into one), and `restore_checkpoint_state(tree)`,
-  which loads such a dict back into a fresh tracker. A tracker that evaluates
+  Resumable (the protocol training.loop.Resumable) when it also has
+  `checkpoint_state()`, a dict of fixed-shape arrays saved with every
+  checkpoint (its keys unique across the table: the runner merges the
+  trackers' dicts into one), and `restore_checkpoint_state(tree)`, which loads
+  such a dict back into a fresh tracker. A tracker that evaluates
   the model reads `evaluation.model()` -> (module, params, model_state); one
   that perturbs inputs may have `set_input_scale(input_scale_train=...,
   input_scale_test=...)`, which the runner calls with the dataset's per-example

@@ -22,7 +22,7 @@ import jax
 
 from memobench import example_table, metrics, prng, results, runtime, specs
 from memobench.metrics import base
-from memobench.training.loop import is_resumable
+from memobench.training.loop import Resumable
 
 
 class OnEval:
@@ -35,7 +35,7 @@ class OnEval:
 
   def __init__(self, hooks: list[Callable], trackers: list[base.Tracker]):
     self.hooks, self.trackers = hooks, trackers
-    self.resumable = [t for t in trackers if is_resumable(t)]
+    self.resumable = [t for t in trackers if isinstance(t, Resumable)]
 
   def __call__(self, evaluation) -> None:
     for hook in self.hooks:

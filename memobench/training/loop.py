@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -122,15 +122,40 @@ def evaluate_split(eval_fn, state, x, y, n_devices, stacked=False):
   return chunked(evaluate, n, batch=chunk, axis=-1)
 
 
-def is_resumable(tracker: Any) -> bool:
-  """An on_eval tracker whose state survives a resume.
+@runtime_checkable
+class Resumable(Protocol):
+  """An on_eval tracker whose state survives a resume (the loop checks isinstance).
 
-  Protocol: `checkpoint_state()` returns a pytree of arrays of fixed shapes
-  (saved with each checkpoint, and used as the restore target on a fresh
-  tracker); `restore_checkpoint_state(tree)` loads it back.
+  `checkpoint_state()` returns a pytree of arrays of fixed shapes (saved with
+  each checkpoint, and used as the restore target on a fresh tracker), or None
+  for nothing to save; `restore_checkpoint_state(tree)` loads it back.
   """
-  return (hasattr(tracker, "checkpoint_state")
-          and hasattr(tracker, "restore_checkpoint_state"))
+
+  def checkpoint_state(self) -> Any: ...
+
+  def restore_checkpoint_state(self, tree: Any) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Stop:
+  """Why and when a run stopped: the loop's stop decision.
+
+  Checkpoints hold it as the dict `record()` gives under the loop record's
+  "finished" key (None while the run goes on): the same JSON as before the
+  record was typed, so older checkpoints restore and new ones read the same.
+  """
+  status: str                   # workload.COMPLETED | BUDGET_EXHAUSTED | DIVERGED
+  steps_to_fit: int | None      # the step of the evaluation that fitted, if it fitted
+  time_to_fit_s: float | None   # the run's wall clock then
+
+  def record(self) -> dict[str, Any]:
+    return {"status": self.status, "steps_to_fit": self.steps_to_fit,
+            "time_to_fit_s": self.time_to_fit_s}
+
+  @classmethod
+  def from_record(cls, record: dict[str, Any] | None) -> Stop | None:
+    return None if record is None else cls(record["status"], record["steps_to_fit"],
+                                           record["time_to_fit_s"])
 
 
 @dataclasses.dataclass
@@ -232,7 +257,7 @@ class _MemberState:
   y_test: np.ndarray
   tracker: Any = None
   curve: list[Evaluation] = dataclasses.field(default_factory=list)
-  finished: dict[str, Any] | None = None
+  finished: Stop | None = None
   train_time: float = 0.0
   train_cpu_time: float = 0.0  # this session's only (not checkpointed)
   trained_images: int = 0
@@ -302,7 +327,7 @@ class _Group:
     data, y_train, y_test = self._member_data(member)
     run = _MemberState(member, key, self.init(jax.random.fold_in(key, prng.INIT)), data,
                y_train, y_test,
-               tracker=member.on_eval if is_resumable(member.on_eval) else None,
+               tracker=member.on_eval if isinstance(member.on_eval, Resumable) else None,
                t_start=self.t_start)
     if member.checkpointer is None:
       return run
@@ -317,7 +342,7 @@ class _Group:
     run.curve = [Evaluation(**row) for row in loop["curve"]]
     run.train_time, run.trained_images = loop["train_time_s"], loop["trained_images"]
     run.wall_before, run.preemption_count = loop["wall_s"], loop["preemption_count"]
-    run.finished = loop["finished"]
+    run.finished = Stop.from_record(loop["finished"])
     if tracker_state is not None:
       run.tracker.restore_checkpoint_state(tracker_state)
     run.resumed_from = run.step
@@ -334,7 +359,8 @@ class _Group:
   def _loop_record(self, run: _MemberState) -> dict[str, Any]:
     return {"curve": [e.curve_row() for e in run.curve], "train_time_s": run.train_time,
             "trained_images": run.trained_images, "wall_s": self._wall(run),
-            "preemption_count": run.preemption_count, "finished": run.finished}
+            "preemption_count": run.preemption_count,
+            "finished": None if run.finished is None else run.finished.record()}
 
   def train(self, runs: list[_MemberState], vmapped: bool, watcher) -> None:
     """Trains `runs` (all at the same step) side by side until each stops or a preemption."""
@@ -409,7 +435,7 @@ class _Group:
         if r.preempted:
           r.preemption_count += 1
         ckpt = r.member.checkpointer
-        if ckpt is not None and (r.finished or r.preempted or ckpt.due(step)):
+        if ckpt is not None and (r.finished is not None or r.preempted or ckpt.due(step)):
           ckpt.save(step, member_state(state, k), self._loop_record(r),
                     r.tracker.checkpoint_state() if r.tracker is not None else None)
         if r.preempted:
@@ -455,8 +481,7 @@ class _Group:
                                        ev.train_accuracy)
     if status is not None:
       fitted = status == workload_lib.COMPLETED
-      run.finished = {"status": status, "steps_to_fit": step if fitted else None,
-                      "time_to_fit_s": ev.wall_s if fitted else None}
+      run.finished = Stop(status, step if fitted else None, ev.wall_s if fitted else None)
     if status == workload_lib.DIVERGED:
       run.member.log(f"loss is not finite at step {step}: run diverged")
 
@@ -479,9 +504,9 @@ class _Group:
       run.curve[-1] = final
     done = run.finished if not run.preempted else None
     return RunOutcome(
-        "preempted" if done is None else done["status"], final, run.curve,
-        None if done is None else done["steps_to_fit"],
-        None if done is None else done["time_to_fit_s"], run.compile_s, self._wall(run),
+        "preempted" if done is None else done.status, final, run.curve,
+        None if done is None else done.steps_to_fit,
+        None if done is None else done.time_to_fit_s, run.compile_s, self._wall(run),
         run.trained_images / max(run.train_time, 1e-9), run.state, run.data, self.schedule,
         preemption_count=run.preemption_count, resumed_from_step=run.resumed_from,
         checkpoint=ckpt.summary() if ckpt is not None else None,

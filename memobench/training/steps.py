@@ -30,8 +30,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from memobench import prng, specs
 from memobench.data import corruptions, preprocessing
-from memobench.metrics import turnover
-from memobench.training import objectives
+from memobench.training import objectives, turnover_masks
 from memobench.training.losses import cross_entropy
 from memobench.workload import Schedule, Workload
 
@@ -127,7 +126,7 @@ def make_steps(workload: Workload, key: jax.Array,
   shuffle_key = jax.random.fold_in(key, prng.SHUFFLE)
   dropout_key = jax.random.fold_in(key, prng.DROPOUT)
   objective = workload.objective(key)  # spec.analysis.objective; default: mean CE
-  example_masks = turnover.masker(spec, key)  # idx -> per-example dropout masks (or no-op)
+  example_masks = turnover_masks.masker(spec, key)  # idx -> per-example dropout masks (or no-op)
   batch_sharding = NamedSharding(mesh, P("data")) if mesh is not None else None
   if loss_weights is not None:
     loss_weights = jnp.asarray(loss_weights, jnp.float32)
