@@ -25,7 +25,7 @@ import sys
 
 from absl import app, flags, logging
 
-from memobench import cli
+from memobench import cli, specs
 
 DEFAULT_SPEC = "mnist5k_randlabels"
 
@@ -35,7 +35,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None,
 _SEED = flags.DEFINE_integer("seed", None, "Seed (default: the spec's).")
 _SEEDS = flags.DEFINE_integer("seeds", 1, "Run this many seeds (--seed, --seed+1, ...), one "
                               "result per seed in <workdir>/seed<N>/.", lower_bound=1,
-                              upper_bound=10_000)
+                              upper_bound=specs.MAX_SEEDS)
 _VMAP_SEEDS = flags.DEFINE_enum(
     "vmap_seeds", "auto", ["auto", "true", "false"], "With --seeds: train the seeds in one "
     "vmapped program (true), one after another (false), or vmapped where the model is small "
@@ -81,7 +81,7 @@ def main(argv):
   if len(argv) > 1:
     _fail(f"unexpected arguments: {' '.join(argv[1:])}", 2)
   # Imported here so that --help and flag errors do not pay for JAX start-up.
-  from memobench import catalogue, results, run, specs, workload  # pylint: disable=import-outside-toplevel
+  from memobench import catalogue, results, run, workload  # pylint: disable=import-outside-toplevel
   from memobench.data import datasets  # pylint: disable=import-outside-toplevel
 
   if _LIST.value:

@@ -25,6 +25,12 @@ import typing
 from typing import Any
 
 HASH_LENGTH = 16
+# A run's key is threefry's 32-bit seed: seeds are in [0, SEED_LIMIT).
+SEED_LIMIT = 2 ** 32
+# The most seeds one command runs (main's --seeds, experiments' --seeds): each
+# seed is a run with its own workdir; more is a typo, not a sweep (a job list
+# of 4e9 seeds took 3.8 GB before its first run).
+MAX_SEEDS = 10_000
 # Field metadata of knobs added after specs were first published: such a field
 # enters the hash only when it differs from its default, so that adding a knob
 # leaves the hash of every existing spec, and its comparability with results
@@ -297,6 +303,20 @@ def settable_keys() -> list[str]:
 # --------------------------------------------------------------------------
 
 
+def check_seeds(first: int, count: int, flag: str = "--seeds") -> None:
+  """Refuses `count` seeds from `first` unless 1 <= count <= MAX_SEEDS and all are < 2**32.
+
+  For command lines that run seeds first, first + 1, ...: checked before any job
+  list is built, in one line naming `flag`.
+  """
+  if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SEEDS:
+    raise SpecError(f"{flag} must be an integer in [1, {MAX_SEEDS}], got {count}")
+  if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first < SEED_LIMIT:
+    raise SpecError(f"seed must be in [0, 2**32), got {first}")
+  if first + count > SEED_LIMIT:
+    raise SpecError(f"{flag}={count} from seed {first} passes the largest seed 2**32 - 1")
+
+
 def check_fields(spec: Spec) -> Spec:
   b = spec.budget
   if b.batch_size <= 0:
@@ -310,7 +330,7 @@ def check_fields(spec: Spec) -> Spec:
   if not 0.0 < b.fit_threshold <= 1.0:
     raise SpecError(f"budget.fit_threshold must be in (0, 1], got {b.fit_threshold}")
   # A run's key is threefry's 32-bit seed: larger seeds would alias seed % 2**32.
-  if not 0 <= spec.seed < 2 ** 32:
+  if not 0 <= spec.seed < SEED_LIMIT:
     raise SpecError(f"seed must be in [0, 2**32), got {spec.seed}")
   if spec.dataset.train_size is not None and spec.dataset.train_size <= 0:
     raise SpecError(f"dataset.train_size must be positive, got {spec.dataset.train_size}")

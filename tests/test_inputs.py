@@ -306,3 +306,34 @@ def test_only_ewouldblock_means_in_use(tmp_path, monkeypatch):
   monkeypatch.setattr(fcntl, "flock", real_flock)
   monkeypatch.setenv(results.LOCK_ENV, "0")  # the way around it when the mount is fixed
   assert results.prepare_workdir(str(tmp_path), "x", overwrite=False, seed=0, lock=True) is None
+
+
+# --------------------------------------------------------------------------
+# Bounds up front (issue 27, item 8: the library's part)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("iters,needle", [
+    (10 ** 9, "analysis.sharpness_iters must be at most 1000 Lanczos steps, got 1000000000"),
+    (1001, "at most 1000"), (-1, "analysis.sharpness_iters must be >= 0")])
+def test_sharpness_iterations_are_bounded(iters, needle):
+  spec = catalogue.get("digits_clean")
+  with pytest.raises(specs.SpecError) as e:
+    workload.validate(specs.with_overrides(spec, [f"analysis.sharpness_iters={iters}"])[0])
+  assert needle in str(e.value) and "\n" not in str(e.value)
+  workload.validate(specs.with_overrides(spec, ["analysis.sharpness_iters=1000"])[0])
+
+
+@pytest.mark.parametrize("first,count,needle", [
+    (0, 4294967290, "--seeds must be an integer in [1, 10000], got 4294967290"),
+    (0, 0, "--seeds must be an integer in [1, 10000], got 0"),
+    (2 ** 32 - 2, 3, "--seeds=3 from seed 4294967294 passes the largest seed 2**32 - 1"),
+    (-1, 2, "seed must be in [0, 2**32), got -1"),
+    (10 ** 20, 1, "seed must be in [0, 2**32)"),
+])
+def test_seed_counts_are_bounded_before_any_job_list(first, count, needle):
+  with pytest.raises(specs.SpecError) as e:
+    specs.check_seeds(first, count)
+  assert str(e.value) == needle or needle in str(e.value)
+  specs.check_seeds(0, specs.MAX_SEEDS)
+  specs.check_seeds(2 ** 32 - 3, 3)
