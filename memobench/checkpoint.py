@@ -256,6 +256,20 @@ class Checkpointer:
       raise ValueError(f"its {INTEGRITY_KEY} record lacks the digest of an item")
     return digests
 
+  def holds_own_checkpoint(self) -> bool:
+    """Whether a checkpoint of this run (spec hash and seed) is there to resume from."""
+    for step in reversed(self.all_steps()):
+      try:
+        loop = self._manager.restore(step, args=ocp.args.Composite(
+            loop=ocp.args.JsonRestore())).loop
+      except Exception:  # pylint: disable=broad-except  (damaged: restore_latest says so)
+        continue
+      identity = loop.get("identity") if isinstance(loop, dict) else None
+      if isinstance(identity, dict) and all(identity.get(k) == v
+                                            for k, v in self.identity.items()):
+        return True
+    return False
+
   def _check_identity(self, loop: dict[str, Any]) -> None:
     theirs = {k: loop.get("identity", {}).get(k) for k in self.identity}
     if theirs == self.identity:

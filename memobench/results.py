@@ -37,6 +37,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import socket
 import stat
 import subprocess
@@ -389,6 +390,31 @@ def prepare_workdir(workdir: str, spec_hash: str, overwrite: bool, seed: int | N
       held.release()
     raise
   return held
+
+
+def remove_artifacts(workdir: str, names: tuple[str, ...] | list[str]) -> list[str]:
+  """Removes the files and folders `names` of `workdir` that exist; returns those removed.
+
+  Symbolic links are removed, never followed.
+  """
+  removed = []
+  for name in names:
+    path = f"{workdir.rstrip('/')}/{name}" if is_remote(workdir) else os.path.join(workdir, name)
+    if is_remote(workdir):
+      target = _remote(path)
+      if target.exists():
+        if target.is_dir():
+          target.rmtree()
+        else:
+          target.unlink()
+        removed.append(name)
+    elif os.path.isdir(path) and not os.path.islink(path):
+      shutil.rmtree(path)
+      removed.append(name)
+    elif os.path.lexists(path):
+      os.unlink(path)
+      removed.append(name)
+  return removed
 
 
 def _check_local_result(workdir: str, spec_hash: str, overwrite: bool, seed: int | None) -> None:

@@ -6,6 +6,12 @@ run of its own, with its own workdir, checkpoints and result.json, and where
 the model is small the seeds train side by side in one vmapped program
 (`training.loop.train_group`; `choose_vmapped` says when). The spec is
 resolved once (workload.resolve) for all its seeds.
+
+--overwrite (and every experiment, which passes it) replaces the workdir's
+previous run: unless this run resumes from checkpoints of its own, that run's
+known artifacts (RUN_ARTIFACTS: result.json, metrics.jsonl, the metrics' npz
+files, scores.parquet, the TensorBoard events) are removed before it starts,
+so nothing of another spec is left beside the new result.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from memobench import checkpoint, results, runtime, schemas, specs, tb_events
+from memobench import checkpoint, example_table, metrics as metrics_table, results, runtime
+from memobench import schemas, specs, tb_events
 from memobench import workload as workload_lib
 from memobench.metrics import runner as metrics_runner, scores
 from memobench.training import loop
@@ -28,6 +35,11 @@ SMALL_MODEL_PARAMS = 10_000_000
 # ...while the group's datasets (each seed's copy plus the stacked copy the
 # program reads) take at most this much memory.
 MAX_GROUP_DATA_BYTES = 2 * 2**30
+# What a run writes into its workdir, besides its checkpoints (which the
+# Checkpointer discards itself when they belong to another run).
+RUN_ARTIFACTS = (results.RESULT_FILE, results.CURVE_FILE, example_table.SCORES_FILE,
+                 tb_events.TB_DIR, *sorted({m.arrays_file for m in metrics_table.TABLE
+                                            if m.arrays_file}))
 
 
 def run_spec(spec: specs.Spec, workdir: str, *, nonstandard: dict[str, Any] | None = None,
@@ -143,19 +155,24 @@ class _RunContext:
     # Every process of a multi-host run shares the workdir: process 0 holds the lock.
     self.lock = results.prepare_workdir(workdir, self.spec_hash, overwrite, seed=spec.seed,
                                         lock=self.primary)
-    self.data = workload.corrupted_data(spec.seed)
-    self.log(f"{spec.name} (hash {self.spec_hash}, seed {spec.seed}): {spec.description}")
-    self.curve_writer = tb_events.CurveWriter(os.path.join(workdir, tb_events.TB_DIR),
-                                              log=self.log)
-    # What spec.analysis asks for, on the workload's model.
-    self.metrics = metrics_runner.MetricsRunner(spec, self.data, module=workload.module,
-                                                dataset=workload.dataset)
+    self.checkpointer = self.curve_writer = None
     try:
       self.checkpointer = checkpoint.Checkpointer(
           workdir, checkpoint_every, identity={"spec_hash": self.spec_hash, "seed": spec.seed},
           overwrite=overwrite)
+      if overwrite and self.primary and not self.checkpointer.holds_own_checkpoint():
+        removed = results.remove_artifacts(workdir, RUN_ARTIFACTS)
+        if removed:
+          self.log(f"--overwrite: removed the previous run's {', '.join(removed)}")
+      self.data = workload.corrupted_data(spec.seed)
+      self.log(f"{spec.name} (hash {self.spec_hash}, seed {spec.seed}): {spec.description}")
+      self.curve_writer = tb_events.CurveWriter(os.path.join(workdir, tb_events.TB_DIR),
+                                                log=self.log)
+      # What spec.analysis asks for, on the workload's model.
+      self.metrics = metrics_runner.MetricsRunner(spec, self.data, module=workload.module,
+                                                  dataset=workload.dataset)
     except BaseException:
-      self.curve_writer.close()
+      self.close()
       self.unlock()
       raise
 
@@ -170,9 +187,11 @@ class _RunContext:
 
   def close(self) -> None:
     try:
-      self.checkpointer.close()
+      if self.checkpointer is not None:
+        self.checkpointer.close()
     finally:
-      self.curve_writer.close()
+      if self.curve_writer is not None:
+        self.curve_writer.close()
 
   def finish(self, outcome: loop.RunOutcome) -> dict[str, Any]:
     """Scores `outcome`, writes result.json and metrics.jsonl; returns the result."""

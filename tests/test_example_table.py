@@ -107,9 +107,11 @@ def test_a_run_writes_its_npz_arrays_as_table_rows_keyed_by_the_dataset(tmp_path
   keys = example_table.example_key(dataset.x_train, dataset.y_train)
   with np.load(tmp_path / "dynamics.npz") as z:
     arrays = {k: z[k] for k in z.files}
-  # One estimator per per-example array of the npz (label_changed is a column).
+  # One estimator per per-example array of the npz (label_changed is a column,
+  # spec_hash the npz's provenance).
+  assert str(arrays["spec_hash"]) == specs.spec_hash(spec)
   assert sorted(frame["estimator"].unique()) == sorted(
-      f"learning_dynamics.{k}" for k in arrays if k != "label_changed")
+      f"learning_dynamics.{k}" for k in arrays if k not in ("label_changed", "spec_hash"))
   rows = frame[frame["estimator"] == "learning_dynamics.forgetting_events"]
   assert list(rows["example_key"]) == keys and list(rows["index"]) == list(range(300))
   assert list(rows["original_label"]) == list(dataset.y_train)

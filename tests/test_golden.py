@@ -53,10 +53,11 @@ def _single(root):
   tov = np.load(f"{root}/single/turnover.npz")
   return {"metrics": result["metrics"], "memorization": _scrub(result["memorization"]),
           "run": _scrub(result["run"]),
+          # (spec_hash: the npz's provenance, added after the values were recorded)
           "npz": {f"dynamics.{k}": float(np.nansum(dyn[k].astype(np.float64)))
-                  for k in dyn.files} |
+                  for k in dyn.files if k != "spec_hash"} |
                  {f"turnover.{k}": float(np.nansum(tov[k].astype(np.float64)))
-                  for k in tov.files}}
+                  for k in tov.files if k != "spec_hash"}}
 
 
 def _seeds(root):

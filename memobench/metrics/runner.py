@@ -5,7 +5,8 @@ the training loop's on_eval callback, and calls `finish` after training: the
 enabled metrics' sections, in table order, become result.json's `memorization`
 section (with `timing_s`), their per-example arrays go to .npz files in the
 workdir, each with `label_changed` (the corruption record) so that the scores
-can be judged against it offline, and their headlines make one log line. The
+can be judged against it offline, and `spec_hash` (whose scores they are),
+and their headlines make one log line. The
 same per-example arrays also go to workdir/scores.parquet, the per-example
 score table of memobench/example_table.py (one row per example and array).
 """
@@ -19,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
+import numpy as np
 
 from memobench import example_table, metrics, prng, results, runtime, specs
 from memobench.metrics import base
@@ -110,8 +112,10 @@ class MetricsRunner:
         if metric.arrays_file is None:
           raise ValueError(f"metric {metric.section} returned arrays but has no arrays_file")
         if workdir:
+          # spec_hash: whose arrays these are, should a file outlive its run.
           results.write_npz_atomic(os.path.join(workdir, metric.arrays_file),
-                           {**result.arrays, "label_changed": context.corrupted})
+                                   {**result.arrays, "label_changed": context.corrupted,
+                                    "spec_hash": np.array(specs.spec_hash(self.spec))})
         per_example.append((metric.section, result.arrays))
       if result.headline is not None:
         headlines.append((metric.leads_summary, *result.headline))
