@@ -44,7 +44,6 @@ from memobench import cli, results
 OPTIONS = ("quick", "workdir", "data_dir", "no_resume", "vmap_seeds", "shard", "set",
            "print_config", "list_cells", "records_out")
 IDENTITY_FILE = "experiment.json"
-MAX_SEEDS = 10_000  # as `python -m memobench.main --seeds`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,9 +98,10 @@ def knob_names(config: Any) -> list[str]:
 def check_config(experiment: Experiment, config: Any) -> None:
   """Bounds of every knob, the seed bound, then the experiment's own checks (KnobError)."""
   knobs.check(config)
+  from memobench import specs  # pylint: disable=import-outside-toplevel
   seeds = getattr(config, "seeds", None)
-  if isinstance(seeds, int) and not 1 <= seeds <= MAX_SEEDS:
-    raise knobs.KnobError(f"seeds={seeds}: expected an integer in [1, {MAX_SEEDS}]")
+  if isinstance(seeds, int) and not 1 <= seeds <= specs.MAX_SEEDS:  # as main's --seeds
+    raise knobs.KnobError(f"seeds={seeds}: expected an integer in [1, {specs.MAX_SEEDS}]")
   if experiment.check is not None:
     experiment.check(config)
 
