@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 
-import numpy as np
+import chex
 import pytest
 
 from tests.conftest import REPO, run_main
@@ -57,22 +57,8 @@ def _assert_same_run(workdir, reference):
   step, state = _final_state(workdir)
   ref_step, ref_state = _final_state(reference)
   assert step == ref_step == want["run"]["steps"]
-  leaves = _flatten(state)
-  ref_leaves = _flatten(ref_state)
-  assert leaves.keys() == ref_leaves.keys() and "params/Dense_0/kernel" in "|".join(leaves)
-  for name, value in ref_leaves.items():
-    np.testing.assert_array_equal(leaves[name], value, err_msg=name)  # bitwise
-
-
-def _flatten(tree, prefix=""):
-  if isinstance(tree, dict):
-    out = {}
-    for k, v in tree.items():
-      out.update(_flatten(v, f"{prefix}{k}/"))
-    return out
-  if isinstance(tree, (list, tuple)):
-    return _flatten({str(i): v for i, v in enumerate(tree)}, prefix)
-  return {prefix.rstrip("/"): np.asarray(tree)}
+  assert "kernel" in ref_state["params"]["Dense_0"]
+  chex.assert_trees_all_equal(state, ref_state)  # bitwise, the same tree structure
 
 
 @pytest.fixture(scope="module")

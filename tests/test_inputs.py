@@ -337,3 +337,22 @@ def test_seed_counts_are_bounded_before_any_job_list(first, count, needle):
   assert str(e.value) == needle or needle in str(e.value)
   specs.check_seeds(0, specs.MAX_SEEDS)
   specs.check_seeds(2 ** 32 - 3, 3)
+
+
+@pytest.mark.parametrize("field,bad", [
+    ("y_train", lambda d: d.y_train[:-1]),                 # a label short
+    ("y_test", lambda d: d.y_test.astype("float32")),      # labels that are not integers
+])
+def test_the_training_loop_checks_the_data_at_its_boundary(field, bad):
+  import chex  # pylint: disable=import-outside-toplevel
+  from memobench.training import loop  # pylint: disable=import-outside-toplevel
+  spec, _ = specs.with_overrides(catalogue.get("digits_clean"), [
+      "dataset.train_size=100", "budget.max_steps=1", "budget.batch_size=50",
+      "analysis.effective_rank=false", "analysis.dynamics=false"])
+  resolved = workload.resolve(spec)
+  data = resolved.corrupted_data(0)
+  broken = dataclasses.replace(data, **{field: bad(data)})
+  with pytest.raises(AssertionError, match=r"\[Chex\]"):
+    loop.train(resolved, broken, log=lambda _: None)
+  chex.assert_trees_all_equal(loop.train(resolved, data, log=lambda _: None).data.y_train,
+                              data.y_train)

@@ -11,7 +11,7 @@ import os
 import shutil
 import signal
 
-import numpy as np
+import chex
 import pytest
 
 from memobench import catalogue, results, run, specs, sweep, workload
@@ -95,22 +95,12 @@ def test_vmapped_seeds_equal_their_single_runs(sequential, vmapped):
     assert on_disk["run"]["vmapped_seeds"] == list(SEEDS)
     # The same final parameters, and checkpoints a single run can resume.
     want, got = _final_params(seq_root / f"seed{s}"), _final_params(vm_root / f"seed{s}")
-    flat_want = dict(_flatten(want))
-    for k, v in _flatten(got):
-      np.testing.assert_allclose(v, flat_want[k], rtol=1e-6, atol=1e-7, err_msg=k)
+    chex.assert_trees_all_close(got, want, rtol=1e-6, atol=1e-7)
   # Seeds 0 and 1 go on in a smaller program after step 132, where seed 3 stopped: their
   # clocks keep running through its compilation.
   extra_compile = vm[0]["timing"]["compile_s"] - vm[3]["timing"]["compile_s"]
   assert extra_compile > 0
   assert vm[0]["timing"]["time_to_fit_s"] - vm[3]["timing"]["time_to_fit_s"] > extra_compile
-
-
-def _flatten(tree, prefix=""):
-  if isinstance(tree, dict):
-    for k, v in tree.items():
-      yield from _flatten(v, f"{prefix}{k}/")
-  else:
-    yield prefix.rstrip("/"), np.asarray(tree)
 
 
 def test_group_preempted_then_resumed_from_mixed_steps(tmp_path, vmapped):

@@ -31,6 +31,7 @@ import math
 import time
 from typing import Any, Callable, Protocol, runtime_checkable
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -306,6 +307,10 @@ class _Group:
 
   def _member_data(self, member: Member):
     if id(member.data) not in self._data:
+      d = member.data  # the loop's input boundary: one integer label per example
+      chex.assert_equal_shape_prefix([d.x_train, d.y_train], 1)
+      chex.assert_equal_shape_prefix([d.x_test, d.y_test], 1)
+      chex.assert_type([d.y_train, d.y_test], int)
       data = runtime.replicate(member.data, self.mesh)
       self._data[id(member.data)] = (data, runtime.fetch(data.y_train),
                                      runtime.fetch(data.y_test))
@@ -459,6 +464,9 @@ class _Group:
               test_pred, test_losses, model=None) -> None:
     """A member's evaluation after a chunk: curve, on_eval, log line, stop decision."""
     schedule = self.schedule
+    # The output boundary: one prediction per example (a broadcast would skew accuracy).
+    chex.assert_equal_shape([train_pred, run.y_train])
+    chex.assert_equal_shape([test_pred, run.y_test])
     ips = run.trained_images / max(run.train_time, 1e-9)
     ev = Evaluation(
         step=step, epoch=step / schedule.steps_per_epoch, train_loss=loss_sum / n,
