@@ -3,12 +3,12 @@
 Command:
 
     python experiments/hardt2016_stability.py            # digits, MLP 1x512, 3 lrs x 3 seeds x 4 i
-    python experiments/hardt2016_stability.py --quick    # smoke test: 1 lr, 1 seed, 2 i, 3 epochs
+    python experiments/hardt2016_stability.py --quick    # smoke test: 1 lr, 1 seed, 2 i, 2 epochs
 
-Runtime: 1m11s wall (111 CPU-s) for the default (45 runs of 1,984 steps: 3
-vmapped programs of 15 runs) on the idle 2-core machine (2026-12-02; the run
-reproduced the committed summary.json exactly). The first committed run took
-18.5 min under load 13-25.
+Runtime: 1m51s wall, 62 CPU-s (load average 3.9 -> 9.0: the machine was shared)
+for the default (45 runs of 1,984 steps: 3 vmapped programs of 15 runs), 2026-12-04,
+after the port to the experiment driver; 1m11s (111 CPU-s) on the idle machine
+before it (2026-12-02).
 
 The paper ("Train faster, generalize better: stability of stochastic gradient
 descent", ICML 2016): SGD is uniformly stable. Run it on S and on S', which
@@ -77,37 +77,66 @@ neither matches the measured gap (0.046 / 0.075 / 0.102) nor its trend: with
 4 positions per seed it is too noisy (std over seeds up to 0.037) to estimate
 a gap of this size.
 
-Outputs in the workdir: stability.png, summary.json, cells/lr<lr>.json (one per
-learning rate: what a rerun keeps). --shard=I/N splits the learning rates
-over workers sharing --workdir (common.script_cells); the last to finish
-writes the summary.
+Outputs in the workdir: stability.png, summary.json, cells/lr<lr>/record.json
+(one computed cell per learning rate: what a rerun keeps while its config
+holds). --shard=I/N splits the learning rates over workers sharing --workdir
+(experiments/driver.py); the last to finish writes the summary.
 """
-
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 import time
 from typing import Any
 
 import numpy as np
 
-import common
-from memobench import leaderboard, results, specs, workload
-from memobench.data import corruptions
-from memobench.training import loop, objectives
-from memobench.training.losses import cross_entropy
+from experiments import driver, knobs
+from experiments.cells import ComputedCell
+from experiments.knobs import knob
+from memobench import leaderboard
 
 LEARNING_RATES = (0.01, 0.05, 0.2)
-POSITIONS_PER_SEED = 4
-TRAIN_SIZE = 1000
 BATCH = 32
-EPOCHS = 64
 
 
-def neighbour(data: corruptions.CorruptedData, i: int, x_new: np.ndarray,
-              y_new: int) -> corruptions.CorruptedData:
+@dataclasses.dataclass(frozen=True)
+class Config:
+  dataset: str = knob("digits", "catalogue dataset (its <dataset>_clean spec)")
+  seeds: int = knob(3, "seeds per learning rate (each: a base run and its neighbours)", lo=1)
+  lrs: tuple[float, ...] = knob(LEARNING_RATES, "plain-SGD learning rates", lo=1e-6, hi=100.0)
+  epochs: int = knob(64, "epochs of every run", lo=1, hi=100_000)
+  positions: int = knob(4, "replaced examples i per seed", lo=1, hi=10_000)
+  train_size: int = knob(1000, "training examples; the rest of the training split is the pool "
+                               "of fresh examples", lo=BATCH)
+  eval_every: int = knob(0, "steps between evaluations (0: once per epoch)", lo=0, hi=1_000_000)
+  quick: bool = False
+
+
+# --quick: one lr, one seed, 2 positions, 2 epochs of 256 examples evaluated every 2 steps.
+QUICK = Config(seeds=1, lrs=(0.05,), epochs=2, positions=2, train_size=256, eval_every=2,
+               quick=True)
+
+
+def check(config: Config) -> None:
+  """The pool (training examples beyond train_size) must hold `positions` fresh examples."""
+  from memobench import specs  # pylint: disable=import-outside-toplevel
+  from memobench.data import datasets  # pylint: disable=import-outside-toplevel
+  if config.dataset not in datasets.OFFLINE:
+    return  # a TFDS dataset: its size is known once loaded (a one-line DataError then)
+  total = datasets.load(specs.DatasetSpec(config.dataset)).num_train
+  if config.train_size + config.positions > total:
+    raise knobs.KnobError(
+        f"train_size={config.train_size}, positions={config.positions}: {config.dataset} has "
+        f"{total} training examples, and the {total - config.train_size} beyond train_size "
+        f"(the pool of fresh examples) must hold positions={config.positions}; "
+        f"expected train_size <= {total - config.positions}")
+
+
+def eval_interval(config) -> int:
+  return config.eval_every or max(1, config.train_size // BATCH)  # 0: one evaluation per epoch
+
+
+def neighbour(data, i: int, x_new: np.ndarray, y_new: int):
   """S' = S with training example i replaced by (x_new, y_new); everything else shared."""
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   x, y = np.array(data.x_train), np.array(data.y_train)
@@ -148,6 +177,7 @@ class PairTracker:
   def _losses(cls, model, x, y):
     """Per-example CE of `model` = (module, params, model_state), evaluation mode (jitted)."""
     import jax  # pylint: disable=import-outside-toplevel
+    from memobench.training.losses import cross_entropy  # pylint: disable=import-outside-toplevel
     module, params, model_state = model
     if module not in cls._jitted:
       cls._jitted[module] = jax.jit(lambda p, s, x, y: cross_entropy(
@@ -186,22 +216,37 @@ class PairTracker:
     return on_eval
 
 
-def build_spec(args, lr: float) -> specs.Spec:
-  budget = ((f"budget.max_epochs={args.epochs}", f"budget.eval_every_steps={args.eval_every}")
-            if not args.quick else ("budget.max_epochs=2", "budget.eval_every_steps=2"))
-  spec, _ = common.get_spec(f"{args.dataset}_clean", (
-      f"dataset.train_size={args.train_size}", f"budget.batch_size={BATCH}",
-      f"optimizer.lr={lr}", "optimizer.momentum=0", "optimizer.lr_decay_per_epoch=1",
-      "analysis.dynamics=false", "analysis.effective_rank=false", *budget))
-  return spec
+@dataclasses.dataclass(frozen=True)
+class LrCell:
+  """Every setting one learning rate's runs depend on (the cell's config, hashed for resume)."""
+  dataset: str
+  lr: float
+  seeds: int
+  positions: int
+  train_size: int
+  epochs: int
+  eval_every: int
 
 
-def members_for(spec: specs.Spec, seeds: int, positions: int, data_dir=None):
+def build_spec(cell: LrCell):
+  from memobench import catalogue, specs, workload  # pylint: disable=import-outside-toplevel
+  spec, _ = specs.with_overrides(catalogue.get(f"{cell.dataset}_clean"), [
+      f"dataset.train_size={cell.train_size}", f"budget.batch_size={BATCH}",
+      f"optimizer.lr={cell.lr}", "optimizer.momentum=0", "optimizer.lr_decay_per_epoch=1",
+      "analysis.dynamics=false", "analysis.effective_rank=false",
+      f"budget.max_epochs={cell.epochs}", f"budget.eval_every_steps={cell.eval_every}"])
+  return workload.validate(spec)
+
+
+def members_for(spec, seeds: int, positions: int, data_dir=None, log=lambda m: None):
   """(workload, members, tracker per seed, plan): every run of one learning rate.
 
   Per seed: the base run on S, then one run per (i, j) of its plan on S with
-  example i replaced by pool example j, all with the seed's key.
+  example i replaced by pool example j, all with the seed's key. `log` gets the
+  first base run's progress lines.
   """
+  from memobench import workload  # pylint: disable=import-outside-toplevel
+  from memobench.training import loop, objectives  # pylint: disable=import-outside-toplevel
   wl = workload.resolve(spec, data_dir, stops_on_fit=False)
   x_pool, y_pool, _ = objectives.heldout_pool(spec, data_dir)
   data = wl.corrupted_data(spec.seed)  # clean: the same for every seed
@@ -209,7 +254,8 @@ def members_for(spec: specs.Spec, seeds: int, positions: int, data_dir=None):
   for seed in range(seeds):
     s_spec = dataclasses.replace(spec, seed=seed)
     tracker = trackers[seed] = PairTracker(data.x_test, data.y_test)
-    members.append(loop.Member(s_spec, data, log=lambda m: None, on_eval=tracker.base_hook()))
+    members.append(loop.Member(s_spec, data, log=log if seed == 0 else lambda m: None,
+                               on_eval=tracker.base_hook()))
     plan[seed] = pair_plan(seed, wl.dataset.num_train, len(x_pool), positions)
     for k, (i, j) in enumerate(plan[seed]):
       members.append(loop.Member(s_spec, neighbour(data, i, x_pool[j], int(y_pool[j])),
@@ -219,34 +265,34 @@ def members_for(spec: specs.Spec, seeds: int, positions: int, data_dir=None):
   return wl, members, trackers, plan
 
 
-def lr_cell(args, lr: float) -> common.ScriptCell:
+def compute_lr(cell: LrCell, ctx) -> dict[str, Any]:
   """Every run of one learning rate, trained in one vmapped program; its per-seed records."""
-  spec = build_spec(args, lr)
-  config = {"spec_hash": specs.spec_hash(spec), "seeds": args.seeds,
-            "positions": args.positions}
+  from memobench.training import loop  # pylint: disable=import-outside-toplevel
+  t0 = time.perf_counter()
+  wl, members, trackers, plan = members_for(build_spec(cell), cell.seeds, cell.positions,
+                                            ctx.data_dir, ctx.log)
+  outcomes = loop.train_group(wl, members, vmapped=len(members) > 1)
+  seeds_out, k = [], 0
+  for seed in range(cell.seeds):
+    base = outcomes[k]
+    k += 1 + len(plan[seed])
+    seeds_out.append({
+        "seed": seed, "plan": plan[seed],
+        "pairs": [trackers[seed].rows[p] for p in range(len(plan[seed]))],
+        "curve": [{"epoch": e.epoch, "step": e.step, "train_loss": e.train_eval_loss,
+                   "test_loss": e.test_loss, "train_accuracy": e.train_accuracy,
+                   "test_accuracy": e.test_accuracy} for e in base.curve]})
+  record = {"lr": cell.lr, "wall_s": time.perf_counter() - t0,
+            "steps_per_epoch": wl.schedule.steps_per_epoch, "status": outcomes[0].status,
+            "seeds": seeds_out}
+  ctx.log(f"{len(members)} runs in one vmapped program, {record['wall_s']:.0f} s")
+  return record
 
-  def compute() -> dict[str, Any]:
-    t0 = time.perf_counter()
-    wl, members, trackers, plan = members_for(spec, args.seeds, args.positions, args.data_dir)
-    outcomes = loop.train_group(wl, members, vmapped=len(members) > 1)
-    seeds_out, k = [], 0
-    for seed in range(args.seeds):
-      base = outcomes[k]
-      k += 1 + len(plan[seed])
-      seeds_out.append({
-          "seed": seed, "plan": plan[seed],
-          "pairs": [trackers[seed].rows[p] for p in range(len(plan[seed]))],
-          "curve": [{"epoch": e.epoch, "step": e.step, "train_loss": e.train_eval_loss,
-                     "test_loss": e.test_loss, "train_accuracy": e.train_accuracy,
-                     "test_accuracy": e.test_accuracy} for e in base.curve]})
-    cell = {"config": config, "lr": lr, "wall_s": time.perf_counter() - t0,
-            "steps_per_epoch": wl.schedule.steps_per_epoch, "seeds": seeds_out}
-    print(f"lr {lr:g}: {len(members)} runs in one vmapped program, {cell['wall_s']:.0f} s",
-          file=sys.stderr)
-    return cell
 
-  return common.ScriptCell(f"{lr:g}", os.path.join(args.workdir, "cells", f"lr{lr:g}.json"),
-                           config, compute)
+def grid(config: Config) -> list[ComputedCell]:
+  return [ComputedCell(f"lr{lr:g}", compute_lr, LrCell(
+      config.dataset, lr, config.seeds, config.positions, config.train_size, config.epochs,
+      eval_interval(config))) for lr in dict.fromkeys(config.lrs)]
 
 
 def summarize_lr(cell: dict[str, Any]) -> dict[str, Any]:
@@ -274,68 +320,17 @@ def gap_by_epochs(cell: dict[str, Any]) -> dict[str, Any]:
   return {"loss": loss, "accuracy": acc}
 
 
-def plot(args, lrs, div, gaps) -> None:
-  plt = common.plt
-  fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.8))
-  for n, lr in enumerate(lrs):
-    d = div[f"{lr:g}"]
-    for ax, name in ((axes[0], "distance"), (axes[1], "test_loss_difference")):
-      means = [c["mean"] for c in d[name]]
-      std = [c["std"] or 0.0 for c in d[name]]
-      ax.plot(d["epoch"], means, color=f"C{n}", label=f"lr {lr:g}")
-      ax.fill_between(d["epoch"], np.subtract(means, std), np.add(means, std),
-                      color=f"C{n}", alpha=0.2)
-    g = gaps[f"{lr:g}"]["loss"]
-    common.errorbar(axes[2], [int(e) for e in g], list(g.values()), color=f"C{n}",
-                    label=f"lr {lr:g}")
-  axes[0].set(xlabel="epoch", ylabel="||w_t - w'_t||", title="parameter divergence (S vs S')")
-  axes[1].set(xlabel="epoch", ylabel="mean |CE(w;z) - CE(w';z)|, test z",
-              title="loss difference on the test set")
-  axes[2].set(xlabel="epochs trained", ylabel="test CE - train CE", xscale="log", xticks=[],
-              title="generalization gap vs training length")
-  ticks = [int(e) for e in gaps[f"{lrs[0]:g}"]["loss"]]
-  axes[2].set_xticks(ticks, [str(t) for t in ticks])
-  for ax in axes:
-    ax.legend(fontsize=7)
-  fig.suptitle(f"Hardt et al. 2016 on {args.dataset} (train {args.train_size}, plain SGD, batch "
-               f"{BATCH}; {args.seeds} seed(s) x {args.positions} replaced example(s))"
-               + (" [--quick]" if args.quick else ""))
-  fig.tight_layout()
-  common.savefig(fig, args, "stability.png")
-
-
-def main() -> None:
-  p = common.parser(__doc__, "hardt2016_stability", "digits")
-  p.add_argument("--lrs", default=None, help="comma-separated learning rates "
-                 f"(default {','.join(map(str, LEARNING_RATES))}; 0.05 with --quick)")
-  p.add_argument("--epochs", type=int, default=EPOCHS, help="epochs of every run")
-  p.add_argument("--positions", type=int, default=None,
-                 help=f"replaced examples i per seed (default {POSITIONS_PER_SEED}; 2 with --quick)")
-  p.add_argument("--train_size", type=int, default=None,
-                 help=f"training examples (default {TRAIN_SIZE}; 256 with --quick); the rest "
-                      "of the training split is the pool of fresh examples")
-  args = common.finish_args(p.parse_args())
-  try:
-    lrs = ((0.05,) if args.quick else LEARNING_RATES) if args.lrs is None else tuple(
-        float(v) for v in args.lrs.split(","))
-  except ValueError:
-    common.fail(f"--lrs={args.lrs}: expected comma-separated numbers", 2)
-  if args.epochs < 1 or any(not 0 < lr < float("inf") for lr in lrs):
-    common.fail("--epochs must be >= 1 and every learning rate positive", 2)
-  args.positions = args.positions or (2 if args.quick else POSITIONS_PER_SEED)
-  args.train_size = args.train_size or (256 if args.quick else TRAIN_SIZE)
-  args.eval_every = max(1, args.train_size // BATCH)  # one evaluation per epoch
-  try:
-    cells = common.script_cells([lr_cell(args, lr) for lr in lrs], args)
-  except specs.SpecError as e:
-    common.fail(str(e), 2)
+def summarize(config: Config, records: dict[str, Any]) -> dict[str, Any]:
+  lrs = list(dict.fromkeys(config.lrs))
+  cells = {f"{lr:g}": records[f"lr{lr:g}"] for lr in lrs}
   div = {key: summarize_lr(cell) for key, cell in cells.items()}
   gaps = {key: gap_by_epochs(cell) for key, cell in cells.items()}
   reference = f"{lrs[len(lrs) // 2]:g}"
-  summary = {
-      "experiment": "hardt2016_stability", "dataset": args.dataset, "seeds": args.seeds,
-      "quick": args.quick, "optimizer": "plain SGD (momentum 0, constant lr)",
-      "batch_size": BATCH, "train_size": args.train_size, "positions_per_seed": args.positions,
+  return {
+      "experiment": "hardt2016_stability", "dataset": config.dataset, "seeds": config.seeds,
+      "quick": config.quick, "optimizer": "plain SGD (momentum 0, constant lr)",
+      "batch_size": BATCH, "train_size": config.train_size,
+      "positions_per_seed": config.positions,
       "hardt": {
           "divergence": div,
           "gap_by_epochs": gaps[reference]["loss"],
@@ -343,16 +338,55 @@ def main() -> None:
           "accuracy_gap_by_epochs": gaps[reference]["accuracy"],
           "gap_by_epochs_by_lr": gaps,
       }}
-  plot(args, lrs, div, gaps)
-  results.write_json_atomic(os.path.join(args.workdir, "summary.json"), summary)
-  print(f"summary -> {os.path.join(args.workdir, 'summary.json')}", file=sys.stderr)
-  for key in div:
-    d = div[key]
-    print(f"lr {key}: distance after epoch 1 / last: {d['distance'][0]['mean']:.4g} / "
-          f"{d['distance'][-1]['mean']:.4g}; test |dCE| last {d['test_loss_difference'][-1]['mean']:.4g}; "
-          f"replaced-example dCE last {d['replaced_loss_difference'][-1]['mean']:.4g}; gap by epochs "
-          + ", ".join(f"{e}: {c['mean']:.4f}" for e, c in gaps[key]["loss"].items()))
 
+
+def plot(config: Config, summary: dict[str, Any]) -> dict[str, Any]:
+  from experiments.figures import errorbar, plt  # pylint: disable=import-outside-toplevel
+  h = summary["hardt"]
+  div, gaps = h["divergence"], h["gap_by_epochs_by_lr"]
+  fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.8))
+  for n, key in enumerate(div):
+    d = div[key]
+    for ax, name in ((axes[0], "distance"), (axes[1], "test_loss_difference")):
+      means = [c["mean"] for c in d[name]]
+      std = [c["std"] or 0.0 for c in d[name]]
+      ax.plot(d["epoch"], means, color=f"C{n}", label=f"lr {key}")
+      ax.fill_between(d["epoch"], np.subtract(means, std), np.add(means, std),
+                      color=f"C{n}", alpha=0.2)
+    g = gaps[key]["loss"]
+    errorbar(axes[2], [int(e) for e in g], list(g.values()), color=f"C{n}", label=f"lr {key}")
+  axes[0].set(xlabel="epoch", ylabel="||w_t - w'_t||", title="parameter divergence (S vs S')")
+  axes[1].set(xlabel="epoch", ylabel="mean |CE(w;z) - CE(w';z)|, test z",
+              title="loss difference on the test set")
+  axes[2].set(xlabel="epochs trained", ylabel="test CE - train CE", xscale="log", xticks=[],
+              title="generalization gap vs training length")
+  ticks = [int(e) for e in gaps[next(iter(gaps))]["loss"]]
+  axes[2].set_xticks(ticks, [str(t) for t in ticks])
+  for ax in axes:
+    ax.legend(fontsize=7)
+  fig.suptitle(f"Hardt et al. 2016 on {summary['dataset']} (train {summary['train_size']}, "
+               f"plain SGD, batch {BATCH}; {summary['seeds']} seed(s) x "
+               f"{summary['positions_per_seed']} replaced example(s))"
+               + (" [--quick]" if summary["quick"] else ""))
+  fig.tight_layout()
+  return {"stability.png": fig}
+
+
+def report(config: Config, summary: dict[str, Any]) -> str:
+  h = summary["hardt"]
+  lines = []
+  for key, d in h["divergence"].items():
+    lines.append(
+        f"lr {key}: distance after epoch 1 / last: {d['distance'][0]['mean']:.4g} / "
+        f"{d['distance'][-1]['mean']:.4g}; test |dCE| last {d['test_loss_difference'][-1]['mean']:.4g}; "
+        f"replaced-example dCE last {d['replaced_loss_difference'][-1]['mean']:.4g}; gap by epochs "
+        + ", ".join(f"{e}: {c['mean']:.4f}" for e, c in h["gap_by_epochs_by_lr"][key]["loss"].items()))
+  return "\n".join(lines)
+
+
+EXPERIMENT = driver.Experiment(
+    name="hardt2016_stability", doc=__doc__, config=Config(), quick=QUICK, grid=grid,
+    summarize=summarize, plot=plot, report=report, check=check)
 
 if __name__ == "__main__":
-  sys.exit(main())
+  driver.main(EXPERIMENT)

@@ -4,13 +4,17 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
+import subprocess
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments import driver, hardt2016_stability as hardt, knobs
 from memobench import catalogue, prng, specs, workload
 from memobench.training import loop, objectives
 from memobench.training.losses import cross_entropy
@@ -19,7 +23,6 @@ from tests.conftest import REPO
 
 sys.path.insert(0, os.path.join(REPO, "experiments"))
 import barrett2021_igr  # noqa: E402  pylint: disable=wrong-import-position
-import hardt2016_stability as hardt  # noqa: E402  pylint: disable=wrong-import-position
 
 
 # -- the explicit gradient regularizer --------------------------------------------------------
@@ -130,13 +133,10 @@ def test_igr_training_step_takes_the_penalized_gradient():
 # -- neighbouring-dataset pairs ---------------------------------------------------------------
 
 def _pair_setup(seeds=1, positions=2, epochs=1, eval_every=1):
-  args = argparse.Namespace(dataset="digits", quick=False, epochs=epochs,
-                            eval_every=eval_every, train_size=64)
-  spec = hardt.build_spec(args, 0.1)
+  cell = hardt.LrCell("digits", 0.1, seeds, positions, 64, epochs, eval_every)
+  spec = hardt.build_spec(cell)
   spec = dataclasses.replace(spec, budget=dataclasses.replace(spec.budget, batch_size=16))
   return spec, hardt.members_for(spec, seeds, positions)
-
-
 def test_neighbouring_pair_differs_in_one_example_and_starts_identical():
   spec, (wl, members, _, plan) = _pair_setup()
   base, others = members[0], members[1:]
@@ -174,36 +174,77 @@ def test_divergence_on_identical_datasets_is_exactly_zero():
              and r["replaced_loss_difference"] == 0.0 for r in rows)
 
 
-# -- the experiments end to end ---------------------------------------------------------------
+# -- Hardt end to end: the computed-cell kind, preempted and resumed ----------------------------
+
+def test_hardt2016_stability_sigterm_resume_and_divergence_starts_at_the_first_visit(tmp_path):
+  """The script's --quick command end to end (the suite's one computed-cell process): a
+  SIGTERM while its cell trains exits 143 and saves nothing; the same command then
+  finishes; and the known answer: w_t = w'_t exactly until the step whose batch first
+  holds example i (same initialization, same batch order), w_t != w'_t from then on."""
+  command = [sys.executable, os.path.join(REPO, "experiments", "hardt2016_stability.py"),
+             "--quick", f"--workdir={tmp_path}", "--epochs=30"]
+  proc = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
+  deadline, lines = time.time() + 300, []
+  while time.time() < deadline:
+    line = proc.stderr.readline()
+    lines.append(line)
+    if not line or "lr0.05: step " in line:  # inside the training loop
+      break
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=300)
+  err = "".join(lines) + err
+  assert proc.returncode == 143, err[-3000:]
+  assert "preempted while computing cell lr0.05 (not saved)" in err
+  assert not (tmp_path / "cells" / "lr0.05").exists() and not (tmp_path / "summary.json").exists()
+  out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert (tmp_path / "stability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  h = json.loads((tmp_path / "summary.json").read_text())["hardt"]
+  div = h["divergence"]["0.05"]
+  assert div["step"] == list(range(2, 241, 2)) and div["distance"][-1]["mean"] > 0
+  assert {"mean", "std", "ci95", "n"} <= set(h["gap_by_epochs"]["1"])
+  record = json.loads((tmp_path / "cells" / "lr0.05" / "record.json").read_text())["record"]
+  assert record["status"] == "budget_exhausted"
+  shuffle_key = jax.random.fold_in(prng.run_key(0), prng.SHUFFLE)
+  order = np.asarray(jax.random.permutation(jax.random.fold_in(shuffle_key, 0), 256))
+  (seed,) = record["seeds"]
+  for (i, _), rows in zip(seed["plan"], seed["pairs"]):
+    first_step = int(np.flatnonzero(order == i)[0]) // 32 + 1  # after that step's update
+    for r in rows[:8]:  # the first epoch
+      if r["step"] < first_step:
+        assert r["distance"] == 0.0 and r["test_loss_difference"] == 0.0, (i, r)
+      else:
+        assert r["distance"] > 0.0, (i, r)
+
+
+# -- bad input: one line before anything trains (in-process) -----------------------------------
+
+@pytest.mark.parametrize("experiment,assignments,needle", [
+    (hardt.EXPERIMENT, ["positions=-3"], "positions=-3: expected in [1, 10000]"),
+    (hardt.EXPERIMENT, ["train_size=100000"], "digits has 1437 training examples"),
+    (hardt.EXPERIMENT, ["train_size=1436", "positions=2"], "expected train_size <= 1435"),
+    (hardt.EXPERIMENT, ["lrs=0"], "lrs=0.0: expected each value in"),
+])
+def test_bad_input_is_one_line(experiment, assignments, needle):
+  with pytest.raises(knobs.KnobError) as e:
+    driver.configure(experiment, False, assignments)
+  assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_bad_command_line_exits_with_one_line(capsys):
+  with pytest.raises(SystemExit) as e:
+    driver.main(hardt.EXPERIMENT, ["--quick", "--positions=-3"])
+  assert e.value.code == 2
+  err = capsys.readouterr().err
+  assert len(err.strip().splitlines()) == 1 and ": error: " in err and "Traceback" not in err
+
+
+# -- Barrett & Dherin end to end -------------------------------------------------------------
 
 def _run_main(module, monkeypatch, *argv):
   monkeypatch.setattr(sys, "argv", [module.__file__, "--quick", *argv])
   module.main()
 
-
-def test_hardt2016_stability_quick_and_divergence_starts_at_the_first_visit(tmp_path,
-                                                                            monkeypatch):
-  """End to end; and the known answer: w_t = w'_t exactly until the step whose batch first
-  holds example i (same initialization, same batch order), w_t != w'_t from then on."""
-  _run_main(hardt, monkeypatch, f"--workdir={tmp_path}")
-  assert (tmp_path / "stability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-  h = json.loads((tmp_path / "summary.json").read_text())["hardt"]
-  div = h["divergence"]["0.05"]
-  assert div["step"] == list(range(2, 17, 2)) and len(div["distance"]) == 8
-  assert div["distance"][-1]["mean"] > 0 and div["distance"][-1]["n"] == 1
-  assert set(h["gap_by_epochs"]) == {"1", "2"}
-  assert {"mean", "std", "ci95", "n"} <= set(h["gap_by_epochs"]["1"])
-  cell = json.loads((tmp_path / "cells" / "lr0.05.json").read_text())
-  shuffle_key = jax.random.fold_in(prng.run_key(0), prng.SHUFFLE)
-  order = np.asarray(jax.random.permutation(jax.random.fold_in(shuffle_key, 0), 256))
-  (seed,) = cell["seeds"]
-  for (i, _), rows in zip(seed["plan"], seed["pairs"]):
-    first_step = int(np.flatnonzero(order == i)[0]) // 32 + 1  # after that step's update
-    for r in rows:
-      if r["step"] < first_step:
-        assert r["distance"] == 0.0 and r["test_loss_difference"] == 0.0, (i, r)
-      else:
-        assert r["distance"] > 0.0, (i, r)
 
 
 def test_barrett2021_igr_quick(tmp_path, monkeypatch, capsys):
@@ -227,12 +268,3 @@ def test_barrett2021_igr_quick(tmp_path, monkeypatch, capsys):
   assert (spec.analysis.objective, spec.analysis.igr_lambda) == ("igr", 0.05)
   assert (spec.optimizer.momentum, spec.optimizer.lr_decay_per_epoch) == (0.0, 1.0)
   assert spec.budget.batch_size == 200 and spec.budget.max_steps == 1000
-
-
-@pytest.mark.parametrize("module,arg", [(hardt, "--shard=2/2"), (barrett2021_igr, "--lrs=a")])
-def test_bad_input_is_one_line(module, arg, monkeypatch, capsys):
-  with pytest.raises(SystemExit) as e:
-    _run_main(module, monkeypatch, arg)
-  assert e.value.code == 2
-  err = capsys.readouterr().err
-  assert len(err.strip().splitlines()) == 1 and ": error: " in err and "Traceback" not in err
