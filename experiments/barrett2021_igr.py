@@ -5,9 +5,9 @@ Command:
     python experiments/barrett2021_igr.py            # digits, MLP 1x512, full-batch GD, 3 seeds
     python experiments/barrett2021_igr.py --quick    # smoke test: 1 cell (lr 0.5, lambda 0), 1 seed, 8 steps
 
-Runtime: 1m54s wall (185 CPU-s) for the default (7 cells of 3 vmapped seeds)
-on the idle 2-core machine (2026-12-02; the run reproduced the committed
-summary.json exactly).
+Runtime: 4m00s wall, 73 CPU-s (load average 9.6 -> 16.9: the machine was shared)
+for the default (7 cells of 3 vmapped seeds), 2026-12-04, after the port to the
+experiment driver; 1m54s (185 CPU-s) on the idle machine before it (2026-12-02).
 
 The paper ("Implicit gradient regularization", ICLR 2021): by backward error
 analysis, gradient descent with step size h follows, to second order in h,
@@ -72,31 +72,45 @@ explicit lambdas 0.25 / 0.5 / 1 at h0 = 0.1 leave test accuracy at
 0.957 / 0.956 / 0.957 and the gradient norm at 6.0-6.4e-4. Still no gain
 from larger h or lambda on this data.
 
-Outputs in the workdir: igr.png, summary.json, cells/<cell>.json (what a rerun
-keeps). --shard=I/N splits the cells over workers sharing --workdir
-(common.script_cells; each cell's seeds stay one vmapped program); the last
-to finish writes the summary.
+Outputs in the workdir: igr.png, summary.json, cells/<cell>/record.json (one
+computed cell per (h, lambda), its seeds one vmapped program; what a rerun
+keeps while its config holds). --shard=I/N splits the cells over workers
+sharing --workdir (experiments/driver.py); the last to finish writes the summary.
 """
-
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import sys
 import time
 from typing import Any
 
-import common
-from memobench import leaderboard, results, specs, workload
-from memobench.training import loop
-from memobench.training.losses import mean_cross_entropy
+from experiments import driver, knobs
+from experiments.cells import ComputedCell
+from experiments.knobs import knob
+from memobench import leaderboard
 
 LEARNING_RATES = (0.1, 0.2, 0.5, 1.0)
-SMALL_LR = 0.1
-TRAIN_SIZE = 500
-GRADIENT_FLOW_TIME = 100.0  # h * max steps, the same for every learning rate
 EVALS = 40  # evaluations (stop checks) per run budget
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  dataset: str = knob("digits", "catalogue dataset (its <dataset>_clean spec)")
+  seeds: int = knob(3, "seeds per cell, trained together", lo=1)
+  lrs: tuple[float, ...] = knob(LEARNING_RATES, "plain-GD learning rates h", lo=1e-6, hi=100.0)
+  small_lr: float = knob(0.1, "learning rate h0 of the explicit-regularizer sweep", lo=1e-6,
+                         hi=100.0)
+  lambdas: tuple[float, ...] | None = knob(
+      None, "explicit strengths at h0 (none: 0 and h/4 of each learning rate above h0)",
+      lo=0.0, hi=1e6)
+  train_size: int = knob(500, "training examples, all in every batch", lo=1)
+  flow_time: float = knob(100.0, "gradient-flow time h * steps: a run's step budget is "
+                                 "ceil(flow_time / h)", lo=1e-6, hi=1e7)
+  quick: bool = False
+
+
+# --quick: one cell (lr 0.5, lambda 0), one seed, 8 steps (flow time 4) on 200 examples.
+QUICK = Config(seeds=1, lrs=(0.5,), small_lr=0.5, train_size=200, flow_time=4.0, quick=True)
 
 
 def implicit_lambda(lr: float) -> float:
@@ -104,10 +118,24 @@ def implicit_lambda(lr: float) -> float:
   return lr / 4
 
 
+def lambdas(config: Config) -> tuple[float, ...]:
+  if config.lambdas is not None:
+    return tuple(dict.fromkeys(config.lambdas))
+  return (0.0, *dict.fromkeys(implicit_lambda(h) for h in config.lrs if h > config.small_lr))
+
+
+def check(config: Config) -> None:
+  max_steps = max(math.ceil(config.flow_time / h) for h in (*config.lrs, config.small_lr))
+  if max_steps > 10_000_000:
+    raise knobs.KnobError(f"flow_time={config.flow_time:g}: {max_steps:,} steps at the smallest "
+                          "learning rate; expected at most 10,000,000")
+
+
 def grad_norm_sq(module, params, model_state, x, y) -> float:
   """||grad_theta mean CE(x, y)||^2 over every parameter, evaluation mode."""
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from memobench.training.losses import mean_cross_entropy  # pylint: disable=import-outside-toplevel
 
   def loss(p):
     return mean_cross_entropy(module.apply({"params": p, **model_state}, x, train=False), y)
@@ -115,49 +143,72 @@ def grad_norm_sq(module, params, model_state, x, y) -> float:
   return float(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
 
 
-def cell_spec(args, lr: float, lam: float) -> specs.Spec:
-  max_steps = 8 if args.quick else math.ceil(args.flow_time / lr)
+@dataclasses.dataclass(frozen=True)
+class IgrCell:
+  """One (h, lambda) cell's settings (its config, hashed for resume)."""
+  dataset: str
+  train_size: int
+  lr: float
+  lam: float
+  max_steps: int
+  seeds: int
+
+
+def cell_key(lr: float, lam: float) -> str:
+  return f"lr{lr:g}" + (f"_lambda{lam:g}" if lam else "")
+
+
+def cell_spec(cell: IgrCell):
+  from memobench import catalogue, specs, workload  # pylint: disable=import-outside-toplevel
   overrides = [
-      f"dataset.train_size={args.train_size}", f"budget.batch_size={args.train_size}",
-      f"optimizer.lr={lr}", "optimizer.momentum=0", "optimizer.lr_decay_per_epoch=1",
-      f"budget.max_epochs={max_steps}", f"budget.max_steps={max_steps}",
-      f"budget.eval_every_steps={max(1, max_steps // EVALS)}", "budget.fit_threshold=1.0",
+      f"dataset.train_size={cell.train_size}", f"budget.batch_size={cell.train_size}",
+      f"optimizer.lr={cell.lr}", "optimizer.momentum=0", "optimizer.lr_decay_per_epoch=1",
+      f"budget.max_epochs={cell.max_steps}", f"budget.max_steps={cell.max_steps}",
+      f"budget.eval_every_steps={max(1, cell.max_steps // EVALS)}", "budget.fit_threshold=1.0",
       "analysis.dynamics=false", "analysis.effective_rank=false"]
-  if lam:
-    overrides += ["analysis.objective=igr", f"analysis.igr_lambda={lam}"]
-  spec, _ = common.get_spec(f"{args.dataset}_clean", overrides)
-  return spec
+  if cell.lam:
+    overrides += ["analysis.objective=igr", f"analysis.igr_lambda={cell.lam}"]
+  spec, _ = specs.with_overrides(catalogue.get(f"{cell.dataset}_clean"), overrides)
+  return workload.validate(spec)
 
 
-def igr_cell(args, lr: float, lam: float) -> common.ScriptCell:
-  """One cell's seeds, trained side by side in one vmapped program."""
-  spec = cell_spec(args, lr, lam)
-  key = f"lr{lr:g}" + (f"_lambda{lam:g}" if lam else "")
-  config = {"spec_hash": specs.spec_hash(spec), "seeds": args.seeds}
-
-  def compute() -> dict[str, Any]:
-    t0 = time.perf_counter()
-    wl = workload.resolve(spec, args.data_dir)
-    data = wl.corrupted_data(spec.seed)  # clean data: the same for every seed
-    members = [loop.Member(dataclasses.replace(spec, seed=s), data, log=lambda m: None)
-               for s in range(args.seeds)]
-    outcomes = loop.train_group(wl, members, vmapped=len(members) > 1)
-    runs = []
-    for seed, out in enumerate(outcomes):
-      runs.append({
-          "seed": seed, "status": out.status, "steps": out.final.step,
-          "test_accuracy": out.final.test_accuracy, "train_accuracy": out.final.train_accuracy,
-          "train_loss": out.final.train_eval_loss,
-          "grad_norm_sq": grad_norm_sq(wl.module, out.state.params, out.state.model_state,
-                                       data.x_train, data.y_train)})
-    cell = {"config": config, "lr": lr, "lambda": lam, "wall_s": time.perf_counter() - t0,
+def compute_igr(cell: IgrCell, ctx) -> dict[str, Any]:
+  """One cell's seeds, trained side by side in one vmapped program (library loop)."""
+  from memobench import workload  # pylint: disable=import-outside-toplevel
+  from memobench.training import loop  # pylint: disable=import-outside-toplevel
+  t0 = time.perf_counter()
+  spec = cell_spec(cell)
+  wl = workload.resolve(spec, ctx.data_dir)
+  data = wl.corrupted_data(spec.seed)  # clean data: the same for every seed
+  members = [loop.Member(dataclasses.replace(spec, seed=s), data, log=lambda m: None)
+             for s in range(cell.seeds)]
+  outcomes = loop.train_group(wl, members, vmapped=len(members) > 1)
+  runs = []
+  for seed, out in enumerate(outcomes):
+    runs.append({
+        "seed": seed, "status": out.status, "steps": out.final.step,
+        "test_accuracy": out.final.test_accuracy, "train_accuracy": out.final.train_accuracy,
+        "train_loss": out.final.train_eval_loss,
+        "grad_norm_sq": grad_norm_sq(wl.module, out.state.params, out.state.model_state,
+                                     data.x_train, data.y_train)})
+  record = {"lr": cell.lr, "lambda": cell.lam, "wall_s": time.perf_counter() - t0,
             "max_steps": wl.schedule.total_steps, "runs": runs}
-    print(f"{key}: {args.seeds} seed(s) in {cell['wall_s']:.0f} s; test acc "
-          + ", ".join(f"{r['test_accuracy']:.4f}" for r in runs), file=sys.stderr)
-    return cell
+  ctx.log(f"{cell.seeds} seed(s) in {record['wall_s']:.0f} s; test acc "
+          + ", ".join(f"{r['test_accuracy']:.4f}" for r in runs))
+  return record
 
-  return common.ScriptCell(key, os.path.join(args.workdir, "cells", f"{key}.json"), config,
-                           compute)
+
+def grid(config: Config) -> list[ComputedCell]:
+  """One cell per plain-GD h, then per explicit lambda at h0; lambda 0 at h0 is plain GD
+  at h0: the same cell as h0's where h0 is among the lrs."""
+  cells: dict[str, ComputedCell] = {}
+  plan = [*((h, 0.0) for h in config.lrs), *((config.small_lr, lam) for lam in lambdas(config))]
+  for lr, lam in plan:
+    key = cell_key(lr, lam)
+    cells.setdefault(key, ComputedCell(key, compute_igr, IgrCell(
+        config.dataset, config.train_size, lr, lam, math.ceil(config.flow_time / lr),
+        config.seeds)))
+  return list(cells.values())
 
 
 def cell_summary(cell: dict[str, Any]) -> dict[str, Any]:
@@ -169,95 +220,64 @@ def cell_summary(cell: dict[str, Any]) -> dict[str, Any]:
           "fitted": sum(r["status"] == "completed" for r in cell["runs"]), "lr": cell["lr"]}
 
 
-def plot(args, by_lr, by_lambda, small_lr) -> None:
+def summarize(config: Config, records: dict[str, Any]) -> dict[str, Any]:
+  h0 = config.small_lr
+  by_lr = {f"{h:g}": {**cell_summary(records[cell_key(h, 0.0)]),
+                      "implicit_lambda": implicit_lambda(h)} for h in config.lrs}
+  by_lambda = {f"{lam:g}": {**cell_summary(records[cell_key(h0, lam)]), "lambda": lam,
+                            "total_lambda": lam + implicit_lambda(h0)}
+               for lam in lambdas(config)}
+  return {"experiment": "barrett2021_igr", "dataset": config.dataset, "seeds": config.seeds,
+          "quick": config.quick, "optimizer": "full-batch GD (momentum 0, constant lr)",
+          "train_size": config.train_size, "flow_time": config.flow_time,
+          "igr": {"by_lr": by_lr, "by_lambda": by_lambda, "small_lr": h0,
+                  "small_lr_implicit_lambda": implicit_lambda(h0)}}
+
+
+def plot(config: Config, summary: dict[str, Any]) -> dict[str, Any]:
   """Test accuracy and final ||grad L||^2 against h (plain GD), and against the total
   gradient-penalty strength: h/4 for plain GD, lambda + h0/4 for the explicit runs."""
-  plt = common.plt
+  from experiments.figures import errorbar, plt  # pylint: disable=import-outside-toplevel
+  igr = summary["igr"]
+  by_lr, by_lambda = igr["by_lr"], igr["by_lambda"]
   fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
   lrs = [v["lr"] for v in by_lr.values()]
   total = [v["total_lambda"] for v in by_lambda.values()]
   for col, metric, label in ((0, "test_accuracy", "test accuracy"),
                              (1, "grad_norm_sq", "final ||grad L_train||^2")):
-    common.errorbar(axes[col], lrs, [v[metric] for v in by_lr.values()], color="C0",
-                    label="plain full-batch GD")
+    errorbar(axes[col], lrs, [v[metric] for v in by_lr.values()], color="C0",
+             label="plain full-batch GD")
     axes[col].set(xlabel="learning rate h", ylabel=label, xscale="log")
     ax = axes[col + 2]
-    common.errorbar(ax, [implicit_lambda(h) for h in lrs], [v[metric] for v in by_lr.values()],
-                    color="C0", label="plain GD at h: lambda = h/4 (implicit)")
-    common.errorbar(ax, total, [v[metric] for v in by_lambda.values()], color="C3",
-                    label=f"igr objective at h0={small_lr:g}: lambda + h0/4")
+    errorbar(ax, [implicit_lambda(h) for h in lrs], [v[metric] for v in by_lr.values()],
+             color="C0", label="plain GD at h: lambda = h/4 (implicit)")
+    errorbar(ax, total, [v[metric] for v in by_lambda.values()], color="C3",
+             label=f"igr objective at h0={igr['small_lr']:g}: lambda + h0/4")
     ax.set(xlabel="gradient-penalty strength", ylabel=label, xscale="log")
   for col in (1, 3):
     axes[col].set_yscale("log")
   for a in axes:
     a.legend(fontsize=7)
-  fig.suptitle(f"Barrett & Dherin 2021 on {args.dataset} (train {args.train_size}, full-batch "
-               f"GD to 100% train accuracy; {args.seeds} seed(s))"
-               + (" [--quick]" if args.quick else ""))
+  fig.suptitle(f"Barrett & Dherin 2021 on {summary['dataset']} (train {summary['train_size']}, "
+               f"full-batch GD to 100% train accuracy; {summary['seeds']} seed(s))"
+               + (" [--quick]" if summary["quick"] else ""))
   fig.tight_layout()
-  common.savefig(fig, args, "igr.png")
+  return {"igr.png": fig}
 
 
-def _floats(text: str, flag: str) -> tuple[float, ...]:
-  try:
-    values = tuple(float(v) for v in text.split(","))
-  except ValueError:
-    common.fail(f"{flag}={text}: expected comma-separated numbers", 2)
-  return values
-
-
-def main() -> None:
-  p = common.parser(__doc__, "barrett2021_igr", "digits")
-  p.add_argument("--lrs", default=None, help="plain-GD learning rates "
-                 f"(default {','.join(map(str, LEARNING_RATES))})")
-  p.add_argument("--small_lr", type=float, default=None,
-                 help=f"learning rate h0 of the explicit-regularizer sweep (default {SMALL_LR}; "
-                      "0.5 with --quick, so that its lambda-0 cell is its one lr cell)")
-  p.add_argument("--lambdas", default=None, help="explicit strengths at h0 (default: h/4 of "
-                 "each learning rate above h0, and 0)")
-  p.add_argument("--train_size", type=int, default=None,
-                 help=f"training examples, all in every batch (default {TRAIN_SIZE}; 200 with --quick)")
-  p.add_argument("--flow_time", type=float, default=GRADIENT_FLOW_TIME,
-                 help="step budget of a run = flow_time / h")
-  args = common.finish_args(p.parse_args())
-  lrs = _floats(args.lrs, "--lrs") if args.lrs else ((0.5,) if args.quick else LEARNING_RATES)
-  args.train_size = args.train_size or (200 if args.quick else TRAIN_SIZE)
-  if args.small_lr is None:
-    args.small_lr = 0.5 if args.quick else SMALL_LR
-  if not 0 < args.small_lr < float("inf") or any(not 0 < h < float("inf") for h in lrs):
-    common.fail("learning rates must be positive and finite", 2)
-  if args.lambdas:
-    lambdas = _floats(args.lambdas, "--lambdas")
-  else:
-    lambdas = (0.0, *[implicit_lambda(h) for h in lrs if h > args.small_lr])
-  if any(not 0 <= lam < float("inf") for lam in lambdas):
-    common.fail("--lambdas: every lambda must be finite and >= 0", 2)
-  try:
-    # lambda 0 at h0 is plain GD at h0: one cell (and one file) where h0 is among the lrs.
-    lr_cells = {h: igr_cell(args, h, 0.0) for h in lrs}
-    lambda_cells = {lam: igr_cell(args, args.small_lr, lam) for lam in lambdas}
-    records = common.script_cells([*lr_cells.values(), *lambda_cells.values()], args)
-  except specs.SpecError as e:
-    common.fail(str(e), 2)
-  by_lr = {f"{h:g}": {**cell_summary(records[c.key]), "implicit_lambda": implicit_lambda(h)}
-           for h, c in lr_cells.items()}
-  by_lambda = {f"{lam:g}": {**cell_summary(records[c.key]), "lambda": lam,
-                            "total_lambda": lam + implicit_lambda(args.small_lr)}
-               for lam, c in lambda_cells.items()}
-  summary = {"experiment": "barrett2021_igr", "dataset": args.dataset, "seeds": args.seeds,
-             "quick": args.quick, "optimizer": "full-batch GD (momentum 0, constant lr)",
-             "train_size": args.train_size, "flow_time": args.flow_time,
-             "igr": {"by_lr": by_lr, "by_lambda": by_lambda, "small_lr": args.small_lr,
-                     "small_lr_implicit_lambda": implicit_lambda(args.small_lr)}}
-  plot(args, by_lr, by_lambda, args.small_lr)
-  results.write_json_atomic(os.path.join(args.workdir, "summary.json"), summary)
-  print(f"summary -> {os.path.join(args.workdir, 'summary.json')}", file=sys.stderr)
-  for name, table in (("lr", by_lr), ("lambda", by_lambda)):
+def report(config: Config, summary: dict[str, Any]) -> str:
+  lines = []
+  for name, table in (("lr", summary["igr"]["by_lr"]), ("lambda", summary["igr"]["by_lambda"])):
     for key, v in table.items():
-      print(f"{name} {key}: test acc {v['test_accuracy']['mean']:.4f}, ||grad||^2 "
-            f"{v['grad_norm_sq']['mean']:.3g}, train loss {v['train_loss']['mean']:.4f}, "
-            f"steps {v['steps']['mean']:.0f}/{v['max_steps']}, fitted {v['fitted']}")
+      lines.append(f"{name} {key}: test acc {v['test_accuracy']['mean']:.4f}, ||grad||^2 "
+                   f"{v['grad_norm_sq']['mean']:.3g}, train loss {v['train_loss']['mean']:.4f}, "
+                   f"steps {v['steps']['mean']:.0f}/{v['max_steps']}, fitted {v['fitted']}")
+  return "\n".join(lines)
 
+
+EXPERIMENT = driver.Experiment(
+    name="barrett2021_igr", doc=__doc__, config=Config(), quick=QUICK, grid=grid,
+    summarize=summarize, plot=plot, report=report, check=check)
 
 if __name__ == "__main__":
-  sys.exit(main())
+  driver.main(EXPERIMENT)

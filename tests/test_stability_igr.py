@@ -1,6 +1,5 @@
 """Hardt et al. 2016's neighbouring-dataset pairs and Barrett & Dherin 2021's gradient penalty."""
 
-import argparse
 import dataclasses
 import json
 import os
@@ -14,15 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import driver, hardt2016_stability as hardt, knobs
+from experiments import barrett2021_igr as barrett, driver, hardt2016_stability as hardt, knobs
 from memobench import catalogue, prng, specs, workload
 from memobench.training import loop, objectives
 from memobench.training.losses import cross_entropy
 from memobench.training.steps import make_steps
 from tests.conftest import REPO
-
-sys.path.insert(0, os.path.join(REPO, "experiments"))
-import barrett2021_igr  # noqa: E402  pylint: disable=wrong-import-position
 
 
 # -- the explicit gradient regularizer --------------------------------------------------------
@@ -224,6 +220,10 @@ def test_hardt2016_stability_sigterm_resume_and_divergence_starts_at_the_first_v
     (hardt.EXPERIMENT, ["train_size=100000"], "digits has 1437 training examples"),
     (hardt.EXPERIMENT, ["train_size=1436", "positions=2"], "expected train_size <= 1435"),
     (hardt.EXPERIMENT, ["lrs=0"], "lrs=0.0: expected each value in"),
+    (barrett.EXPERIMENT, ["flow_time=nan"], "flow_time=nan: expected a finite number"),
+    (barrett.EXPERIMENT, ["lrs="], "lrs=: expected comma-separated numbers, at least one"),
+    (barrett.EXPERIMENT, ["lambdas=-1"], "lambdas=-1.0: expected each value in"),
+    (barrett.EXPERIMENT, ["flow_time=1e7", "lrs=1e-6"], "expected at most 10,000,000"),
 ])
 def test_bad_input_is_one_line(experiment, assignments, needle):
   with pytest.raises(knobs.KnobError) as e:
@@ -239,32 +239,38 @@ def test_a_bad_command_line_exits_with_one_line(capsys):
   assert len(err.strip().splitlines()) == 1 and ": error: " in err and "Traceback" not in err
 
 
-# -- Barrett & Dherin end to end -------------------------------------------------------------
+# -- Barrett & Dherin: recorded cells (tests/test_experiments.py runs summarize and plot) -------
 
-def _run_main(module, monkeypatch, *argv):
-  monkeypatch.setattr(sys, "argv", [module.__file__, "--quick", *argv])
-  module.main()
+RECORDS = os.path.join(REPO, "tests", "data", "experiments", "barrett2021_igr.records.json.gz")
 
 
-
-def test_barrett2021_igr_quick(tmp_path, monkeypatch, capsys):
-  _run_main(barrett2021_igr, monkeypatch, f"--workdir={tmp_path}")
-  assert (tmp_path / "igr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-  igr = json.loads((tmp_path / "summary.json").read_text())["igr"]
+def test_barrett2021_igr_recorded_quick_run():
+  config, records, summary = driver.load_records(barrett.EXPERIMENT, RECORDS)
+  igr = summary["igr"]
   # lambda 0 at h0 = 0.5 is the lr 0.5 cell: one training cell.
+  assert [c.key for c in barrett.grid(config)] == ["lr0.5"] and set(records) == {"lr0.5"}
   assert set(igr["by_lr"]) == {"0.5"} and set(igr["by_lambda"]) == {"0"}
   assert igr["by_lr"]["0.5"]["implicit_lambda"] == 0.125
   assert igr["by_lambda"]["0"]["total_lambda"] == 0.125
   cell = igr["by_lr"]["0.5"]
   assert 0 < cell["test_accuracy"]["mean"] <= 1 and cell["grad_norm_sq"]["mean"] > 0
   assert igr["by_lambda"]["0"]["grad_norm_sq"] == cell["grad_norm_sq"]
-  # Resumable: a second call keeps its cell (one file, shared by by_lr and by_lambda).
-  capsys.readouterr()
-  _run_main(barrett2021_igr, monkeypatch, f"--workdir={tmp_path}")
-  assert capsys.readouterr().err.count("kept existing result") == 1
-  # The explicit cells' specs: the igr objective with lambda, plain GD at h0.
-  args = argparse.Namespace(quick=False, flow_time=100.0, train_size=200, dataset="digits")
-  spec = barrett2021_igr.cell_spec(args, 0.1, 0.05)
+  assert records["lr0.5"]["max_steps"] == 8  # flow time 4 at h = 0.5
+
+
+def test_barrett2021_igr_cells_and_specs():
+  """The explicit cells: the igr objective with lambda, plain GD at h0, the step budget
+  flow_time / h; lambda 0 at h0 shares h0's plain-GD cell; a changed knob changes exactly
+  the configs of the cells that read it."""
+  config = driver.configure(barrett.EXPERIMENT, False, ["train_size=200"])
+  cells = {c.key: c for c in barrett.grid(config)}
+  assert list(cells) == ["lr0.1", "lr0.2", "lr0.5", "lr1", "lr0.1_lambda0.05",
+                         "lr0.1_lambda0.125", "lr0.1_lambda0.25"]
+  spec = barrett.cell_spec(cells["lr0.1_lambda0.05"].config)
   assert (spec.analysis.objective, spec.analysis.igr_lambda) == ("igr", 0.05)
   assert (spec.optimizer.momentum, spec.optimizer.lr_decay_per_epoch) == (0.0, 1.0)
   assert spec.budget.batch_size == 200 and spec.budget.max_steps == 1000
+  assert barrett.cell_spec(cells["lr1"].config).budget.max_steps == 100
+  other = {c.key: c for c in barrett.grid(dataclasses.replace(config, lrs=(0.1, 0.2, 0.5, 2.0)))}
+  assert {k for k in cells if k in other and other[k].config == cells[k].config} == {
+      "lr0.1", "lr0.2", "lr0.5", "lr0.1_lambda0.05", "lr0.1_lambda0.125"}
