@@ -6,10 +6,10 @@ Command:
     python experiments/barak2022_sparse_parity.py --quick    # smoke test: k=2, n=10 and 15, 2 seeds
     python experiments/barak2022_sparse_parity.py --train_data=fixed   # the 10,000-example training set
 
-Runtime: 2m03s wall (189 CPU-s: user 136 + sys 53) for the default on the
-idle 2-core machine (2026-12-02; the run reproduced the committed
-summary.json exactly apart from its per-cell seconds, which are now the idle
-ones). --quick: ~25 s of CPU.
+Runtime: 6m02s wall, 69 CPU-s (user 48 + sys 21; load average 14.4 -> 19.0: the
+machine was shared) for the default, 2026-12-04, after the port to the
+experiment driver; 2m03s (189 CPU-s) on the idle machine before it (2026-12-02).
+--quick: ~25 s of CPU.
 
 "Hidden progress in deep learning: SGD learns parities near the computational
 limit" (Barak, Edelman, Goel, Kakade, Malach, Zhang; NeurIPS 2022). The task:
@@ -33,13 +33,11 @@ plateau. 3 training seeds, vmapped; the dataset's seed (its hidden coordinates
 S and its test set) is fixed, so the seeds differ only in initialization and
 batches.
 
-Why a step of its own, not memobench's training loop: the loop trains on a
-resident, fixed training set with the cross-entropy, and measures at each
-evaluation what its metrics table defines. This experiment needs fresh online
-batches at every step (the paper's setting), the hinge loss, and the first
-layer's weights and their initial values at every evaluation. It is one
-jitted, vmapped-over-seeds `lax.scan` per evaluation interval
-(`--train_data=fixed` draws its batches from the fixed training set instead).
+The training loop is the named program experiments/programs/parity_online.py
+(online fresh batches and the hinge loss, which the library loop lacks): one
+jitted, vmapped-over-seeds `lax.scan` per evaluation interval, a function of the
+cell's resolved Workload (`--train_data=fixed` draws its batches from the fixed
+training set instead).
 
 Measured at every evaluation (every --eval_every steps), per seed:
   loss          hinge loss on the fixed test set (2,000 examples), an estimate of
@@ -101,197 +99,91 @@ the two-largest-n slope, added after seeing that nothing moved at half the drop
 and that the k=3 points curve upward (both reported beside the planned ones).
 
 Outputs in the workdir: curves.png, scaling.png, hidden_progress.png,
-summary.json, cells/<n>_<k>.json (per-seed curves; reruns reuse them).
+summary.json, cells/n<n>_k<k>/record.json (per-seed curves; one computed cell
+per (n, k), kept by a rerun while its config holds).
 """
-
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
-import os
-import sys
-import time
+from typing import Any
 
-import common  # sets the matplotlib backend first
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from common import dumps, fail, plt, savefig
-from memobench import catalogue, cli, leaderboard, models, prng, results, specs, workload
-from memobench.data import parity
-from memobench.training import losses, optimizers
+from experiments import driver, knobs
+from experiments.cells import ComputedCell
+from experiments.knobs import knob
+from memobench import leaderboard
 
-NAME = "barak2022_sparse_parity"
 DROP_ACCURACY = 0.9    # steps_to_drop: the first evaluation at this test accuracy
 SOLVED_ACCURACY = 0.99  # a cell stops once every seed is here
 PROGRESS_FRACTIONS = (0.5, 0.75, 0.9)  # hidden progress: where in the plateau to look
 CURVE_POINTS = 100      # summary.json curves are subsampled to at most this many points
+FIGURE_POINTS = 300     # and the per-seed curves the figures draw to this many
 
 
-class _Parser(argparse.ArgumentParser):
-  def error(self, message):
-    fail(message, 2)
+@dataclasses.dataclass(frozen=True)
+class Config:
+  n_k2: tuple[int, ...] | None = knob((10, 20, 30, 40, 50), "n values for k=2 (none: no k=2 cell)")
+  n_k3: tuple[int, ...] | None = knob((10, 15, 20, 25, 30), "n values for k=3 (none: no k=3 cell)")
+  seeds: int = knob(3, "training seeds, vmapped", lo=1, hi=64)
+  max_steps: int = knob(60000, "step budget per cell", lo=1, hi=10_000_000)
+  eval_every: int = knob(50, "steps between evaluations", lo=1, hi=100_000)
+  train_data: str = knob("online", "online: a fresh batch every step (the paper); fixed: batches "
+                                   "of the dataset's 10,000 training examples",
+                         choices=("online", "fixed"))
+  quick: bool = False
 
 
-def parse_args() -> argparse.Namespace:
-  p = _Parser(description=__doc__.split("\n\n")[0])
-  p.add_argument("--n_k2", default=None,
-                 help="n values for k=2, comma-separated (default 10,20,30,40,50; 10,15 --quick)")
-  p.add_argument("--n_k3", default=None,
-                 help="n values for k=3, comma-separated (default 10,15,20,25,30; none --quick)")
-  p.add_argument("--seeds", type=int, default=None, help="training seeds (default 3; 2 --quick)")
-  p.add_argument("--max_steps", type=int, default=None,
-                 help="step budget per cell (default 60000; 1000 --quick)")
-  p.add_argument("--eval_every", type=int, default=None,
-                 help="steps between evaluations (default 50; 20 --quick)")
-  p.add_argument("--train_data", choices=("online", "fixed"), default="online",
-                 help="online: a fresh batch every step (the paper); fixed: batches of the "
-                      "dataset's 10,000 training examples")
-  p.add_argument("--workdir", default=None,
-                 help=f"default /tmp/memobench/experiments/{NAME}[-quick]")
-  p.add_argument("--quick", action="store_true", help="smoke run: k=2, n=10 and 15, 2 seeds")
-  p.add_argument("--no_resume", action="store_true", help="recompute cells already saved")
-  p.add_argument("--shard", default=None,
-                 help="INDEX/COUNT: run every COUNT-th cell from INDEX into a shared --workdir")
-  args = p.parse_args()
-  def default(value, normal, quick):
-    return value if value is not None else (quick if args.quick else normal)
-  args.n_k2 = default(args.n_k2, "10,20,30,40,50", "10,15")
-  args.n_k3 = default(args.n_k3, "10,15,20,25,30", "")
-  args.seeds = default(args.seeds, 3, 2)
-  args.max_steps = default(args.max_steps, 60000, 1000)
-  args.eval_every = default(args.eval_every, 50, 20)
-  if args.seeds < 1:
-    fail(f"--seeds must be >= 1, got {args.seeds}", 2)
-  if args.max_steps < 1 or args.eval_every < 1:
-    fail("--max_steps and --eval_every must be positive", 2)
-  try:
-    args.shard = cli.parse_shard(args.shard)
-  except ValueError as e:
-    fail(str(e), 2)
-  args.cells = []
-  for k, raw in ((2, args.n_k2), (3, args.n_k3)):
-    try:
-      ns = [int(v) for v in raw.split(",") if v.strip()]
-    except ValueError:
-      fail(f"--n_k{k} {raw!r}: expected comma-separated integers", 2)
-    for n in ns:
-      if (n, k) not in parity.REGISTERED:
-        fail(f"--n_k{k}: n={n} has no registered spec parity_n{n}_k{k} (registered n for "
-             f"k={k}: {', '.join(str(a) for a, b in parity.REGISTERED if b == k)})", 2)
-      args.cells.append((n, k))
-  if not args.cells:
-    fail("no cells: give n values with --n_k2 and/or --n_k3", 2)
-  if args.workdir is None:
-    args.workdir = os.path.join("/tmp/memobench/experiments", NAME + ("-quick" if args.quick else ""))
-  return args
+# --quick: k=2, n=10 and 15, 2 seeds, 1,000 steps evaluated every 20.
+QUICK = Config(n_k2=(10, 15), n_k3=None, seeds=2, max_steps=1000, eval_every=20, quick=True)
 
 
-# --------------------------------------------------------------------------
-# Training: one jitted program per evaluation interval, vmapped over seeds.
-# --------------------------------------------------------------------------
+def cells_of(config: Config) -> list[tuple[int, int]]:
+  return [(n, k) for k, ns in ((2, config.n_k2), (3, config.n_k3)) for n in dict.fromkeys(ns or ())]
 
 
-def first_kernel(params):
-  """The first Dense layer's kernel (n, width): one row per input coordinate."""
-  return params["Dense_0"]["kernel"]
+def check(config: Config) -> None:
+  from memobench.data import parity  # pylint: disable=import-outside-toplevel
+  for n, k in cells_of(config):
+    if (n, k) not in parity.REGISTERED:
+      raise knobs.KnobError(
+          f"n_k{k}: n={n} has no registered spec parity_n{n}_k{k} (registered n for k={k}: "
+          f"{', '.join(str(a) for a, b in parity.REGISTERED if b == k)})")
+  if not cells_of(config):
+    raise knobs.KnobError("no cells: give n values with --n_k2 and/or --n_k3")
+  if config.eval_every > config.max_steps:
+    raise knobs.KnobError(f"eval_every={config.eval_every} exceeds max_steps={config.max_steps}: "
+                          "expected at least one evaluation interval within the budget")
 
 
-def run_cell(n: int, k: int, args) -> dict:
-  spec = workload.validate(catalogue.get(parity.dataset_name(n, k)))
-  ds = parity.make(n, k)
-  coords = parity.hidden_coordinates(n, k)
-  module = models.build(spec.model, ds.num_classes)
-  batch = spec.budget.batch_size
-  tx = optimizers.build(spec.optimizer, steps_per_epoch=max(1, ds.num_train // batch))
-  x_test, y_test = jnp.asarray(ds.x_test), jnp.asarray(ds.y_test)
-  x_train, y_train = jnp.asarray(ds.x_train), jnp.asarray(ds.y_train)
-  online = args.train_data == "online"
-
-  def loss_of(params, x, y):
-    return jnp.mean(losses.binary_hinge(module.apply({"params": params}, x, train=False), y))
-
-  def init(seed_key):
-    params = module.init(jax.random.fold_in(seed_key, prng.INIT),
-                         jnp.zeros((1, *ds.input_shape)), train=False)["params"]
-    return params, tx.init(params)
-
-  def draw(data_key, step):
-    if online:
-      x, y = parity.online_batch(data_key, step, batch, n, coords)
-      return x[..., None], y
-    pick = jax.random.randint(jax.random.fold_in(data_key, step), (batch,), 0, ds.num_train)
-    return x_train[pick], y_train[pick]
-
-  def interval(params, opt_state, data_key, start):
-    def body(carry, step):
-      params, opt_state = carry
-      x, y = draw(data_key, step)
-      loss, grads = jax.value_and_grad(loss_of)(params, x, y)
-      updates, opt_state = tx.update(grads, opt_state, params)
-      return (jax.tree.map(jnp.add, params, updates), opt_state), loss
-    (params, opt_state), batch_losses = jax.lax.scan(
-        body, (params, opt_state), start + jnp.arange(args.eval_every))
-    return params, opt_state, jnp.mean(batch_losses)
-
-  def evaluate(params, initial_kernel):
-    logits = module.apply({"params": params}, x_test, train=False)
-    accuracy = jnp.mean((jnp.argmax(logits, -1) == y_test).astype(jnp.float32))
-    kernel = first_kernel(params)
-    return {"loss": jnp.mean(losses.binary_hinge(logits, y_test)), "test_accuracy": accuracy,
-            # 0 / 0 at step 0 (no movement yet): NaN, written as null.
-            "fourier_gap": parity.coordinate_mass_ratio(kernel - initial_kernel, coords),
-            "weight_ratio": parity.coordinate_mass_ratio(kernel, coords)}
-
-  @jax.jit
-  def setup(seeds):
-    # One program (each eager op would compile one of its own).
-    seed_keys = jax.vmap(lambda s: prng.run_key(s))(seeds)
-    data_keys = jax.vmap(lambda key: jax.random.fold_in(
-        key, prng.PARITY_ONLINE if online else prng.SHUFFLE))(seed_keys)
-    params, opt_state = jax.vmap(init)(seed_keys)
-    return params, opt_state, data_keys, first_kernel(params)
-
-  params, opt_state, data_keys, initial_kernel = setup(jnp.arange(args.seeds, dtype=jnp.uint32))
-  interval_fn = jax.jit(jax.vmap(interval, in_axes=(0, 0, 0, None)))
-  evaluate_fn = jax.jit(jax.vmap(evaluate))
-  names = ("loss", "test_accuracy", "fourier_gap", "weight_ratio", "train_loss")
-  curves = {name: [] for name in names}
-  steps = [0]
-  first = jax.device_get(evaluate_fn(params, initial_kernel))
-  for name in names[:-1]:
-    curves[name].append(np.asarray(first[name]).tolist())
-  curves["train_loss"].append([None] * args.seeds)
-  t0 = time.time()
-  step = 0
-  while step < args.max_steps:
-    params, opt_state, train_loss = interval_fn(params, opt_state, data_keys, step)
-    step += args.eval_every
-    out = jax.device_get(evaluate_fn(params, initial_kernel))
-    for name in names[:-1]:
-      curves[name].append(np.asarray(out[name]).tolist())
-    curves["train_loss"].append(np.asarray(train_loss).tolist())
-    steps.append(step)
-    if np.all(np.asarray(out["test_accuracy"]) >= SOLVED_ACCURACY):
-      break
-  seconds = time.time() - t0
-  # Columns per seed: curves[name][seed] is that seed's curve.
-  per_seed = {name: [list(col) for col in zip(*rows)] for name, rows in curves.items()}
-  print(f"n={n} k={k}: {step} steps x {args.seeds} seeds in {seconds:.0f} s; "
-        f"final test accuracy {np.round(per_seed['test_accuracy'][-1][-1:], 3)}... "
-        f"(S = {coords.tolist()})", file=sys.stderr)
-  return {"n": n, "k": k, "coords": coords.tolist(), "steps": steps, "seeds": args.seeds,
-          "settings": settings(spec, args), "seconds": seconds, "curves": per_seed}
+@dataclasses.dataclass(frozen=True)
+class ParityCell:
+  """One (n, k) cell's settings (its config, hashed for resume)."""
+  n: int
+  k: int
+  seeds: int
+  max_steps: int
+  eval_every: int
+  train_data: str
+  solved_accuracy: float
 
 
-def settings(spec: specs.Spec, args) -> dict:
-  """What a saved cell must match to be reused."""
-  return {"spec_hash": specs.spec_hash(spec), "seeds": args.seeds, "max_steps": args.max_steps,
-          "eval_every": args.eval_every, "train_data": args.train_data,
-          "drop_accuracy": DROP_ACCURACY, "solved_accuracy": SOLVED_ACCURACY}
+def compute_parity(cell: ParityCell, ctx) -> dict[str, Any]:
+  from experiments.programs import parity_online  # pylint: disable=import-outside-toplevel
+  from memobench import catalogue, workload  # pylint: disable=import-outside-toplevel
+  from memobench.data import parity  # pylint: disable=import-outside-toplevel
+  wl = workload.resolve(catalogue.get(parity.dataset_name(cell.n, cell.k)), ctx.data_dir)
+  out = parity_online.train(wl, cell.seeds, max_steps=cell.max_steps,
+                            eval_every=cell.eval_every, train_data=cell.train_data,
+                            solved_accuracy=cell.solved_accuracy, log=ctx.log)
+  return {"n": cell.n, "k": cell.k, "seeds": cell.seeds, **out}
+
+
+def grid(config: Config) -> list[ComputedCell]:
+  return [ComputedCell(f"n{n}_k{k}", compute_parity, ParityCell(
+      n, k, config.seeds, config.max_steps, config.eval_every, config.train_data,
+      SOLVED_ACCURACY)) for n, k in cells_of(config)]
 
 
 # --------------------------------------------------------------------------
@@ -325,9 +217,8 @@ def nearest_index(steps, target: float) -> int:
   return int(np.argmin(np.abs(np.asarray(steps, float) - target)))
 
 
-def summarize_cell(cell: dict) -> dict:
+def summarize_cell(cell: dict, budget: int) -> dict:
   steps, c = cell["steps"], cell["curves"]
-  budget = cell["settings"]["max_steps"]
   drops = [steps_to_drop(steps, acc) for acc in c["test_accuracy"]]
   # Hidden progress: each seed's state at fractions of its own steps to drop,
   # against its first evaluation after step 0 (the movement is 0 / 0 at step 0).
@@ -341,10 +232,7 @@ def summarize_cell(cell: dict) -> dict:
     at_fraction[str(fraction)] = {
         name: stat([None if i is None else c[name][seed][i] for seed, i in enumerate(at)],
                    (0.0, 1.0) if name == "test_accuracy" else None) for name in measures}
-  stride = max(1, math.ceil(len(steps) / CURVE_POINTS))
-  keep = list(range(0, len(steps), stride))
-  if keep[-1] != len(steps) - 1:
-    keep.append(len(steps) - 1)
+  keep = subsample(len(steps), CURVE_POINTS)
 
   def curve_cells(name):
     return [stat([c[name][seed][i] for seed in range(cell["seeds"])]) for i in keep]
@@ -392,6 +280,47 @@ def scaling(cells: dict[tuple[int, int], dict], seeds: int) -> dict:
   return out
 
 
+def summarize(config: Config, records: dict[str, Any]) -> dict[str, Any]:
+  from memobench import catalogue  # pylint: disable=import-outside-toplevel
+  from memobench.data import parity  # pylint: disable=import-outside-toplevel
+  cells = {(n, k): records[f"n{n}_k{k}"] for n, k in cells_of(config)}
+  spec = catalogue.get(parity.dataset_name(*cells_of(config)[0]))
+  return {
+      "setup": {"train_data": config.train_data, "seeds": config.seeds,
+                "max_steps": config.max_steps, "eval_every": config.eval_every,
+                "loss": "hinge (losses.binary_hinge)", "drop_accuracy": DROP_ACCURACY,
+                "solved_accuracy": SOLVED_ACCURACY, "model": dataclasses.asdict(spec.model),
+                "optimizer": dataclasses.asdict(spec.optimizer),
+                "batch_size": spec.budget.batch_size, "quick": config.quick},
+      "parity": {f"{n}_{k}": summarize_cell(cell, config.max_steps)
+                 for (n, k), cell in sorted(cells.items())},
+      "scaling": scaling(cells, config.seeds),
+      "figure_curves": figure_curves(cells),
+  }
+
+
+def subsample(n_points: int, limit: int) -> list[int]:
+  """At most ~`limit` evenly strided indices of n_points, the last one included."""
+  keep = list(range(0, n_points, max(1, math.ceil(n_points / limit))))
+  if keep[-1] != n_points - 1:
+    keep.append(n_points - 1)
+  return keep
+
+
+def figure_curves(cells) -> dict[str, Any]:
+  """What the figures draw: per cell, each seed's test loss and Fourier gap (subsampled to
+  FIGURE_POINTS evaluations) and its steps to drop."""
+  out = {}
+  for (n, k), cell in sorted(cells.items()):
+    keep = subsample(len(cell["steps"]), FIGURE_POINTS)
+    out[f"{n}_{k}"] = {
+        "n": n, "k": k, "steps": [cell["steps"][i] for i in keep],
+        **{name: [[curve[i] for i in keep] for curve in cell["curves"][name]]
+           for name in ("loss", "fourier_gap")},
+        "drops": [steps_to_drop(cell["steps"], acc) for acc in cell["curves"]["test_accuracy"]]}
+  return out
+
+
 # --------------------------------------------------------------------------
 # Figures
 # --------------------------------------------------------------------------
@@ -401,8 +330,8 @@ def arr(values) -> np.ndarray:
   return np.asarray([np.nan if v is None else v for v in values], float)
 
 
-def plot_curves(cells, args):
-  keys = sorted(cells, key=lambda nk: (nk[1], nk[0]))
+def plot_curves(fc, plt):
+  keys = sorted(((c["n"], c["k"]) for c in fc.values()), key=lambda nk: (nk[1], nk[0]))
   cols = max(sum(1 for _, k in keys if k == kk) for kk in (2, 3))
   rows = sorted({k for _, k in keys})
   fig, axes = plt.subplots(len(rows), cols, figsize=(3.2 * cols, 2.8 * len(rows)),
@@ -411,12 +340,12 @@ def plot_curves(cells, args):
     for ax in axes[r]:
       ax.axis("off")
     for col, n in enumerate(sorted(n for n, kk in keys if kk == k)):
-      cell, ax = cells[n, k], axes[r][col]
+      cell, ax = fc[f"{n}_{k}"], axes[r][col]
       ax.axis("on")
       gap_ax = ax.twinx()
-      for seed in range(cell["seeds"]):
-        ax.plot(cell["steps"], cell["curves"]["loss"][seed], color="C0", lw=1, alpha=0.8)
-        gap_ax.plot(cell["steps"], arr(cell["curves"]["fourier_gap"][seed]), color="C3", lw=1,
+      for seed in range(len(cell["loss"])):
+        ax.plot(cell["steps"], arr(cell["loss"][seed]), color="C0", lw=1, alpha=0.8)
+        gap_ax.plot(cell["steps"], arr(cell["fourier_gap"][seed]), color="C3", lw=1,
                     alpha=0.8)
       ax.set_title(f"n={n}, k={k}")
       ax.set_xlabel("step")
@@ -428,23 +357,21 @@ def plot_curves(cells, args):
   fig.suptitle("Sparse parity: loss plateau then drop (blue); first-layer Fourier gap "
                "(red, right, log)")
   fig.tight_layout()
-  savefig(fig, args, "curves.png")
+  return fig
 
 
-def plot_scaling(cells, scale, args):
+def plot_scaling(fc, scale, budget, plt):
   fig, ax = plt.subplots(figsize=(4.8, 3.6))
-  for k in sorted({k for _, k in cells}):
-    ns = scale[f"k{k}"]["n"]
+  for k in sorted({c["k"] for c in fc.values()}):
     color = f"C{k}"
-    for n in ns:
-      drops = [steps_to_drop(cells[n, k]["steps"], acc)
-               for acc in cells[n, k]["curves"]["test_accuracy"]]
+    for n in scale[f"k{k}"]["n"]:
+      drops = fc[f"{n}_{k}"]["drops"]
       done = [d for d in drops if d is not None]
       ax.scatter([n] * len(done), done, color=color, s=12)
       cens = sum(d is None for d in drops)
       if cens:
-        ax.scatter([n] * cens, [cells[n, k]["settings"]["max_steps"]] * cens, marker="^",
-                   facecolors="none", edgecolors=color, s=30)
+        ax.scatter([n] * cens, [budget] * cens, marker="^", facecolors="none", edgecolors=color,
+                   s=30)
     slope = scale[f"k{k}"]["slope"]["mean"]
     ax.plot([], [], color=color, marker="o", ls="",
             label=f"k={k}: slope {slope:.2f}" if slope is not None else f"k={k}")
@@ -455,25 +382,24 @@ def plot_scaling(cells, scale, args):
   ax.set_title("Steps to the drop vs n (triangles: censored)")
   ax.legend()
   fig.tight_layout()
-  savefig(fig, args, "scaling.png")
+  return fig
 
 
-def plot_hidden_progress(cells, args):
+def plot_hidden_progress(fc, plt):
   fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-  for (n, k), cell in sorted(cells.items()):
-    for seed in range(cell["seeds"]):
-      drop = steps_to_drop(cell["steps"], cell["curves"]["test_accuracy"][seed])
+  for cell in sorted(fc.values(), key=lambda c: (c["n"], c["k"])):
+    n, k = cell["n"], cell["k"]
+    ns = sorted(c["n"] for c in fc.values() if c["k"] == k)
+    for seed, drop in enumerate(cell["drops"]):
       if drop is None:
         continue
       t = np.asarray(cell["steps"], float) / drop
       keep = t <= 1.5
-      label = f"n={n}, k={k}" if seed == 0 else None
-      ns = sorted(nn for nn, kk in cells if kk == k)
       color = plt.cm.viridis(ns.index(n) / max(1, len(ns) - 1) * 0.9)
       style = {"color": color, "lw": 1, "alpha": 0.8, "ls": "-" if k >= 3 else "--"}
-      axes[0].plot(t[keep], arr(cell["curves"]["fourier_gap"][seed])[keep], label=label,
-                   **style)
-      axes[1].plot(t[keep], arr(cell["curves"]["loss"][seed])[keep], **style)
+      axes[0].plot(t[keep], arr(cell["fourier_gap"][seed])[keep],
+                   label=f"n={n}, k={k}" if seed == 0 else None, **style)
+      axes[1].plot(t[keep], arr(cell["loss"][seed])[keep], **style)
   axes[0].set_yscale("log")
   axes[0].set_ylabel("Fourier gap (weights, S vs rest)")
   axes[1].set_ylabel("test hinge loss")
@@ -484,42 +410,33 @@ def plot_hidden_progress(cells, args):
   fig.suptitle("Fourier gap (left) and test loss (right) against step / that seed's steps "
                "to drop (k=2 dashed, k=3 solid)")
   fig.tight_layout()
-  savefig(fig, args, "hidden_progress.png")
+  return fig
 
 
-# --------------------------------------------------------------------------
+def plot(config: Config, summary: dict[str, Any]) -> dict[str, Any]:
+  from experiments.figures import plt  # pylint: disable=import-outside-toplevel
+  fc = summary["figure_curves"]
+  return {"curves.png": plot_curves(fc, plt),
+          "scaling.png": plot_scaling(fc, summary["scaling"], summary["setup"]["max_steps"], plt),
+          "hidden_progress.png": plot_hidden_progress(fc, plt)}
 
 
-def main() -> None:
-  args = parse_args()
-  plan = []
-  for n, k in args.cells:
-    spec = catalogue.get(parity.dataset_name(n, k))
-    plan.append(common.ScriptCell(
-        f"n={n} k={k}", os.path.join(args.workdir, "cells", f"{n}_{k}.json"),
-        settings(spec, args), lambda n=n, k=k: run_cell(n, k, args)))
-  records = common.script_cells(plan, args, config_key="settings")
-  cells = {(n, k): records[f"n={n} k={k}"] for n, k in args.cells}
-  scale = scaling(cells, args.seeds)
-  spec = catalogue.get(parity.dataset_name(*args.cells[0]))
-  summary = {
-      "setup": {"train_data": args.train_data, "seeds": args.seeds, "max_steps": args.max_steps,
-                "eval_every": args.eval_every, "loss": "hinge (losses.binary_hinge)",
-                "drop_accuracy": DROP_ACCURACY, "solved_accuracy": SOLVED_ACCURACY,
-                "model": dataclasses.asdict(spec.model),
-                "optimizer": dataclasses.asdict(spec.optimizer),
-                "batch_size": spec.budget.batch_size,
-                "quick": args.quick},
-      "parity": {f"{n}_{k}": summarize_cell(cell) for (n, k), cell in sorted(cells.items())},
-      "scaling": scale,
-  }
-  results.write_json_atomic(os.path.join(args.workdir, "summary.json"),
-                            json.loads(dumps(summary)))
-  print(f"summary -> {os.path.join(args.workdir, 'summary.json')}", file=sys.stderr)
-  plot_curves(cells, args)
-  plot_scaling(cells, scale, args)
-  plot_hidden_progress(cells, args)
+def report(config: Config, summary: dict[str, Any]) -> str:
+  lines = ["cell   steps to drop (mean +- std, censored)  final test accuracy"]
+  for key, cell in summary["parity"].items():
+    d = cell["steps_to_drop"]
+    lines.append(f"{key:6s} {d['mean']:9.0f} +- {d['std'] or 0:7.0f} ({d['censored']})"
+                 f"           {cell['final_test_accuracy']['mean']:.3f}")
+  for k, s in summary["scaling"].items():
+    slope = s["slope"]["mean"]
+    lines.append(f"{k}: log-log slope of steps to drop on n "
+                 + ("n/a" if slope is None else f"{slope:.2f}"))
+  return "\n".join(lines)
 
+
+EXPERIMENT = driver.Experiment(
+    name="barak2022_sparse_parity", doc=__doc__, config=Config(), quick=QUICK, grid=grid,
+    summarize=summarize, plot=plot, report=report, check=check)
 
 if __name__ == "__main__":
-  main()
+  driver.main(EXPERIMENT)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import subprocess
 import sys
 
 import jax
@@ -9,13 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments import barak2022_sparse_parity as barak, driver, knobs
 from memobench import catalogue, specs, workload
 from memobench.data import datasets, parity
 from memobench.training import losses
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "experiments"))
-import barak2022_sparse_parity as barak  # noqa: E402  pylint: disable=wrong-import-position
+from tests.conftest import REPO
 
 
 def test_label_is_the_product_of_the_hidden_coordinates():
@@ -151,15 +150,14 @@ def test_steps_to_drop_censoring_and_the_scaling_fit():
   assert barak.fit_slope(ns, [None, 5, None]) is None  # one point: no fit
 
 
-def _main(monkeypatch, *argv):
-  monkeypatch.setattr(sys, "argv", ["barak2022_sparse_parity.py", *argv])
-  barak.main()
-
-
-def test_quick_end_to_end(tmp_path, monkeypatch, capsys):
-  # In-process (the script's main with its command line): the suite's JAX is
-  # already imported, so this costs the two cells' training, not a new process.
-  _main(monkeypatch, "--quick", f"--workdir={tmp_path}")
+def test_quick_end_to_end(tmp_path):
+  """The script's --quick command (the suite's one process of the parity_online named
+  program): figures, summary, and every cell kept by a rerun."""
+  out = subprocess.run([sys.executable, os.path.join(REPO, "experiments",
+                                                     "barak2022_sparse_parity.py"),
+                        "--quick", f"--workdir={tmp_path}"], capture_output=True, text=True,
+                       timeout=600, cwd=REPO)
+  assert out.returncode == 0, out.stderr[-3000:]
   for figure in ("curves.png", "scaling.png", "hidden_progress.png"):
     assert (tmp_path / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   summary = json.loads((tmp_path / "summary.json").read_text())
@@ -175,12 +173,22 @@ def test_quick_end_to_end(tmp_path, monkeypatch, capsys):
     assert curves["fourier_gap"][-1]["mean"] > 1.5  # the learned rows moved most
     assert curves["loss"][-1]["mean"] < curves["loss"][0]["mean"]
   assert summary["scaling"]["k2"]["n"] == [10, 15]
-  capsys.readouterr()
-  # Resumable: a second invocation trains nothing.
-  _main(monkeypatch, "--quick", f"--workdir={tmp_path}")
-  assert capsys.readouterr().err.count("kept existing result") == 2
-  # Bad input: one line on stderr and exit code 2, no traceback.
-  with pytest.raises(SystemExit) as exit_info:
-    _main(monkeypatch, "--quick", f"--workdir={tmp_path}", "--n_k3=11")
-  err = capsys.readouterr().err
-  assert exit_info.value.code == 2 and err.count("\n") == 1 and "parity_n11_k3" in err
+  assert "steps to drop" in out.stdout
+  # One computed cell per (n, k), each record saved whole (the driver's tests cover resume).
+  for key in ("n10_k2", "n15_k2"):
+    record = json.loads((tmp_path / "cells" / key / "record.json").read_text())["record"]
+    assert record["preempted"] is False and len(record["curves"]["loss"]) == 2
+
+
+@pytest.mark.parametrize("assignments,needle", [
+    (["seeds=100000"], "seeds=100000: expected in [1, 64]"),
+    (["eval_every=1000000000"], "eval_every=1000000000: expected in [1, 100000]"),
+    (["max_steps=10", "eval_every=20"], "eval_every=20 exceeds max_steps=10"),
+    (["n_k3=11"], "n=11 has no registered spec parity_n11_k3"),
+    (["n_k2=none", "n_k3=none"], "no cells"),
+    (["train_data=bogus"], "train_data=bogus: expected one of online, fixed"),
+])
+def test_bad_input_is_one_line_before_anything_trains(assignments, needle):
+  with pytest.raises(knobs.KnobError) as e:
+    driver.configure(barak.EXPERIMENT, True, assignments)
+  assert needle in str(e.value) and "\n" not in str(e.value)

@@ -1,0 +1,6 @@
+"""Named programs for loops the library's training loop lacks; each is a function of a Workload.
+
+An experiment's computed cell calls one of these (never a loop hidden in the
+script): `parity_online.train(workload, ...)`: online SGD on fresh sparse-parity
+batches with the hinge loss (Barak et al. 2022).
+"""
