@@ -136,11 +136,13 @@ per evaluation epoch, over seeds), leaderboard.json/.html, runs/<cell>/seed<N>/.
 
 from __future__ import annotations
 
-import sys
+import dataclasses
 
 import numpy as np
 
-import common
+from experiments import driver, summaries
+from experiments.cells import SpecCell
+from experiments.knobs import KnobError, knob
 
 NOISE_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
 # Per dataset: (noise-sweep training-set size = its test-set size, batch, size sweep). The
@@ -151,25 +153,85 @@ SETTINGS = {"digits": (360, 40, (160, 320, 640)),
 OTHER_SETTINGS = (1000, 100, (250, 500, 1000, 2000))
 SIZE_DATA = {"natural": ("clean", None), "random_inputs": ("noise_both", 0.0),
              "random_labels": ("randlabels", None)}
-LR = 1e-3
-MAX_EPOCHS = 200
-STABILITY_SAMPLES = 128
 SPLITS = ("train", "test", "noise")
 MEASURES = ("input_gradient_norm", "logit_jacobian_norm")
 
-QUICK = {"fractions": (0.0, 1.0), "noise_n": 120, "sizes": (80,), "max_epochs": 3,
-         "stability": 16}
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  dataset: str = knob("digits", "catalogue dataset: cells are <dataset>_clean with overrides")
+  seeds: int = knob(3, "seeds per cell, trained together", lo=1)
+  fractions: tuple[float, ...] = knob(NOISE_FRACTIONS, "signal fractions f of the noise sweep "
+                                      "(inputs x*f + noise*(1-f))", lo=0.0, hi=1.0)
+  noise_n: int | None = knob(None, "training examples of the noise sweep (none: the dataset's, "
+                                   "digits 360, else 1000)", lo=1)
+  batch_size: int | None = knob(None, "batch of every cell (none: digits 40, else 100)", lo=1)
+  sizes: tuple[int, ...] | None = knob(None, "training-set sizes n of the size sweep (none: "
+                                             "digits 160,320,640, else 250,...,2000)", lo=1)
+  max_epochs: int = knob(200, "epochs of every cell's budget", lo=1)
+  lr: float = knob(1e-3, "Adam learning rate (constant)", lo=1e-8, hi=1.0)
+  stability_samples: int = knob(128, "train, test and noise inputs whose input-gradient and "
+                                     "input-Jacobian norms are measured", lo=1)
+  quick: bool = False
 
 
-def _base(n: int, batch: int, max_epochs: int) -> tuple[str, ...]:
-  return ("optimizer.kind=adam", f"optimizer.lr={LR}", "optimizer.lr_decay_per_epoch=1.0",
-          f"budget.batch_size={batch}", f"budget.max_epochs={max_epochs}",
+QUICK = Config(seeds=1, fractions=(0.0, 1.0), noise_n=120, sizes=(80,), max_epochs=3,
+               stability_samples=16, quick=True)
+
+
+def settings(config: Config) -> tuple[int, int, tuple[int, ...]]:
+  """(noise-sweep training-set size, batch, size sweep) of the config's dataset."""
+  noise_n, batch, sizes = SETTINGS.get(config.dataset, OTHER_SETTINGS)
+  return (config.noise_n or noise_n, config.batch_size or batch, config.sizes or sizes)
+
+
+def _base(config: Config, n: int, batch: int) -> tuple[str, ...]:
+  return ("optimizer.kind=adam", f"optimizer.lr={config.lr}", "optimizer.lr_decay_per_epoch=1.0",
+          f"budget.batch_size={batch}", f"budget.max_epochs={config.max_epochs}",
           f"budget.eval_every_steps={max(1, n // batch)}", f"dataset.train_size={n}",
           "analysis.dynamics=false", "analysis.effective_rank=false")
 
 
 def _corruption(kind: str, level: float | None) -> tuple[str, ...]:
   return (f"corruption.kind={kind}",) + (() if level is None else (f"corruption.level={level}",))
+
+
+def noise_key(f: float) -> str:
+  return f"noise_f{f:g}"
+
+
+def size_key(data: str, n: int) -> str:
+  return f"size_{data}_n{n}"
+
+
+def grid(config: Config) -> list[SpecCell]:
+  from memobench import catalogue  # pylint: disable=import-outside-toplevel
+  noise_n, batch, sizes = settings(config)
+  spec = catalogue.get(f"{config.dataset}_clean")
+  stability = (f"analysis.input_stability_samples={config.stability_samples}",)
+  cells = [SpecCell("reference_ce", spec, _base(config, noise_n, batch) + stability,
+                    config.seeds)]
+  for f in config.fractions:
+    cells.append(SpecCell(noise_key(f), spec, _base(config, noise_n, batch)
+                          + _corruption("noise_both", f)
+                          + ("analysis.objective=forced_memorization_test",) + stability,
+                          config.seeds))
+  for data, (kind, level) in SIZE_DATA.items():
+    for n in sizes:
+      cells.append(SpecCell(size_key(data, n), spec, _base(config, n, batch)
+                            + _corruption(kind, level)
+                            + ("analysis.objective=forced_memorization_pool",), config.seeds))
+  return cells
+
+
+def check(config: Config) -> None:
+  if len(set(config.fractions)) != len(config.fractions):
+    raise KnobError(f"fractions={','.join(map(str, config.fractions))}: expected distinct values")
+
+
+# --------------------------------------------------------------------------
+# Statistics (pure)
+# --------------------------------------------------------------------------
 
 
 def fit_cell(runs: list[dict], metric: str) -> dict:
@@ -185,28 +247,28 @@ def fit_cell(runs: list[dict], metric: str) -> dict:
       if bound is None:
         bound = r["run"]["steps" if metric == "steps_to_fit" else "epochs"]
       values.append(float(bound))
-  out = common.leaderboard.summarize(values)
+  out = summaries.summarize(values)
   out["censored"] = censored
   out["is_lower_bound"] = censored > 0  # then the mean is a lower bound, not an estimate
   out["median"] = float(np.median(values)) if values else None
   return out
 
 
-def threshold_cell(args, key: str, runs: list[dict], threshold: float) -> dict:
+def threshold_cell(runs: list[dict], threshold: float) -> dict:
   """Epochs until training accuracy first reaches `threshold` (from each seed's curve).
 
   A seed whose curve never reaches it counts at its last evaluated epoch (a lower bound).
   """
   values, censored = [], 0
   for r in runs:
-    curve = common.curve(args, key, r["spec"]["resolved"]["seed"])
+    curve = r["curve"]
     epochs, accs = curve["epoch"], curve["train_accuracy"]
     hit = next((e for e, a in zip(epochs, accs) if a is not None and a >= threshold), None)
     if hit is None:
       censored += 1
       hit = epochs[-1]
     values.append(float(hit))
-  out = common.leaderboard.summarize(values)
+  out = summaries.summarize(values)
   out.update(censored=censored, is_lower_bound=censored > 0, threshold=threshold)
   return out
 
@@ -221,84 +283,57 @@ def stability_curves(runs: list[dict], steps_per_epoch: int) -> dict:
     out[split] = {"epoch": epochs}
     for measure in MEASURES:
       out[split][measure] = [
-          common.leaderboard.summarize(t[split][measure][i] for t in tracks
-                                       if i < len(t[split][measure]))
+          summaries.summarize(t[split][measure][i] for t in tracks
+                              if i < len(t[split][measure]))
           for i in range(len(epochs))]
   return out
 
 
-def main() -> None:
-  p = common.parser(__doc__, "badger2022", "digits")
-  p.add_argument("--max_epochs", type=int, default=None,
-                 help=f"epochs of every cell's budget (default {MAX_EPOCHS})")
-  args = common.finish_args(p.parse_args())
-  quick = args.quick
-  noise_n, batch, sizes = SETTINGS.get(args.dataset, OTHER_SETTINGS)
-  fractions = QUICK["fractions"] if quick else NOISE_FRACTIONS
-  noise_n = QUICK["noise_n"] if quick else noise_n
-  sizes = QUICK["sizes"] if quick else sizes
-  max_epochs = (args.max_epochs if args.max_epochs is not None
-                else QUICK["max_epochs"] if quick else MAX_EPOCHS)
-  if max_epochs < 1:
-    common.fail(f"--max_epochs must be >= 1, got {max_epochs}", 2)
-  samples = QUICK["stability"] if quick else STABILITY_SAMPLES
-  spec, _ = common.get_spec(f"{args.dataset}_clean")
-  stability = (f"analysis.input_stability_samples={samples}",)
-
-  cells = [common.Cell("reference_ce", spec,
-                       _base(noise_n, batch, max_epochs) + stability)]
-  for f in fractions:
-    cells.append(common.Cell(
-        f"noise_f{f:g}", spec, _base(noise_n, batch, max_epochs) + _corruption("noise_both", f)
-        + ("analysis.objective=forced_memorization_test",) + stability))
-  for data, (kind, level) in SIZE_DATA.items():
-    for n in sizes:
-      cells.append(common.Cell(
-          f"size_{data}_n{n}", spec, _base(n, batch, max_epochs) + _corruption(kind, level)
-          + ("analysis.objective=forced_memorization_pool",)))
-  for cell in cells:  # every cell validates (and its dataset is big enough) before any runs
-    common.get_spec(f"{args.dataset}_clean", cell.overrides)
-  grouped = common.run_cells(cells, args)
-
-  ref = grouped["reference_ce"]
+def summarize(config: Config, records: dict) -> dict:
+  noise_n, batch, sizes = settings(config)
+  ref = records["reference_ce"]
   summary = {
-      "experiment": "badger2022", "dataset": args.dataset, "seeds": args.seeds, "quick": quick,
-      "settings": {"optimizer": f"adam lr {LR} constant", "batch_size": batch,
-                   "max_epochs": max_epochs, "noise_train_size": noise_n,
-                   "fit_threshold": spec.budget.fit_threshold, "model": spec.model.name,
-                   "stability_samples": samples},
+      "experiment": "badger2022", "dataset": config.dataset, "seeds": config.seeds,
+      "quick": config.quick,
+      "settings": {"optimizer": f"adam lr {config.lr} constant", "batch_size": batch,
+                   "max_epochs": config.max_epochs, "noise_train_size": noise_n,
+                   "fit_threshold": ref[0]["spec"]["resolved"]["budget"]["fit_threshold"],
+                   "model": ref[0]["spec"]["resolved"]["model"]["name"],
+                   "stability_samples": config.stability_samples},
       "reference": {"objective": "ce", "epochs_to_fit": fit_cell(ref, "epochs_to_fit"),
-                    "epochs_to_train_accuracy_0.9": threshold_cell(args, "reference_ce", ref, 0.9),
+                    "epochs_to_train_accuracy_0.9": threshold_cell(ref, 0.9),
                     "steps_to_fit": fit_cell(ref, "steps_to_fit"),
-                    "test_accuracy": common.stat(ref, "test_accuracy")},
+                    "test_accuracy": summaries.stat(ref, "test_accuracy")},
       "noise": {}, "size": {}, "stability": {s: {} for s in SPLITS}}
-  for f in fractions:
-    runs = grouped[f"noise_f{f:g}"]
+  for f in config.fractions:
+    runs = records[noise_key(f)]
     summary["noise"][f"{f:g}"] = {
         "epochs_to_fit": fit_cell(runs, "epochs_to_fit"),
         "steps_to_fit": fit_cell(runs, "steps_to_fit"),
-        "epochs_to_train_accuracy_0.9": threshold_cell(args, f"noise_f{f:g}", runs, 0.9),
-        "heldout_accuracy": common.stat(runs, "test_accuracy"),
-        "train_accuracy": common.stat(runs, "train_accuracy")}
+        "epochs_to_train_accuracy_0.9": threshold_cell(runs, 0.9),
+        "heldout_accuracy": summaries.stat(runs, "test_accuracy"),
+        "train_accuracy": summaries.stat(runs, "train_accuracy")}
   for data in SIZE_DATA:
     summary["size"][data] = {}
     for n in sizes:
-      runs = grouped[f"size_{data}_n{n}"]
+      runs = records[size_key(data, n)]
       summary["size"][data][str(n)] = {
           "epochs_to_fit": fit_cell(runs, "epochs_to_fit"),
           "steps_to_fit": fit_cell(runs, "steps_to_fit"),
-          "epochs_to_train_accuracy_0.9": threshold_cell(args, f"size_{data}_n{n}", runs, 0.9),
-          "train_accuracy": common.stat(runs, "train_accuracy")}
+          "epochs_to_train_accuracy_0.9": threshold_cell(runs, 0.9),
+          "train_accuracy": summaries.stat(runs, "train_accuracy")}
   spe = max(1, noise_n // batch)
-  stab_cells = {"ce": "reference_ce", **{f"forced_f{f:g}": f"noise_f{f:g}" for f in fractions}}
+  stab_cells = {"ce": "reference_ce", **{f"forced_f{f:g}": noise_key(f) for f in config.fractions}}
   for label, key in stab_cells.items():
-    curves = stability_curves(grouped[key], spe)
+    curves = stability_curves(records[key], spe)
     for split in SPLITS:
       summary["stability"][split][label] = curves[split]
+  return summary
 
-  _figure(args, summary, fractions, sizes, stab_cells)
-  common.export(args, summary)
-  _print(summary, fractions, sizes)
+
+# --------------------------------------------------------------------------
+# Report and figure (from the summary only)
+# --------------------------------------------------------------------------
 
 
 def _fmt(cell: dict) -> str:
@@ -308,39 +343,40 @@ def _fmt(cell: dict) -> str:
   return s + (f" +- {cell['std']:.1f}" if cell["std"] is not None else "")
 
 
-def _print(summary, fractions, sizes) -> None:
+def report(config: Config, summary: dict) -> str:
   ref = summary["reference"]
-  print(f"reference (plain CE, clean): epochs to fit {_fmt(ref['epochs_to_fit'])}, "
-        f"test acc {ref['test_accuracy']['mean']:.3f}")
-  for f in fractions:
-    c = summary["noise"][f"{f:g}"]
-    print(f"forced f={f:<4g} epochs to fit {_fmt(c['epochs_to_fit']):>14s} "
-          f"(censored {c['epochs_to_fit']['censored']}), to 0.9 "
-          f"{_fmt(c['epochs_to_train_accuracy_0.9'])}  held-out acc "
-          f"{c['heldout_accuracy']['mean']:.3f}  train acc {c['train_accuracy']['mean']:.3f}")
-  for data in SIZE_DATA:
-    row = "  ".join(f"n={n}: {_fmt(summary['size'][data][str(n)]['epochs_to_fit'])} "
-                    f"(0.9: {_fmt(summary['size'][data][str(n)]['epochs_to_train_accuracy_0.9'])}, "
-                    f"acc {summary['size'][data][str(n)]['train_accuracy']['mean']:.3f})"
-                    for n in sizes)
-    print(f"size {data:14s} epochs to fit  {row}")
+  lines = [f"reference (plain CE, clean): epochs to fit {_fmt(ref['epochs_to_fit'])}, "
+           f"test acc {ref['test_accuracy']['mean']:.3f}"]
+  for f, c in summary["noise"].items():
+    lines.append(f"forced f={f:<4s} epochs to fit {_fmt(c['epochs_to_fit']):>14s} "
+                 f"(censored {c['epochs_to_fit']['censored']}), to 0.9 "
+                 f"{_fmt(c['epochs_to_train_accuracy_0.9'])}  held-out acc "
+                 f"{c['heldout_accuracy']['mean']:.3f}  train acc {c['train_accuracy']['mean']:.3f}")
+  for data, by_n in summary["size"].items():
+    row = "  ".join(f"n={n}: {_fmt(c['epochs_to_fit'])} "
+                    f"(0.9: {_fmt(c['epochs_to_train_accuracy_0.9'])}, "
+                    f"acc {c['train_accuracy']['mean']:.3f})" for n, c in by_n.items())
+    lines.append(f"size {data:14s} epochs to fit  {row}")
   for split in SPLITS:
     for label, curve in summary["stability"][split].items():
       g = [c["mean"] for c in curve["input_gradient_norm"]]
       j = [c["mean"] for c in curve["logit_jacobian_norm"]]
-      print(f"stability {split:5s} {label:10s} ||dL/dx|| {g[0]:.3f} -> {g[-1]:.3f}  "
-            f"||df/dx||_F {j[0]:.2f} -> {j[-1]:.2f}")
+      lines.append(f"stability {split:5s} {label:10s} ||dL/dx|| {g[0]:.3f} -> {g[-1]:.3f}  "
+                   f"||df/dx||_F {j[0]:.2f} -> {j[-1]:.2f}")
+  return "\n".join(lines)
 
 
-def _figure(args, summary, fractions, sizes, stab_cells) -> None:
-  plt = common.plt
+def plot(config: Config, summary: dict) -> dict:
+  from experiments.figures import errorbar, plt  # pylint: disable=import-outside-toplevel
+  fractions = [float(f) for f in summary["noise"]]
+  noise = list(summary["noise"].values())
+  sizes = [int(n) for n in summary["size"]["natural"]]
   fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
   ax = axes[0]
-  common.errorbar(ax, fractions, [summary["noise"][f"{f:g}"]["epochs_to_fit"] for f in fractions],
-                  color="C3", label="forced memorization, to 0.99")
-  common.errorbar(ax, fractions,
-                  [summary["noise"][f"{f:g}"]["epochs_to_train_accuracy_0.9"] for f in fractions],
-                  color="C1", label="forced memorization, to 0.9")
+  errorbar(ax, fractions, [c["epochs_to_fit"] for c in noise], color="C3",
+           label="forced memorization, to 0.99")
+  errorbar(ax, fractions, [c["epochs_to_train_accuracy_0.9"] for c in noise], color="C1",
+           label="forced memorization, to 0.9")
   ref = summary["reference"]["epochs_to_fit"]
   if ref["mean"] is not None:
     ax.axhline(ref["mean"], color="C0", ls="--", label="plain CE (clean)")
@@ -349,25 +385,23 @@ def _figure(args, summary, fractions, sizes, stab_cells) -> None:
          title="(1) noise makes memorization easier?")
   ax.legend(fontsize=7)
   ax = axes[1]
-  common.errorbar(ax, fractions,
-                  [summary["noise"][f"{f:g}"]["heldout_accuracy"] for f in fractions], color="C3",
-                  label="held-out (noisy test)")
-  common.errorbar(ax, fractions,
-                  [summary["noise"][f"{f:g}"]["train_accuracy"] for f in fractions], color="C2",
-                  label="train")
+  errorbar(ax, fractions, [c["heldout_accuracy"] for c in noise], color="C3",
+           label="held-out (noisy test)")
+  errorbar(ax, fractions, [c["train_accuracy"] for c in noise], color="C2", label="train")
   ax.set(xlabel="signal fraction f", ylabel="accuracy at the end", ylim=(0, 1.02),
          title="(1') forced memorization: accuracies")
   ax.legend(fontsize=7)
   ax = axes[2]
   for (data, color) in zip(SIZE_DATA, ("C0", "C3", "C1")):
-    common.errorbar(ax, sizes, [summary["size"][data][str(n)]["train_accuracy"] for n in sizes],
-                    color=color, label=data)
+    errorbar(ax, sizes, [summary["size"][data][str(n)]["train_accuracy"] for n in sizes],
+             color=color, label=data)
   ax.set(xscale="log", xlabel="training-set size n (held-out pool n..2n-1)",
          ylabel=f"training accuracy after the budget ({summary['settings']['max_epochs']} epochs)",
          ylim=(0, 1.02), title="(2) dataset size (epochs to fit: summary.json)")
   ax.legend(fontsize=7)
   ax = axes[3]
-  for (label, color) in zip(stab_cells, ("C0", "C3", "C4", "C5", "C6", "C2", "C7")):
+  labels = list(summary["stability"]["test"])
+  for (label, color) in zip(labels, ("C0", "C3", "C4", "C5", "C6", "C2", "C7")):
     for split, ls in (("test", "-"), ("noise", ":")):
       curve = summary["stability"][split][label]
       ys = [c["mean"] for c in curve["input_gradient_norm"]]
@@ -376,11 +410,15 @@ def _figure(args, summary, fractions, sizes, stab_cells) -> None:
   ax.set(yscale="log", xlabel="epoch", ylabel="||dCE/dx|| (test solid, noise dotted)",
          title="(3) input-gradient norm over training")
   ax.legend(fontsize=6)
-  fig.suptitle(f"Badger 2022 on {args.dataset} ({args.seeds} seed(s))"
-               + (" [--quick]" if args.quick else ""))
+  fig.suptitle(f"Badger 2022 on {summary['dataset']} ({summary['seeds']} seed(s))"
+               + (" [--quick]" if summary["quick"] else ""))
   fig.tight_layout()
-  common.savefig(fig, args, "badger2022.png")
+  return {"badger2022.png": fig}
 
+
+EXPERIMENT = driver.Experiment(
+    name="badger2022", doc=__doc__, config=Config(), quick=QUICK, grid=grid,
+    summarize=summarize, plot=plot, report=report, check=check)
 
 if __name__ == "__main__":
-  sys.exit(main())
+  driver.main(EXPERIMENT)

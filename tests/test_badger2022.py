@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +14,8 @@ from memobench.data import corruptions
 from memobench.metrics import input_stability
 from memobench.models import MODELS
 from memobench.training import forced_memorization as fm
-from tests.test_experiments import check_outputs, run_script
+from experiments import badger2022, driver, knobs
+from tests.conftest import REPO
 
 
 def _spec(*overrides, name="digits_clean"):
@@ -214,9 +216,19 @@ def test_input_stability_field_enters_the_hash_only_when_set():
 # --------------------------------------------------------------------------
 
 
-def test_badger2022_quick(tmp_path):
-  run_script("badger2022.py", tmp_path)
-  summary = check_outputs(tmp_path, "badger2022.png", 6)
+FIXTURE = os.path.join(REPO, "tests", "data", "experiments", "badger2022.records.json.gz")
+
+
+@pytest.fixture(scope="module")
+def recorded():
+  """The --quick run's recorded cells and the summary made of them (no training)."""
+  config, records, _ = driver.load_records(badger2022.EXPERIMENT, FIXTURE)
+  return config, records, badger2022.summarize(config, records)
+
+
+def test_badger2022_recorded_summary(recorded):
+  config, records, summary = recorded
+  assert config.quick and set(records) == {c.key for c in badger2022.grid(config)}
   assert set(summary["noise"]) == {"0", "1"}
   for cell in summary["noise"].values():
     for field in ("epochs_to_fit", "steps_to_fit", "heldout_accuracy"):
@@ -232,17 +244,29 @@ def test_badger2022_quick(tmp_path):
     assert all(c["mean"] > 0 for c in curve["logit_jacobian_norm"])
 
 
+def test_fit_and_threshold_cells_count_censored_seeds_at_their_budget():
+  def run(steps_to_fit, epochs, accs, status):
+    return {"metrics": {"steps_to_fit": steps_to_fit,
+                        "epochs_to_fit": None if steps_to_fit is None else steps_to_fit / 10,
+                        "steps_to_fit_censored": steps_to_fit is None},
+            "run": {"status": status, "steps": epochs[-1] * 10, "epochs": epochs[-1]},
+            "curve": {"epoch": epochs, "train_accuracy": accs}}
+  runs = [run(40, [1, 2, 3, 4], [0.5, 0.92, 0.95, 0.99], "completed"),
+          run(None, [1, 2, 3, 4, 5], [0.2, 0.3, 0.5, 0.6, 0.7], "budget_exhausted")]
+  fit = badger2022.fit_cell(runs, "epochs_to_fit")
+  assert fit["mean"] == pytest.approx(4.5) and fit["censored"] == 1 and fit["is_lower_bound"]
+  assert fit["median"] == pytest.approx(4.5)
+  hit = badger2022.threshold_cell(runs, 0.9)
+  assert [hit["mean"], hit["censored"]] == [pytest.approx(3.5), 1] and hit["threshold"] == 0.9
+
+
 def test_badger2022_docstring_and_bad_input():
   import ast  # pylint: disable=import-outside-toplevel
-  import os  # pylint: disable=import-outside-toplevel
-  import subprocess  # pylint: disable=import-outside-toplevel
-  import sys  # pylint: disable=import-outside-toplevel
-  from tests.conftest import REPO  # pylint: disable=import-outside-toplevel
   path = os.path.join(REPO, "experiments", "badger2022.py")
   doc = ast.get_docstring(ast.parse(open(path).read()))
   assert doc.startswith("Badger 2022") and "python experiments/badger2022.py --quick" in doc
-  assert "Runtime:" in doc and "Paper vs measured" in doc and "PLACEHOLDER" not in doc
-  out = subprocess.run([sys.executable, path, "--quick", "--max_epochs=0"], capture_output=True,
-                       text=True, timeout=600, cwd=REPO)
-  assert out.returncode == 2 and "--max_epochs must be >= 1" in out.stderr
-  assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+  assert "Runtime:" in doc and "PLACEHOLDER" not in doc
+  with pytest.raises(knobs.KnobError, match="max_epochs=0: expected >= 1"):
+    driver.configure(badger2022.EXPERIMENT, True, ["max_epochs=0"])
+  with pytest.raises(knobs.KnobError, match=r"fractions=0.0,1.5: expected each value in \[0, 1\]"):
+    driver.configure(badger2022.EXPERIMENT, False, ["fractions=0,1.5"])
