@@ -90,29 +90,47 @@ the per-evaluation arrays) and removal/<kind>_k<k>.json (resumable retraining).
 from __future__ import annotations
 
 import dataclasses
-import json
+import hashlib
 import os
-import sys
 
 import numpy as np
 
-import common
+from experiments import driver, summaries
+from experiments.cells import ComputedCell, SpecCell
+from experiments.knobs import knob
 
-from memobench import leaderboard, results, specs
-from memobench.data import corruptions, datasets
-from memobench import workload as workload_lib
-from memobench.training import loop
-
-EPOCHS = 20            # phase (i): fixed budget of every tracked run
-RETRAIN_EPOCHS = 10    # phase (ii): fixed budget of every retraining
 # Phase (ii) evaluates once, at the end: an evaluation per epoch would only cost time.
 ONE_EVALUATION = "budget.eval_every_steps=1000000"
-FRACTIONS = (0.1, 0.2, 0.3)
 KINDS = ("difficult", "easy", "random")
 RUNS = {"real": "clean", "partial": "partial40", "random": "randlabels"}
 TERCILES = ("easy", "medium", "difficult")
 # The random removals' draws: numpy's generator seeded with (RANDOM_STREAM, seed, k%).
 RANDOM_STREAM = 2112
+TRACKED = ("analysis.turnover_dropout=0.5", "analysis.turnover_every_eval=true",
+           "budget.fit_threshold=1.0", "analysis.dynamics=false",
+           "analysis.effective_rank=false")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  dataset: str = knob("digits", "catalogue dataset: phase (i) runs <dataset>_clean, "
+                                "_partial40 and _randlabels")
+  seeds: int = knob(3, "seeds per cell, trained together", lo=1)
+  epochs: int = knob(20, "phase (i): fixed epochs of every tracked run", lo=1)
+  retrain_epochs: int = knob(10, "phase (ii): fixed epochs of every retraining", lo=1)
+  fractions: tuple[float, ...] = knob((0.1, 0.2, 0.3), "phase (ii): fractions of the "
+                                      "training set removed", lo=0.001, hi=0.999)
+  spec_overrides: tuple[str, ...] = knob((), "phase (i): spec --set overrides of every tracked "
+                                             "run, after its budget (non-standard)")
+  quick: bool = False
+
+
+QUICK = Config(seeds=1, retrain_epochs=1, fractions=(0.1,),
+               spec_overrides=("budget.max_steps=33", "budget.eval_every_steps=11"), quick=True)
+
+
+def tracked_overrides(config: Config) -> tuple[str, ...]:
+  return (*TRACKED, f"budget.max_epochs={config.epochs}", *config.spec_overrides)
 
 
 # --------------------------------------------------------------------------
@@ -173,98 +191,6 @@ def halving_step(steps: np.ndarray, curve: np.ndarray) -> int | None:
   return int(np.asarray(steps)[below[0]]) if len(below) else None
 
 
-# --------------------------------------------------------------------------
-# Phase (ii): retraining on subsets, through the one training loop
-# --------------------------------------------------------------------------
-
-
-def train_on_subsets(spec: specs.Spec, dataset: datasets.Dataset, kept: list[np.ndarray],
-                     seeds: list[int], vmap: str) -> list[float]:
-  """Clean test accuracy of seed s's model trained on the training examples kept[s].
-
-  Every member keeps the same number of examples, so the seeds share one vmapped
-  program (their data stacked); `spec` is the plain model's (no turn-over masks).
-  """
-  first = kept[0]
-  subset = dataclasses.replace(dataset, x_train=dataset.x_train[first],
-                               y_train=dataset.y_train[first], input_scale_train=None)
-  workload = workload_lib.resolve(spec, dataset=subset, stops_on_fit=False)
-  members = []
-  for seed, idx in zip(seeds, kept):
-    data = corruptions.clean_data(dataset.x_train[idx], dataset.y_train[idx], dataset.x_test,
-                                  dataset.y_test, dataset.num_classes)
-    members.append(loop.Member(dataclasses.replace(spec, seed=seed), data, log=lambda _: None))
-  vmapped = vmap != "false" and len(members) > 1 and workload.fused
-  outcomes = loop.train_group(workload, members, vmapped=vmapped)
-  if any(o.status == "preempted" for o in outcomes):  # never record a partial retraining
-    common.fail("preempted during a retraining (not checkpointed); rerun the same command: "
-                "finished retrainings are kept", 143)
-  return [float(o.final.test_accuracy) for o in outcomes]
-
-
-def removal_phase(args, rankings: dict[int, np.ndarray], seeds: list[int],
-                  epochs: int) -> dict[str, dict[str, list[float]]]:
-  """{k%: {kind: [test accuracy per seed]}}, k = 0 the full training set; resumable."""
-  spec, _ = common.get_spec(f"{args.dataset}_clean", [
-      f"budget.max_epochs={epochs}", "budget.max_steps=none", ONE_EVALUATION,
-      "analysis.dynamics=false", "analysis.effective_rank=false"])
-  try:
-    dataset = datasets.load(spec.dataset, args.data_dir)
-  except datasets.DataError as e:
-    common.fail(str(e), 1)
-  folder = os.path.join(args.workdir, "removal")
-  os.makedirs(folder, exist_ok=True)
-  n = dataset.num_train
-  plan = [(0, "none", [np.arange(n)] * len(seeds))]
-  for fraction in args.fractions[:1] if args.quick else args.fractions:
-    for kind in KINDS:
-      plan.append((int(round(100 * fraction)), kind,
-                   [kept_indices(rankings[s], fraction, kind, s) for s in seeds]))
-  out: dict[str, dict[str, list[float]]] = {}
-  for percent, kind, kept in plan:
-    path = os.path.join(folder, f"{kind}_k{percent}.json")
-    record = {"spec_hash": specs.spec_hash(spec), "seeds": seeds,
-              "kept_sha": [results_digest(k) for k in kept]}
-    cached = _read(path)
-    if not args.no_resume and cached is not None and all(
-        cached.get(f) == v for f, v in record.items()):
-      accuracy = cached["test_accuracy"]
-      print(f"removal {kind} {percent}%: kept existing result", file=sys.stderr)
-    else:
-      accuracy = train_on_subsets(spec, dataset, kept, seeds, args.vmap_seeds)
-      results.write_json_atomic(path, {**record, "test_accuracy": accuracy,
-                                       "kept_examples": int(len(kept[0]))})
-      print(f"removal {kind} {percent}%: test accuracy "
-            f"{np.mean(accuracy):.4f} ({len(kept[0])} examples kept)", file=sys.stderr)
-    out.setdefault(str(percent), {})[kind] = accuracy
-  return out
-
-
-def results_digest(idx: np.ndarray) -> str:
-  import hashlib  # pylint: disable=import-outside-toplevel
-  return hashlib.sha256(np.asarray(idx, np.int64).tobytes()).hexdigest()[:16]
-
-
-def _read(path: str):
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except (OSError, ValueError):
-    return None
-
-
-# --------------------------------------------------------------------------
-# Phase (i) analysis
-# --------------------------------------------------------------------------
-
-
-def load_tracks(args, key: str, seed: int) -> dict[str, np.ndarray]:
-  path = os.path.join(args.workdir, "runs", key, f"seed{seed}", "turnover.npz")
-  with np.load(path) as z:
-    return {k: z[k] for k in ("eval_steps", "own_loss_by_eval", "self_influence_loss_by_eval",
-                              "self_influence_loss", "label_changed")}
-
-
 def groups_of(run: str, tracks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
   """The groups of one run: terciles of final self-influence, all, and (partial) clean/corrupted."""
   final = tracks["self_influence_loss"]
@@ -276,44 +202,177 @@ def groups_of(run: str, tracks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
   return out
 
 
-def analyse(args, seeds: list[int]) -> tuple[dict, dict, dict[int, np.ndarray]]:
-  """(groups summary, mean curves for the figure, clean-run rankings per seed)."""
-  per_group: dict[str, dict[str, list]] = {}
-  curves: dict[str, dict[str, list]] = {}
-  rankings = {}
+def load_tracks(run_folder: str) -> dict[str, np.ndarray]:
+  """A tracked run's per-evaluation self-influence arrays (its turnover.npz)."""
+  with np.load(os.path.join(run_folder, "turnover.npz")) as z:
+    return {k: z[k] for k in ("eval_steps", "own_loss_by_eval", "self_influence_loss_by_eval",
+                              "self_influence_loss", "label_changed")}
+
+
+def seeds_of(runs: list[dict]) -> list[int]:
+  return [r["spec"]["resolved"]["seed"] for r in runs]
+
+
+# --------------------------------------------------------------------------
+# Computed cells
+# --------------------------------------------------------------------------
+
+
+def compute_groups(config: dict, ctx) -> dict:
+  """Phase (i): per group and seed, the mean self-influence and own-mask loss over training,
+  their peak and halving steps (from each tracked run's turnover.npz)."""
+  out: dict = {}
   for run, corruption in RUNS.items():
-    for seed in seeds:
-      tracks = load_tracks(args, corruption, seed)
-      if run == "real":
-        rankings[seed] = tracks["self_influence_loss"]
+    source = ctx.inputs[corruption]
+    for seed in seeds_of(source.record):
+      tracks = load_tracks(source.run_folder(seed))
       steps = tracks["eval_steps"]
       for group, mask in groups_of(run, tracks).items():
         si = group_curve(tracks["self_influence_loss_by_eval"], mask)
         loss = group_curve(tracks["own_loss_by_eval"], mask)
-        g = per_group.setdefault(group, {"peak": [], "halving": [], "size": []})
+        g = out.setdefault(group, {"seeds": [], "peak": [], "halving": [], "size": [],
+                                   "steps": [], "si": [], "loss": []})
+        g["seeds"].append(seed)
         g["peak"].append(peak_step(steps, si))
         g["halving"].append(halving_step(steps, loss))
         g["size"].append(int(mask.sum()))
-        c = curves.setdefault(group, {"steps": [], "si": [], "loss": []})
-        c["steps"].append(steps)
-        c["si"].append(si)
-        c["loss"].append(loss)
-  summary = {}
-  for group, g in per_group.items():
-    summary[group] = {"peak_step": leaderboard.summarize(g["peak"]),
-                      "loss_halving_step": leaderboard.summarize(g["halving"]),
-                      "examples": leaderboard.summarize(g["size"])}
-  mean_curves = {}
-  for group, c in curves.items():
-    e = min(len(s) for s in c["steps"])  # a run that fitted early stops early
-    mean_curves[group] = {"step": [int(v) for v in c["steps"][0][:e]],
-                          "self_influence": np.mean([s[:e] for s in c["si"]], 0).tolist(),
-                          "loss": np.mean([s[:e] for s in c["loss"]], 0).tolist()}
-  return summary, mean_curves, rankings
+        g["steps"].append([int(s) for s in steps])
+        g["si"].append(si.tolist())
+        g["loss"].append(loss.tolist())
+  return out
 
 
-def figure(args, mean_curves, removal_summary) -> None:
-  plt = common.plt
+@dataclasses.dataclass(frozen=True)
+class RemovalConfig:
+  """One retraining of phase (ii): `kind` removal of `fraction` (0: none), every seed."""
+  spec: object          # memobench.specs.Spec of the plain model (no turn-over masks)
+  seeds: tuple[int, ...]
+  fraction: float
+  kind: str
+
+
+def results_digest(idx: np.ndarray) -> str:
+  return hashlib.sha256(np.asarray(idx, np.int64).tobytes()).hexdigest()[:16]
+
+
+def compute_removal(config: RemovalConfig, ctx) -> dict:
+  """Clean test accuracy per seed of the plain model retrained from scratch on the training
+  set without the examples `kind` removes, ranked by the seed's clean run's final
+  self-influence (the seeds share one vmapped program: every one keeps as many examples)."""
+  from memobench import workload as workload_lib  # pylint: disable=import-outside-toplevel
+  from memobench.data import corruptions, datasets  # pylint: disable=import-outside-toplevel
+  from memobench.training import loop  # pylint: disable=import-outside-toplevel
+  spec, seeds = config.spec, list(config.seeds)
+  dataset = datasets.load(spec.dataset, ctx.data_dir)
+  if config.kind == "none":
+    kept = [np.arange(dataset.num_train)] * len(seeds)
+  else:
+    clean = ctx.inputs["clean"]
+    kept = [kept_indices(load_tracks(clean.run_folder(s))["self_influence_loss"],
+                         config.fraction, config.kind, s) for s in seeds]
+  first = kept[0]
+  subset = dataclasses.replace(dataset, x_train=dataset.x_train[first], y_train=dataset.y_train[first],
+                      input_scale_train=None)
+  workload = workload_lib.resolve(spec, dataset=subset, stops_on_fit=False)
+  members = []
+  for seed, idx in zip(seeds, kept):
+    data = corruptions.clean_data(dataset.x_train[idx], dataset.y_train[idx], dataset.x_test,
+                                  dataset.y_test, dataset.num_classes)
+    members.append(loop.Member(dataclasses.replace(spec, seed=seed), data, log=lambda _: None))
+  vmapped = ctx.vmap != "false" and len(members) > 1 and workload.fused
+  outcomes = loop.train_group(workload, members, vmapped=vmapped)
+  accuracy = [float(o.final.test_accuracy) for o in outcomes]
+  ctx.log(f"test accuracy {np.mean(accuracy):.4f} ({len(first)} examples kept)")
+  return {"seeds": seeds, "test_accuracy": accuracy, "kept_examples": int(len(first)),
+          "kept_sha": [results_digest(k) for k in kept],
+          "statuses": [o.status for o in outcomes]}
+
+
+def removal_key(kind: str, percent: int) -> str:
+  return f"removal_{kind}_k{percent}"
+
+
+def removal_plan(config: Config) -> list[tuple[int, str, float]]:
+  """(percent, kind, fraction) of every retraining; percent 0 is the full training set."""
+  plan = [(0, "none", 0.0)]
+  for fraction in config.fractions:
+    plan += [(int(round(100 * fraction)), kind, fraction) for kind in KINDS]
+  return plan
+
+
+def grid(config: Config) -> list:
+  from memobench import catalogue, specs  # pylint: disable=import-outside-toplevel
+  cells: list = [SpecCell(corruption, catalogue.get(f"{config.dataset}_{corruption}"),
+                          tracked_overrides(config), config.seeds)
+                 for corruption in RUNS.values()]
+  cells.append(ComputedCell("groups", compute_groups, {}, needs=tuple(RUNS.values())))
+  plain, _ = specs.with_overrides(catalogue.get(f"{config.dataset}_clean"), [
+      f"budget.max_epochs={config.retrain_epochs}", "budget.max_steps=none", ONE_EVALUATION,
+      "analysis.dynamics=false", "analysis.effective_rank=false"])
+  seeds = tuple(range(plain.seed, plain.seed + config.seeds))
+  for percent, kind, fraction in removal_plan(config):
+    cells.append(ComputedCell(removal_key(kind, percent), compute_removal,
+                              RemovalConfig(plain, seeds, fraction, kind),
+                              needs=() if kind == "none" else ("clean",)))
+  return cells
+
+
+# --------------------------------------------------------------------------
+# Summary (pure), report and figure
+# --------------------------------------------------------------------------
+
+
+def summarize(config: Config, records: dict) -> dict:
+  groups = records["groups"]
+  group_summary, mean_curves = {}, {}
+  for group, g in groups.items():
+    group_summary[group] = {"peak_step": summaries.summarize(g["peak"]),
+                            "loss_halving_step": summaries.summarize(g["halving"]),
+                            "examples": summaries.summarize(g["size"])}
+    e = min(len(s) for s in g["steps"])  # a run that fitted early stops early
+    mean_curves[group] = {"step": [int(v) for v in g["steps"][0][:e]],
+                          "self_influence": np.mean([s[:e] for s in g["si"]], 0).tolist(),
+                          "loss": np.mean([s[:e] for s in g["loss"]], 0).tolist()}
+  removal: dict = {}
+  for percent, kind, _ in removal_plan(config):
+    accuracy = records[removal_key(kind, percent)]["test_accuracy"]
+    removal.setdefault(str(percent), {})[kind] = {
+        "test_accuracy": summaries.summarize(accuracy, (0.0, 1.0))}
+  return {
+      "experiment": "turnover2021_memorization", "paper": "arXiv 2112.08798",
+      "dataset": config.dataset, "seeds": config.seeds, "quick": config.quick,
+      "tracked_runs": dict(RUNS), "tracked_overrides": list(tracked_overrides(config)),
+      "retrain_epochs": config.retrain_epochs,
+      "groups": group_summary, "removal": removal,
+      "final_test_accuracy": {run: summaries.stat(records[c], "test_accuracy")
+                              for run, c in RUNS.items()},
+      "final_train_accuracy": {run: summaries.stat(records[c], "train_accuracy")
+                               for run, c in RUNS.items()},
+      "curves": mean_curves,
+  }
+
+
+def _fmt(cell, digits=0) -> str:
+  if cell["mean"] is None:
+    return "n/a".ljust(16)
+  std = cell["std"] if cell["std"] is not None else 0.0
+  return f"{cell['mean']:.{digits}f} +- {std:.{digits}f}".ljust(16)
+
+
+def report(config: Config, summary: dict) -> str:
+  lines = ["group                 peak step        loss-halving step"]
+  for group, g in summary["groups"].items():
+    lines.append(f"{group:20s}  {_fmt(g['peak_step'])}  {_fmt(g['loss_halving_step'])}")
+  lines.append("removal  k%  kind        test accuracy")
+  for k, kinds in summary["removal"].items():
+    for kind, cell in kinds.items():
+      lines.append(f"         {k:>3s} {kind:10s}  {_fmt(cell['test_accuracy'], 4)}")
+  return "\n".join(lines)
+
+
+def plot(config: Config, summary: dict) -> dict:
+  from experiments.figures import errorbar, plt  # pylint: disable=import-outside-toplevel
+  mean_curves, removal_summary = summary["curves"], summary["removal"]
   fig, axes = plt.subplots(2, 4, figsize=(17, 7.5))
   colors = {"easy": "C2", "medium": "C1", "difficult": "C3", "all": "k", "clean": "C0",
             "corrupted": "C3"}
@@ -342,84 +401,21 @@ def figure(args, mean_curves, removal_summary) -> None:
   ks = [int(k) for k in removal_summary if k != "0"]
   base = removal_summary["0"]["none"]["test_accuracy"]
   for kind, color in zip(KINDS, ("C3", "C2", "C7")):
-    common.errorbar(ax, [0] + ks, [base] + [removal_summary[str(k)][kind]["test_accuracy"]
-                                            for k in ks], color=color,
-                    label=f"{kind} removed")
+    errorbar(ax, [0] + ks, [base] + [removal_summary[str(k)][kind]["test_accuracy"]
+                                     for k in ks], color=color, label=f"{kind} removed")
   ax.set(xlabel="% of training set removed", ylabel="clean test accuracy",
          title="(ii) retraining without k% of examples")
   ax.legend(fontsize=7)
   fig.suptitle(f"turn-over dropout self-influence over training (arXiv 2112.08798) on "
-               f"{args.dataset}, {args.seeds} seed(s)" + (" [--quick]" if args.quick else ""))
+               f"{summary['dataset']}, {summary['seeds']} seed(s)"
+               + (" [--quick]" if summary["quick"] else ""))
   fig.tight_layout()
-  common.savefig(fig, args, "turnover2021.png")
+  return {"turnover2021.png": fig}
 
 
-def main() -> None:
-  p = common.parser(__doc__, "turnover2021_memorization", "digits")
-  p.add_argument("--epochs", type=int, default=EPOCHS, help="phase (i) budget per run")
-  p.add_argument("--retrain_epochs", type=int, default=RETRAIN_EPOCHS,
-                 help="phase (ii) budget per retraining")
-  p.add_argument("--fractions", default=",".join(f"{f:g}" for f in FRACTIONS),
-                 help="phase (ii): comma-separated fractions of the training set removed")
-  args = common.finish_args(p.parse_args())
-  try:
-    args.fractions = tuple(float(f) for f in args.fractions.split(","))
-  except ValueError:
-    args.fractions = ()
-  if not args.fractions or not all(0 < f < 1 for f in args.fractions):
-    common.fail(f"--fractions must be in (0, 1), e.g. 0.1,0.2,0.3; got {args.fractions!r}", 2)
-  if args.shard is not None:
-    common.fail("--shard is not supported: the retraining phase needs every tracked run", 2)
-  if args.epochs < 1 or args.retrain_epochs < 1:
-    common.fail("--epochs and --retrain_epochs must be >= 1", 2)
-  if args.quick:
-    budget = ("budget.max_steps=33", "budget.eval_every_steps=11")
-    retrain_epochs = 1
-  else:
-    budget = (f"budget.max_epochs={args.epochs}",)
-    retrain_epochs = args.retrain_epochs
-  tracked = ("analysis.turnover_dropout=0.5", "analysis.turnover_every_eval=true",
-             "budget.fit_threshold=1.0", "analysis.dynamics=false",
-             "analysis.effective_rank=false", *budget)
-  cells = []
-  for corruption in RUNS.values():
-    spec, _ = common.get_spec(f"{args.dataset}_{corruption}")
-    cells.append(common.Cell(corruption, spec, tracked))
-  grouped = common.run_cells(cells, args)
-  seeds = [r["spec"]["resolved"]["seed"] for r in grouped["clean"]]
-  group_summary, mean_curves, rankings = analyse(args, seeds)
-  accuracy = removal_phase(args, rankings, seeds, retrain_epochs)
-  removal_summary = {k: {kind: {"test_accuracy": leaderboard.summarize(v, (0.0, 1.0))}
-                         for kind, v in kinds.items()} for k, kinds in accuracy.items()}
-  summary = {
-      "experiment": "turnover2021_memorization", "paper": "arXiv 2112.08798",
-      "dataset": args.dataset, "seeds": args.seeds, "quick": args.quick,
-      "tracked_runs": {run: c for run, c in RUNS.items()}, "tracked_overrides": list(tracked),
-      "retrain_epochs": retrain_epochs,
-      "groups": group_summary, "removal": removal_summary,
-      "final_test_accuracy": {run: common.stat(grouped[c], "test_accuracy")
-                              for run, c in RUNS.items()},
-      "final_train_accuracy": {run: common.stat(grouped[c], "train_accuracy")
-                               for run, c in RUNS.items()},
-      "curves": mean_curves,
-  }
-  figure(args, mean_curves, removal_summary)
-  common.export(args, summary)
-  print("group                 peak step        loss-halving step")
-  for group, g in group_summary.items():
-    print(f"{group:20s}  {_fmt(g['peak_step'])}  {_fmt(g['loss_halving_step'])}")
-  print("removal  k%  kind        test accuracy")
-  for k, kinds in removal_summary.items():
-    for kind, cell in kinds.items():
-      print(f"         {k:>3s} {kind:10s}  {_fmt(cell['test_accuracy'], 4)}")
-
-
-def _fmt(cell, digits=0) -> str:
-  if cell["mean"] is None:
-    return "n/a".ljust(16)
-  std = cell["std"] if cell["std"] is not None else 0.0
-  return f"{cell['mean']:.{digits}f} +- {std:.{digits}f}".ljust(16)
-
+EXPERIMENT = driver.Experiment(
+    name="turnover2021_memorization", doc=__doc__, config=Config(), quick=QUICK, grid=grid,
+    summarize=summarize, plot=plot, report=report)
 
 if __name__ == "__main__":
-  sys.exit(main())
+  driver.main(EXPERIMENT)

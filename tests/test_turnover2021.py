@@ -1,8 +1,6 @@
 """arXiv 2112.08798 pieces: per-evaluation self-influence, removal sets, groups, the experiment."""
 
-import json
 import os
-import sys
 import types
 
 import jax
@@ -12,11 +10,11 @@ import pytest
 from memobench import catalogue, prng, specs, workload
 from memobench.metrics import turnover
 from memobench.models import mlp
+from experiments import cells, driver, turnover2021_memorization as t21
 from tests.conftest import REPO
-from tests.test_experiments import check_outputs, run_script
 
-sys.path.insert(0, os.path.join(REPO, "experiments"))
-import turnover2021_memorization as t21  # noqa: E402  pylint: disable=wrong-import-position
+FIXTURE = os.path.join(REPO, "tests", "data", "experiments",
+                       "turnover2021_memorization.records.json.gz")
 
 
 def test_kept_indices_remove_exactly_the_intended_examples():
@@ -91,22 +89,72 @@ def test_turnover_every_eval_needs_turnover_dropout_and_is_hashed_only_when_set(
       specs.with_overrides(spec, ["analysis.turnover_every_eval=false"])[0])
 
 
-def test_turnover2021_quick(tmp_path):
-  run_script("turnover2021_memorization.py", tmp_path)
-  summary = check_outputs(tmp_path, "turnover2021.png", 3)
+def test_groups_cell_reads_each_runs_tracks_known_answer(tmp_path):
+  """The phase (i) cell: per group and seed, from the runs' turnover.npz (3 evaluations, 6
+  examples; the partial run's examples 4 and 5 corrupted)."""
+  steps = np.array([10, 20, 30])
+  own = np.array([[4.0, 4.0, 2.0, 2.0, 8.0, 8.0],
+                  [1.0, 1.0, 2.0, 2.0, 6.0, 6.0],
+                  [0.5, 0.5, 0.5, 0.5, 1.0, 1.0]])
+  si = np.array([[0.0, 0.0, 1.0, 1.0, 2.0, 2.0],
+                 [0.0, 0.0, 3.0, 3.0, 9.0, 9.0],
+                 [0.0, 0.0, 2.0, 2.0, 5.0, 5.0]])
+  changed = np.array([0, 0, 0, 0, 1, 1])
+  inputs = {}
+  for corruption in t21.RUNS.values():
+    folder = tmp_path / corruption / "seed0"
+    folder.mkdir(parents=True)
+    np.savez(folder / "turnover.npz", eval_steps=steps, own_loss_by_eval=own,
+             self_influence_loss_by_eval=si, self_influence_loss=si[-1], label_changed=changed)
+    inputs[corruption] = cells.Input(corruption, [{"spec": {"resolved": {"seed": 0}}}],
+                                     str(tmp_path / corruption), "h")
+  ctx = cells.Context("groups", str(tmp_path / "out"), inputs)
+  out = t21.compute_groups({}, ctx)
+  # Terciles of the final self-influence (0, 0, 2, 2, 5, 5): easy {0, 1}, difficult {4, 5}.
+  assert out["real.easy"]["size"] == [2] and out["real.easy"]["si"] == [[0.0, 0.0, 0.0]]
+  assert out["real.difficult"]["peak"] == [20]            # 2 -> 9 -> 5
+  assert out["real.easy"]["halving"] == [20]              # 4 -> 1 < 2
+  assert out["real.difficult"]["halving"] == [30]         # 8 -> 6 -> 1 < 4
+  assert out["real.all"]["loss"] == [[pytest.approx(14 / 3), 3.0, pytest.approx(2 / 3)]]
+  assert out["partial.corrupted"]["seeds"] == [0] and out["partial.corrupted"]["size"] == [2]
+  assert out["partial.clean"]["peak"] == [20] and "real.clean" not in out
+
+
+@pytest.fixture(scope="module")
+def recorded():
+  """The --quick run's recorded cells and the summary made of them (no training)."""
+  config, records, _ = driver.load_records(t21.EXPERIMENT, FIXTURE)
+  return config, records, t21.summarize(config, records)
+
+
+def test_turnover2021_recorded_summary(recorded):
+  config, records, summary = recorded
+  assert config.quick and set(records) == {c.key for c in t21.grid(config)}
   groups = summary["groups"]
   assert {"real.easy", "real.difficult", "partial.clean", "partial.corrupted",
           "random.all"} <= set(groups)
   assert groups["real.easy"]["peak_step"]["mean"] in (11, 22, 33)
+  assert summary["curves"]["real.all"]["step"] == [11, 22, 33]
   removal = summary["removal"]
   assert set(removal) == {"0", "10"} and set(removal["10"]) == {"difficult", "easy", "random"}
   for cell in removal["10"].values():
     assert 0.0 < cell["test_accuracy"]["mean"] <= 1.0
-  record = json.loads((tmp_path / "removal" / "difficult_k10.json").read_text())
-  assert record["kept_examples"] == 1437 - round(0.1 * 1437)
-  # The tracker's last row is the final self-influence the metric reports (same parameters).
-  with np.load(tmp_path / "runs" / "clean" / "seed0" / "turnover.npz") as z:
-    np.testing.assert_array_equal(z["eval_steps"], [11, 22, 33])
+  assert records["removal_difficult_k10"]["kept_examples"] == 1437 - round(0.1 * 1437)
+  assert records["removal_none_k0"]["kept_examples"] == 1437
+  # Each kind removes other examples.
+  assert len({records[f"removal_{k}_k10"]["kept_sha"][0] for k in t21.KINDS}) == 3
+
+
+def test_a_tracked_runs_last_row_is_its_final_self_influence(tmp_path):
+  """In a real run (in-process, 22 steps), turnover.npz's last row is the final score the
+  metric reports: the same parameters, measured at the last evaluation."""
+  from memobench import run  # pylint: disable=import-outside-toplevel
+  spec, _ = specs.with_overrides(catalogue.get("digits_clean"), [
+      *t21.TRACKED, "budget.max_steps=22", "budget.eval_every_steps=11"])
+  run.run_spec(spec, str(tmp_path), log=lambda _: None, checkpoint_every=0)
+  tracks = t21.load_tracks(str(tmp_path))
+  np.testing.assert_array_equal(tracks["eval_steps"], [11, 22])
+  with np.load(tmp_path / "turnover.npz") as z:
     np.testing.assert_allclose(z["self_influence_loss_by_eval"][-1], z["self_influence_loss"],
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(z["own_loss_by_eval"][-1], z["own_loss"], rtol=1e-6)
