@@ -90,30 +90,121 @@ cells {mean, std, ci95, n} over seeds), leaderboard.json/.html, runs/<cell>/seed
 
 from __future__ import annotations
 
-import sys
+import dataclasses
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-import common
+from experiments import driver, summaries
+from experiments.cells import ComputedCell, SpecCell
+from experiments.knobs import knob
 
-from memobench import leaderboard, models, prng, specs
-from memobench.data import datasets
-from memobench.metrics import effective_rank
-
-DEPTHS = (1, 2, 4, 8)  # --depths=1,2,3,4,5,6,7,8 for every depth
-WIDTH = 128
 ACTIVATIONS = ("linear", "relu")
-DEPTH_LR = 0.01
-DEPTH_EPOCHS = 20
-EXPANSIONS = (1, 2, 4)
-OVERPARAM_DATASETS = ("mnist5k", "mnist1d", "digits")
-OVERPARAM_EPOCHS = 20
 # Every run evaluates once, at the end of its fixed budget (no stop on fitting).
 ONE_EVALUATION = "budget.eval_every_steps=1000000"
 FORMS = ("gram_entropy", "gram_effective_rank", "effective_rank",
          "gram_entropy_centered", "gram_effective_rank_centered", "effective_rank_centered")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  dataset: str = knob("digits", "dataset of the depth sweep")
+  seeds: int = knob(3, "seeds per cell, trained together", lo=1)
+  depths: tuple[int, ...] = knob((1, 2, 4, 8), "hidden layers of the depth sweep "
+                                 "(1,2,3,4,5,6,7,8 for every depth)", lo=1, hi=64)
+  width: int = knob(128, "units per hidden layer of the depth sweep", lo=1)
+  depth_lr: float = knob(0.01, "SGD learning rate of the depth sweep", lo=1e-8, hi=10.0)
+  depth_epochs: int = knob(20, "fixed epochs of every depth-sweep run", lo=1)
+  expansions: tuple[int, ...] = knob((1, 2, 4), "linear expansions d of the "
+                                     "over-parameterization sweep", lo=1, hi=16)
+  overparam_datasets: tuple[str, ...] = knob(("mnist5k", "mnist1d", "digits"),
+                                             "datasets of the over-parameterization sweep")
+  overparam_epochs: int = knob(20, "fixed epochs of every over-parameterization run", lo=1)
+  spec_overrides: tuple[str, ...] = knob((), "spec --set overrides of every cell, after the "
+                                             "budget (recorded as non-standard)")
+  quick: bool = False
+
+
+QUICK = Config(seeds=1, depths=(1, 3), expansions=(1, 2), overparam_datasets=("digits",),
+               spec_overrides=summaries.QUICK_SET[:2], quick=True)
+
+
+def depth_key(act: str, depth: int) -> str:
+  return f"depth_{act}_{depth}"
+
+
+def init_key(act: str, depth: int) -> str:
+  return f"init_{act}_{depth}"
+
+
+def overparam_key(name: str, d: int) -> str:
+  return f"overparam_{name}_d{d}"
+
+
+def depth_budget(config: Config) -> tuple[str, ...]:
+  return (f"budget.max_epochs={config.depth_epochs}", f"optimizer.lr={config.depth_lr}",
+          ONE_EVALUATION, *config.spec_overrides)
+
+
+def depth_overrides(config: Config, act: str, depth: int) -> tuple[str, ...]:
+  return ("model.name=mlp", f"model.depth={depth}", f"model.width={config.width}",
+          f"model.activation={act}", "analysis.dynamics=false", *depth_budget(config))
+
+
+@dataclasses.dataclass(frozen=True)
+class InitConfig:
+  """The effective ranks at initialization of a spec cell's seeds (its spec, overrides applied)."""
+  spec: object          # memobench.specs.Spec
+  seeds: int
+
+
+def init_ranks(config: InitConfig, ctx) -> dict:
+  """Every form's effective rank of the test embedding at each seed's initial parameters.
+
+  The parameters a run of the spec with seed s starts from: module.init on the key
+  fold_in(run_key(s), prng.INIT), as training/steps.py's init does. No training.
+  """
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from memobench import models, prng  # pylint: disable=import-outside-toplevel
+  from memobench.data import datasets  # pylint: disable=import-outside-toplevel
+  from memobench.metrics import effective_rank  # pylint: disable=import-outside-toplevel
+  spec = config.spec
+  dataset = datasets.load(spec.dataset, ctx.data_dir)
+  module = models.build(spec.model, dataset.num_classes)
+  out = []
+  for seed in range(spec.seed, spec.seed + config.seeds):
+    key = jax.random.fold_in(prng.run_key(seed), prng.INIT)
+    variables = module.init(key, jnp.zeros((1, *dataset.input_shape), jnp.float32), train=False)
+    h = effective_rank.penultimate_features(module, variables["params"], {}, dataset.x_test)
+    out.append({k: float(v) for k, v in effective_rank.spectra(h).items()})
+  return {"seeds": list(range(spec.seed, spec.seed + config.seeds)), "ranks": out}
+
+
+def grid(config: Config) -> list:
+  from memobench import catalogue, specs  # pylint: disable=import-outside-toplevel
+  base = catalogue.get(f"{config.dataset}_clean")
+  cells: list = []
+  for act in ACTIVATIONS:
+    for depth in config.depths:
+      overrides = depth_overrides(config, act, depth)
+      cells.append(SpecCell(depth_key(act, depth), base, overrides, config.seeds))
+  for name in config.overparam_datasets:
+    spec = catalogue.get(f"{name}_clean")
+    for d in config.expansions:
+      cells.append(SpecCell(overparam_key(name, d), spec, (
+          f"model.linear_expansion={d}", "analysis.dynamics=false",
+          f"budget.max_epochs={config.overparam_epochs}", ONE_EVALUATION,
+          *config.spec_overrides), config.seeds))
+  for act in ACTIVATIONS:  # no training: a function of each depth cell's spec and seeds
+    for depth in config.depths:
+      spec, _ = specs.with_overrides(base, list(depth_overrides(config, act, depth)))
+      cells.append(ComputedCell(init_key(act, depth), init_ranks, InitConfig(spec, config.seeds)))
+  return cells
+
+
+# --------------------------------------------------------------------------
+# Statistics (pure)
+# --------------------------------------------------------------------------
 
 
 def spearman(xs, ys) -> float | None:
@@ -135,60 +226,8 @@ def spearman(xs, ys) -> float | None:
   return float(np.corrcoef(rx, ry)[0, 1])
 
 
-def init_ranks(spec, seed: int, dataset: datasets.Dataset) -> dict[str, float]:
-  """Every form's effective rank of the test embedding at the run's initial parameters.
-
-  The parameters a run of `spec` with `seed` starts from: module.init on the key
-  fold_in(run_key(seed), prng.INIT), as training/steps.py's init does.
-  """
-  module = models.build(spec.model, dataset.num_classes)
-  key = jax.random.fold_in(prng.run_key(seed), prng.INIT)
-  variables = module.init(key, jnp.zeros((1, *dataset.input_shape), jnp.float32), train=False)
-  h = effective_rank.penultimate_features(module, variables["params"], {}, dataset.x_test)
-  return effective_rank.spectra(h)
-
-
-def depth_key(act: str, depth: int) -> str:
-  return f"depth_{act}_{depth}"
-
-
-def main() -> None:
-  p = common.parser(__doc__, "huh2023_low_rank", "digits")
-  p.add_argument("--depths", default=",".join(map(str, DEPTHS)),
-                 help="comma-separated depths of the depth sweep")
-  args = common.finish_args(p.parse_args())
-  try:
-    depths = tuple(int(d) for d in args.depths.split(","))
-  except ValueError:
-    depths = ()
-  if not depths or min(depths) < 1:
-    common.fail(f"--depths must be positive integers, e.g. 1,2,4,8; got {args.depths!r}", 2)
-  depths = (1, 3) if args.quick else depths
-  expansions = (1, 2) if args.quick else EXPANSIONS
-  overparam_sets = (args.dataset,) if args.quick else OVERPARAM_DATASETS
-  quick = common.QUICK_SET[:2] if args.quick else ()
-  cells = []
-  base, _ = common.get_spec(f"{args.dataset}_clean")
-  depth_budget = quick or (f"budget.max_epochs={DEPTH_EPOCHS}", f"optimizer.lr={DEPTH_LR}",
-                           ONE_EVALUATION)
-  for act in ACTIVATIONS:
-    for depth in depths:
-      cells.append(common.Cell(depth_key(act, depth), base, (
-          "model.name=mlp", f"model.depth={depth}", f"model.width={WIDTH}",
-          f"model.activation={act}", "analysis.dynamics=false", *depth_budget)))
-  for name in overparam_sets:
-    spec, _ = common.get_spec(f"{name}_clean")
-    for d in expansions:
-      cells.append(common.Cell(f"overparam_{name}_d{d}", spec, (
-          f"model.linear_expansion={d}", "analysis.dynamics=false",
-          *(quick or (f"budget.max_epochs={OVERPARAM_EPOCHS}", ONE_EVALUATION)))))
-  grouped = common.run_cells(cells, args)
-
-  # 1. effective rank by depth, at init (recomputed here) and after training (the runs').
-  try:
-    dataset = datasets.load(base.dataset, args.data_dir)
-  except datasets.DataError as e:
-    common.fail(str(e), 1)
+def summarize(config: Config, records: dict) -> dict:
+  depths = config.depths
   by_depth: dict = {}
   trend: dict = {}
   for act in ACTIVATIONS:
@@ -196,13 +235,11 @@ def main() -> None:
       for form in FORMS:
         by_depth.setdefault(act, {}).setdefault(stage, {})[form] = {}
     for depth in depths:
-      runs = grouped[depth_key(act, depth)]
-      init = [init_ranks(specs.from_dict(r["spec"]["resolved"]),
-                         r["spec"]["resolved"]["seed"], dataset) for r in runs]
-      trained = [r["memorization"]["effective_rank"] for r in runs]
+      init = records[init_key(act, depth)]["ranks"]
+      trained = [r["memorization"]["effective_rank"] for r in records[depth_key(act, depth)]]
       for form in FORMS:
-        by_depth[act]["init"][form][str(depth)] = leaderboard.summarize(v[form] for v in init)
-        by_depth[act]["trained"][form][str(depth)] = leaderboard.summarize(
+        by_depth[act]["init"][form][str(depth)] = summaries.summarize(v[form] for v in init)
+        by_depth[act]["trained"][form][str(depth)] = summaries.summarize(
             v[form] for v in trained)
     for stage in ("init", "trained"):
       trend.setdefault(act, {})[stage] = {
@@ -212,51 +249,56 @@ def main() -> None:
                  f"depth_{depths[-1]}": by_depth[act][stage][form][str(depths[-1])]["mean"]}
           for form in FORMS}
   depth_accuracy = {act: {str(d): {
-      "test_accuracy": common.stat(grouped[depth_key(act, d)], "test_accuracy"),
-      "train_accuracy": common.stat(grouped[depth_key(act, d)], "train_accuracy")}
+      "test_accuracy": summaries.stat(records[depth_key(act, d)], "test_accuracy"),
+      "train_accuracy": summaries.stat(records[depth_key(act, d)], "train_accuracy")}
       for d in depths} for act in ACTIVATIONS}
-
-  # 2. linear over-parameterization.
   overparam: dict = {}
-  for name in overparam_sets:
-    for d in expansions:
-      runs = grouped[f"overparam_{name}_d{d}"]
-      cell = {"test_accuracy": common.stat(runs, "test_accuracy"),
-              "train_accuracy": common.stat(runs, "train_accuracy"),
-              "steps_to_fit": common.stat(runs, "steps_to_fit")}
+  for name in config.overparam_datasets:
+    for d in config.expansions:
+      runs = records[overparam_key(name, d)]
+      cell = {"test_accuracy": summaries.stat(runs, "test_accuracy"),
+              "train_accuracy": summaries.stat(runs, "train_accuracy"),
+              "steps_to_fit": summaries.stat(runs, "steps_to_fit")}
       for form in FORMS:
-        cell[form] = leaderboard.summarize(r["memorization"]["effective_rank"][form]
-                                           for r in runs)
+        cell[form] = summaries.summarize(r["memorization"]["effective_rank"][form] for r in runs)
       overparam.setdefault(name, {})[str(d)] = cell
+  return {"experiment": "huh2023_low_rank", "dataset": config.dataset, "seeds": config.seeds,
+          "quick": config.quick, "width": config.width, "depths": list(depths),
+          "depth_budget": list(depth_budget(config)), "expansions": list(config.expansions),
+          "effective_rank_by_depth": by_depth, "trend": trend,
+          "depth_accuracy": depth_accuracy, "overparameterization": overparam}
 
-  summary = {"experiment": "huh2023_low_rank", "dataset": args.dataset, "seeds": args.seeds,
-             "quick": args.quick, "width": WIDTH, "depths": list(depths),
-             "depth_budget": list(depth_budget), "expansions": list(expansions),
-             "effective_rank_by_depth": by_depth, "trend": trend,
-             "depth_accuracy": depth_accuracy, "overparameterization": overparam}
-  figure(args, depths, expansions, overparam_sets, by_depth, overparam)
-  common.export(args, summary)
-  print("Spearman rho of the seed-mean effective rank with depth (-1: falls monotonically)")
-  print(f"{'form':30s} " + " ".join(f"{a}/{s}".rjust(14) for a in ACTIVATIONS
-                                       for s in ("init", "trained")))
-  for form in FORMS:
-    vals = [trend[a][s][form]["spearman_rho_vs_depth"] for a in ACTIVATIONS
-            for s in ("init", "trained")]
-    print(f"{form:30s} " + " ".join(("n/a" if v is None else f"{v:+.2f}").rjust(14)
-                                    for v in vals))
-  print("over-parameterization: test accuracy (gram_entropy) by expansion d")
-  for name in overparam_sets:
-    print(f"  {name:8s} " + "  ".join(
-        f"d={d}: {_m(overparam[name][str(d)]['test_accuracy'])} "
-        f"({_m(overparam[name][str(d)]['gram_entropy'])})" for d in expansions))
+
+# --------------------------------------------------------------------------
+# Report and figure (from the summary only)
+# --------------------------------------------------------------------------
 
 
 def _m(cell) -> str:
   return "n/a" if cell["mean"] is None else f"{cell['mean']:.3f}"
 
 
-def figure(args, depths, expansions, overparam_sets, by_depth, overparam) -> None:
-  plt = common.plt
+def report(config: Config, summary: dict) -> str:
+  trend = summary["trend"]
+  lines = ["Spearman rho of the seed-mean effective rank with depth (-1: falls monotonically)",
+           f"{'form':30s} " + " ".join(f"{a}/{s}".rjust(14) for a in ACTIVATIONS
+                                       for s in ("init", "trained"))]
+  for form in FORMS:
+    vals = [trend[a][s][form]["spearman_rho_vs_depth"] for a in ACTIVATIONS
+            for s in ("init", "trained")]
+    lines.append(f"{form:30s} " + " ".join(("n/a" if v is None else f"{v:+.2f}").rjust(14)
+                                           for v in vals))
+  lines.append("over-parameterization: test accuracy (gram_entropy) by expansion d")
+  for name, by_d in summary["overparameterization"].items():
+    lines.append(f"  {name:8s} " + "  ".join(
+        f"d={d}: {_m(c['test_accuracy'])} ({_m(c['gram_entropy'])})" for d, c in by_d.items()))
+  return "\n".join(lines)
+
+
+def plot(config: Config, summary: dict) -> dict:
+  from experiments.figures import errorbar, plt  # pylint: disable=import-outside-toplevel
+  depths, expansions = summary["depths"], summary["expansions"]
+  by_depth, overparam = summary["effective_rank_by_depth"], summary["overparameterization"]
   fig, axes = plt.subplots(2, 4, figsize=(17, 7.5))
   panels = [("gram_entropy", "gram_entropy (Huh et al.'s code)"),
             ("gram_effective_rank_centered", "gram_effective_rank, centered"),
@@ -265,29 +307,29 @@ def figure(args, depths, expansions, overparam_sets, by_depth, overparam) -> Non
     for row, stage in enumerate(("init", "trained")):
       ax = axes[row, col]
       for act, color in zip(ACTIVATIONS, ("C0", "C3")):
-        common.errorbar(ax, list(depths), [by_depth[act][stage][form][str(d)]
-                                           for d in depths], color=color, label=act)
+        errorbar(ax, list(depths), [by_depth[act][stage][form][str(d)] for d in depths],
+                 color=color, label=act)
       ax.set(xlabel="depth (hidden layers)", ylabel=form, title=f"{title}: {stage}")
       ax.legend(fontsize=7)
-  ax = axes[0, 3]
-  for k, name in enumerate(overparam_sets):
-    common.errorbar(ax, list(expansions), [overparam[name][str(d)]["test_accuracy"]
-                                           for d in expansions], color=f"C{k}", label=name)
-  ax.set(xlabel="linear expansion d", ylabel="test accuracy", xscale="log",
-         title="over-parameterized mlp1x512: test accuracy")
-  ax.legend(fontsize=7)
-  ax = axes[1, 3]
-  for k, name in enumerate(overparam_sets):
-    common.errorbar(ax, list(expansions), [overparam[name][str(d)]["gram_entropy"]
-                                           for d in expansions], color=f"C{k}", label=name)
-  ax.set(xlabel="linear expansion d", ylabel="gram_entropy", xscale="log",
-         title="over-parameterized mlp1x512: embedding gram_entropy")
-  ax.legend(fontsize=7)
-  fig.suptitle(f"Huh et al. 2023 low-rank simplicity bias: depth sweep on {args.dataset} "
-               f"(width {WIDTH}), {args.seeds} seed(s)" + (" [--quick]" if args.quick else ""))
+  for row, (field, title) in enumerate((("test_accuracy", "test accuracy"),
+                                        ("gram_entropy", "embedding gram_entropy"))):
+    ax = axes[row, 3]
+    for k, name in enumerate(overparam):
+      errorbar(ax, list(expansions), [overparam[name][str(d)][field] for d in expansions],
+               color=f"C{k}", label=name)
+    ax.set(xlabel="linear expansion d", ylabel=field, xscale="log",
+           title=f"over-parameterized mlp1x512: {title}")
+    ax.legend(fontsize=7)
+  fig.suptitle(f"Huh et al. 2023 low-rank simplicity bias: depth sweep on {summary['dataset']} "
+               f"(width {summary['width']}), {summary['seeds']} seed(s)"
+               + (" [--quick]" if summary["quick"] else ""))
   fig.tight_layout()
-  common.savefig(fig, args, "huh2023.png")
+  return {"huh2023.png": fig}
 
+
+EXPERIMENT = driver.Experiment(
+    name="huh2023_low_rank", doc=__doc__, config=Config(), quick=QUICK, grid=grid,
+    summarize=summarize, plot=plot, report=report)
 
 if __name__ == "__main__":
-  sys.exit(main())
+  driver.main(EXPERIMENT)

@@ -1,7 +1,6 @@
 """Huh et al. 2023 pieces: linear over-parameterization (collapse), linear MLPs, the experiment."""
 
 import os
-import sys
 
 import jax
 import numpy as np
@@ -9,11 +8,10 @@ import pytest
 
 from memobench import catalogue, models, specs, workload
 from memobench.models import mlp
+from experiments import driver, huh2023_low_rank
 from tests.conftest import REPO
-from tests.test_experiments import check_outputs, run_script
 
-sys.path.insert(0, os.path.join(REPO, "experiments"))
-import huh2023_low_rank  # noqa: E402  pylint: disable=wrong-import-position
+FIXTURE = os.path.join(REPO, "tests", "data", "experiments", "huh2023_low_rank.records.json.gz")
 
 
 def _init(module, x, seed=0):
@@ -100,9 +98,16 @@ def test_spearman_known_answers():
   assert huh2023_low_rank.spearman([1, 2], [1.0, 2.0]) is None
 
 
-def test_huh2023_quick(tmp_path):
-  run_script("huh2023_low_rank.py", tmp_path)
-  summary = check_outputs(tmp_path, "huh2023.png", 6)
+@pytest.fixture(scope="module")
+def recorded():
+  """The --quick run's recorded cells and the summary made of them (no training)."""
+  config, records, _ = driver.load_records(huh2023_low_rank.EXPERIMENT, FIXTURE)
+  return config, records, huh2023_low_rank.summarize(config, records)
+
+
+def test_huh2023_recorded_summary(recorded):
+  config, records, summary = recorded
+  assert config.quick and set(records) == {c.key for c in huh2023_low_rank.grid(config)}
   by_depth = summary["effective_rank_by_depth"]
   for act in ("linear", "relu"):
     for stage in ("init", "trained"):
@@ -110,8 +115,32 @@ def test_huh2023_quick(tmp_path):
         for depth in ("1", "3"):
           cell = by_depth[act][stage][form][depth]
           assert cell["n"] == 1 and cell["mean"] > 0
-  # The effective rank of 10-class... embedding is at most its width; Gram forms below R&V's.
+  # The Gram (squared) spectrum is more concentrated than the plain one: its exp-entropy is lower.
   init = by_depth["relu"]["init"]
   assert init["gram_effective_rank"]["1"]["mean"] <= init["effective_rank"]["1"]["mean"]
   over = summary["overparameterization"]["digits"]
   assert set(over) == {"1", "2"} and 0.1 < over["2"]["test_accuracy"]["mean"] <= 1.0
+
+
+def test_init_ranks_are_those_of_the_runs_initial_parameters(recorded):
+  """The init cell recomputes the embedding ranks at exactly the parameters a run starts from:
+  steps.init's key for the run's seed (recorded cells: the trained run's spec and seed)."""
+  from memobench import models, prng  # pylint: disable=import-outside-toplevel
+  from memobench.data import datasets  # pylint: disable=import-outside-toplevel
+  from memobench.metrics import effective_rank  # pylint: disable=import-outside-toplevel
+  from memobench.training import steps  # pylint: disable=import-outside-toplevel
+  _, records, _ = recorded
+  (run,) = records["depth_relu_3"]
+  spec = specs.from_dict(run["spec"]["resolved"])
+  init = records["init_relu_3"]
+  assert init["seeds"] == [run["spec"]["resolved"]["seed"]]
+  dataset = datasets.load(spec.dataset)
+  wl = workload.resolve(spec, dataset=dataset)
+  run_key = prng.run_key(spec.seed)
+  params = jax.jit(steps.make_steps(wl, run_key).init)(
+      jax.random.fold_in(run_key, prng.INIT)).params
+  module = models.build(spec.model, dataset.num_classes)
+  h = effective_rank.penultimate_features(module, params, {}, dataset.x_test)
+  want = effective_rank.spectra(h)
+  for form in huh2023_low_rank.FORMS:
+    assert init["ranks"][0][form] == pytest.approx(want[form], rel=1e-5)
