@@ -14,7 +14,6 @@ those (comma-separated, at least one value), and `X | None` ("none").
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import types
 import typing
@@ -40,26 +39,14 @@ def fields(config_type: type) -> dict[str, tuple[dataclasses.Field, Any]]:
 
 
 def _scalar(raw: str, annotation, name: str):
+  from memobench import specs  # pylint: disable=import-outside-toplevel
   try:
-    if annotation is bool:
-      if raw.lower() in ("true", "1", "yes"):
-        return True
-      if raw.lower() in ("false", "0", "no"):
-        return False
-      raise ValueError
-    if annotation is int:
-      return int(raw)
-    if annotation is float:
-      value = float(raw)
-      if not math.isfinite(value):
-        raise KnobError(f"{name}={raw}: expected a finite number")
-      return value
-    if annotation is str:
-      return raw
-  except (ValueError, OverflowError) as e:
-    if isinstance(e, KnobError):
-      raise
-  raise KnobError(f"{name}={raw}: expected {type_name(annotation)}")
+    value = specs.parse_scalar(raw, annotation)
+  except (ValueError, OverflowError):
+    raise KnobError(f"{name}={raw}: expected {type_name(annotation)}") from None
+  if isinstance(value, float) and not math.isfinite(value):
+    raise KnobError(f"{name}={raw}: expected a finite number")
+  return value
 
 
 def type_name(annotation) -> str:
@@ -78,20 +65,18 @@ def type_name(annotation) -> str:
 def parse(raw: str, annotation, name: str) -> Any:
   """`raw` as a value of the declared type; KnobError on mismatch."""
   raw = raw.strip()
-  origin = typing.get_origin(annotation)
-  if origin in (typing.Union, types.UnionType):
-    args = typing.get_args(annotation)
-    if type(None) in args and raw.lower() in ("none", "null"):
+  optional = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+  inner = ([a for a in typing.get_args(annotation) if a is not type(None)][0] if optional
+           else annotation)
+  if typing.get_origin(inner) is tuple:
+    if optional and raw.lower() in ("none", "null"):
       return None
-    (annotation,) = [a for a in args if a is not type(None)]
-    origin = typing.get_origin(annotation)
-  if origin is tuple:
-    (element, *rest) = typing.get_args(annotation)
+    (element, *rest) = typing.get_args(inner)
     if rest not in ([], [Ellipsis]):
       raise TypeError(f"knob {name}: only tuple[X, ...] is supported, got {annotation}")
     parts = [p.strip() for p in raw.split(",")]
     if not raw or any(not p for p in parts):
-      raise KnobError(f"{name}={raw}: expected {type_name(annotation)}, at least one")
+      raise KnobError(f"{name}={raw}: expected {type_name(inner)}, at least one")
     return tuple(_scalar(p, element, name) for p in parts)
   return _scalar(raw, annotation, name)
 
@@ -127,15 +112,13 @@ def with_overrides(config: Any, assignments: list[str] | tuple[str, ...]) -> Any
   """`config` with `name=value` assignments applied (typed) and every bound checked."""
   known = fields(type(config))
   changes: dict[str, Any] = {}
+  from memobench import specs  # pylint: disable=import-outside-toplevel
   for assignment in assignments:
-    name, sep, raw = assignment.partition("=")
-    name = name.strip()
-    if not sep or not name:
-      raise KnobError(f"--set {assignment!r}: expected knob=value, e.g. epochs=30")
-    if name not in known:
-      close = difflib.get_close_matches(name, list(known), n=3)
-      hint = f" (did you mean {', '.join(close)}?)" if close else ""
-      raise KnobError(f"--set {name}: unknown knob{hint}; knobs: {', '.join(known)}")
+    try:
+      name, raw = specs.split_assignment(assignment, list(known), "knob", "epochs=30",
+                                         f"knob (knobs: {', '.join(known)})")
+    except ValueError as e:
+      raise KnobError(str(e)) from None
     changes[name] = parse(raw, known[name][1], name)
   out = dataclasses.replace(config, **changes)
   check(out)

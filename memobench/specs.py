@@ -212,29 +212,34 @@ def spec_hash(spec: Spec) -> str:
 # --------------------------------------------------------------------------
 
 
-def _parse_value(raw: str, annotation, key: str):
-  """Parses `raw` as the field's declared type; SpecError on mismatch."""
+def parse_scalar(raw: str, annotation) -> Any:
+  """`raw` as a value of the declared type (bool, int, float, str, or `X | None` with
+  "none"/"null"); ValueError on mismatch. Shared with experiments' knobs."""
   origin = typing.get_origin(annotation)
   if origin in (typing.Union, types.UnionType):
     args = typing.get_args(annotation)
     if type(None) in args and raw.lower() in ("none", "null"):
       return None
     (annotation,) = [a for a in args if a is not type(None)]
+  if annotation is bool:
+    if raw.lower() in ("true", "1", "yes"):
+      return True
+    if raw.lower() in ("false", "0", "no"):
+      return False
+    raise ValueError(raw)
+  if annotation in (int, float, str):
+    return annotation(raw)
+  raise ValueError(f"unsupported type {annotation}")
+
+
+def _parse_value(raw: str, annotation, key: str):
+  """Parses `raw` as the field's declared type; SpecError on mismatch."""
   try:
-    if annotation is bool:
-      if raw.lower() in ("true", "1", "yes"):
-        return True
-      if raw.lower() in ("false", "0", "no"):
-        return False
-      raise ValueError
-    if annotation is int:
-      return int(raw)
-    if annotation is float:
-      return float(raw)
-    if annotation is str:
-      return raw
+    return parse_scalar(raw, annotation)
   except ValueError:
     pass
+  if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+    (annotation,) = [a for a in typing.get_args(annotation) if a is not type(None)]
   raise SpecError(
       f"--set {key}={raw}: expected a value of type {annotation.__name__}")
 
@@ -249,18 +254,30 @@ def with_overrides(spec: Spec, assignments: list[str]) -> tuple[Spec, dict[str, 
   applied: dict[str, Any] = {}
   known = settable_keys()
   for assignment in assignments:
-    key, sep, raw = assignment.partition("=")
-    key = key.strip()
-    if not sep or not key:
-      raise SpecError(f"--set {assignment!r}: expected key=value, e.g. optimizer.lr=0.05")
-    if key not in known:
-      close = difflib.get_close_matches(key, known, n=3)
-      hint = f" (did you mean {', '.join(close)}?)" if close else ""
-      raise SpecError(f"--set {key}: unknown spec field{hint}")
+    try:
+      key, raw = split_assignment(assignment, known, "key", "optimizer.lr=0.05",
+                                  "spec field")
+    except ValueError as e:
+      raise SpecError(str(e)) from None
     spec = _replace_path(spec, key.split("."), raw.strip(), key)
     applied[key] = _get_path(spec, key.split("."))
   check_fields(spec)
   return spec, applied
+
+
+def split_assignment(assignment: str, known: list[str], word: str, example: str,
+                     kind: str) -> tuple[str, str]:
+  """'name=value' -> (name, raw value) for a known name; ValueError with one line otherwise
+  (the name's close matches as a hint). Shared with experiments' knobs."""
+  key, sep, raw = assignment.partition("=")
+  key = key.strip()
+  if not sep or not key:
+    raise ValueError(f"--set {assignment!r}: expected {word}=value, e.g. {example}")
+  if key not in known:
+    close = difflib.get_close_matches(key, known, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise ValueError(f"--set {key}: unknown {kind}{hint}")
+  return key, raw
 
 
 def _get_path(obj, path):
