@@ -62,183 +62,244 @@ paper's gaps are larger (e.g. 5 points on its networks and datasets); this is
 one small MLP on 4,000 examples.
 
 Outputs in the workdir: keskar2017.png, summary.json (cells: mean, sample
-std, Student-t 95% CI, n over seeds), models/<cell>/seed<N>.* (trained
-parameters: a rerun measures them again without training), runs.log.
+std, Student-t 95% CI, n over seeds), cells/<size>_b<batch>/ (the training
+cells: seed<N>.msgpack parameters, train.log; experiments/programs/
+trained_models.py), cells/measure_<size>_b<batch>/ and cells/interpolation/
+(the measurements). A rerun keeps every cell whose config is unchanged: a
+changed measurement knob (--eps_iters) re-measures without retraining, a
+changed training knob (--lr, --epochs) retrains. `--print_config` lists the knobs.
 """
 
 from __future__ import annotations
 
-import sys
+import dataclasses
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-import common
-import trained_models
-from memobench import leaderboard, prng
-from memobench.metrics import batch_hessian, eps_sharpness
-from memobench.training import losses
+from experiments import driver, summaries
+from experiments.cells import ComputedCell
+from experiments.knobs import knob
+from experiments.programs import trained_models
 
-EPSILONS = eps_sharpness.PAPER_EPSILONS
+EPSILONS = (1e-3, 5e-4)  # memobench.metrics.eps_sharpness.PAPER_EPSILONS (Tables 3-4)
+PAPER_DIM = 100          # eps_sharpness.PAPER_DIM
 FIELDS = ("train_accuracy", "test_accuracy", "eps_sharpness_full", "eps_sharpness_projected",
           "top_eigenvalue")
+SIZES = ("small", "large")
 
 
-class Programs:
-  """The compiled measurements, shared by every model of the experiment (one shape)."""
-
-  def __init__(self, workload, trained, args):
-    ds = workload.dataset
-    self.objective = eps_sharpness.Objective(eps_sharpness.training_loss(
-        workload.module, trained.model_state, ds.x_train, ds.y_train, args.examples),
-        trained.params)
-    self.top = batch_hessian.TopEigenvalue(workload.module, trained.model_state,
-                                           args.lanczos_iters)
-
-
-def measure(workload, trained, args, programs) -> dict[str, float]:
-  ds = workload.dataset
-  key = prng.run_key(trained.seed)
-  out = {"train_accuracy": trained.final["train_accuracy"],
-         "test_accuracy": trained.final["test_accuracy"]}
-  for eps in EPSILONS:
-    s = eps_sharpness.section(workload.module, trained.params, trained.model_state,
-                              ds.x_train, ds.y_train, eps=eps, max_iters=args.eps_iters,
-                              examples=args.examples, dim=args.dim,
-                              key=jax.random.fold_in(key, prng.EPS_SHARPNESS),
-                              objective=programs.objective)
-    out[f"eps_sharpness_full@{eps:g}"] = s["full"]["sharpness"]
-    out[f"eps_sharpness_projected@{eps:g}"] = s["projected"]["sharpness"]
-    out[f"iterations_full@{eps:g}"] = s["full"]["iterations"]
-    out[f"iterations_projected@{eps:g}"] = s["projected"]["iterations"]
-  out["eps_sharpness_full"] = out[f"eps_sharpness_full@{EPSILONS[0]:g}"]
-  out["eps_sharpness_projected"] = out[f"eps_sharpness_projected@{EPSILONS[0]:g}"]
-  # The sharpness metric's quantity (Lanczos on the same loss), through one compiled program.
-  out["top_eigenvalue"] = programs.top(trained.params, ds.x_train[:args.examples],
-                                       ds.y_train[:args.examples],
-                                       jax.random.fold_in(key, prng.SHARPNESS))
-  return out
+@dataclasses.dataclass(frozen=True)
+class Config:
+  dataset: str = knob("mnist5k", "catalogue dataset: the spec <dataset>_clean, retrained")
+  seeds: int = knob(3, "seeds per batch size, trained together", lo=1)
+  epochs: int = knob(30, "epochs of both batch sizes", lo=1, hi=100_000)
+  small_batch: int = knob(32, "the small batch", lo=1)
+  large_fraction: float = knob(0.1, "the large batch as a fraction of the training set "
+                                    "(Keskar: 0.1)", lo=1e-9, hi=1.0)
+  lr: float = knob(1e-3, "Adam's learning rate (constant)", lo=1e-12, hi=1e3)
+  eps_iters: int = knob(20, "L-BFGS-B iterations of eps-sharpness", lo=1, hi=100_000)
+  examples: int = knob(1024, "training examples of the loss that eps-sharpness and the "
+                             "top eigenvalue measure", lo=1)
+  dim: int = knob(PAPER_DIM, "dimension of eps-sharpness's random projection", lo=1)
+  lanczos_iters: int = knob(20, "Lanczos steps of the top Hessian eigenvalue", lo=2, hi=10_000)
+  alphas: int = knob(31, "points of Fig. 3's interpolation over alpha in [-1, 2]", lo=2,
+                     hi=10_000)
+  quick: bool = False
 
 
-def interpolation(workload, small, large, alphas) -> dict[str, list[float]]:
-  """Fig. 3: loss and accuracy on the whole train and test sets along alpha x_LB + (1-alpha) x_SB."""
+QUICK = Config(dataset="digits", seeds=1, epochs=2, eps_iters=3, examples=256, dim=10,
+               lanczos_iters=5, alphas=7, quick=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasureConfig:
+  """What measure_minima reads besides the models: the measurement knobs."""
+  eps: tuple[float, ...]
+  eps_iters: int
+  examples: int
+  dim: int
+  lanczos_iters: int
+
+
+@dataclasses.dataclass(frozen=True)
+class InterpolationConfig:
+  alphas: tuple[float, ...]
+
+
+def batch_sizes(config: Config) -> dict[str, int]:
+  from memobench import catalogue  # pylint: disable=import-outside-toplevel
+  num_train = trained_models.dataset(catalogue.get(f"{config.dataset}_clean")).num_train
+  return {"small": config.small_batch,
+          "large": max(1, int(round(config.large_fraction * num_train))), "num_train": num_train}
+
+
+def train_spec(config: Config, batch: int, num_train: int):
+  """Adam at a constant rate, `batch`, config.epochs epochs, six evaluations, no analyses."""
+  from memobench import catalogue, specs, workload  # pylint: disable=import-outside-toplevel
+  every = max(1, (num_train // batch) * config.epochs // 6)
+  spec, _ = specs.with_overrides(catalogue.get(f"{config.dataset}_clean"), [
+      "optimizer.kind=adam", f"optimizer.lr={config.lr}", "optimizer.lr_decay_per_epoch=1.0",
+      f"budget.batch_size={batch}", f"budget.max_epochs={config.epochs}",
+      f"budget.eval_every_steps={every}", "analysis.dynamics=false",
+      "analysis.effective_rank=false"])
+  return workload.validate(spec)
+
+
+def cell_key(size: str, batch: int) -> str:
+  return f"{size}_b{batch}"
+
+
+def grid(config: Config) -> list[ComputedCell]:
+  sizes = batch_sizes(config)
+  if max(sizes["small"], sizes["large"]) > sizes["num_train"]:
+    from memobench import specs  # pylint: disable=import-outside-toplevel
+    raise specs.SpecError(f"a batch of {max(sizes['small'], sizes['large'])} exceeds the "
+                          f"{sizes['num_train']} training examples")
+  measure = MeasureConfig(EPSILONS, config.eps_iters, config.examples, config.dim,
+                          config.lanczos_iters)
+  cells = []
+  for size in SIZES:
+    key = cell_key(size, sizes[size])
+    spec = train_spec(config, sizes[size], sizes["num_train"])
+    cells.append(ComputedCell(key, trained_models.train, trained_models.TrainConfig(
+        spec, config.seeds, stops_on_fit=False)))
+    cells.append(ComputedCell(f"measure_{key}", measure_minima, measure, needs=(key,)))
+  alphas = tuple(float(a) for a in np.linspace(-1.0, 2.0, config.alphas))
+  cells.append(ComputedCell("interpolation", interpolate, InterpolationConfig(alphas),
+                            needs=tuple(cell_key(s, sizes[s]) for s in SIZES)))
+  return cells
+
+
+def measure_minima(config: MeasureConfig, ctx) -> dict:
+  """Per seed: eps-sharpness (full and projected, each eps) and the top Hessian eigenvalue
+  of the training loss on the first `examples` training examples."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from memobench import prng  # pylint: disable=import-outside-toplevel
+  from memobench.metrics import batch_hessian, eps_sharpness  # pylint: disable=import-outside-toplevel
+  (inp,) = ctx.inputs.values()
+  models = trained_models.load(inp)
+  workload = models.workload(ctx.data_dir)
+  ds, first = workload.dataset, models.trained[0]
+  objective = eps_sharpness.Objective(eps_sharpness.training_loss(
+      workload.module, first.model_state, ds.x_train, ds.y_train, config.examples),
+      first.params)
+  top = batch_hessian.TopEigenvalue(workload.module, first.model_state, config.lanczos_iters)
+  rows = []
+  for t in models.trained:
+    key = prng.run_key(t.seed)
+    out = {"seed": t.seed}
+    for eps in config.eps:
+      s = eps_sharpness.section(workload.module, t.params, t.model_state, ds.x_train,
+                                ds.y_train, eps=eps, max_iters=config.eps_iters,
+                                examples=config.examples, dim=config.dim,
+                                key=jax.random.fold_in(key, prng.EPS_SHARPNESS),
+                                objective=objective)
+      out[f"eps_sharpness_full@{eps:g}"] = s["full"]["sharpness"]
+      out[f"eps_sharpness_projected@{eps:g}"] = s["projected"]["sharpness"]
+      out[f"iterations_full@{eps:g}"] = s["full"]["iterations"]
+      out[f"iterations_projected@{eps:g}"] = s["projected"]["iterations"]
+    out["top_eigenvalue"] = top(t.params, ds.x_train[:config.examples],
+                                ds.y_train[:config.examples],
+                                jax.random.fold_in(key, prng.SHARPNESS))
+    rows.append(out)
+    ctx.log(f"seed {t.seed}: " + ", ".join(f"{k} {v:.4g}" for k, v in out.items()
+                                           if k != "seed"))
+  return {"seeds": rows}
+
+
+def interpolate(config: InterpolationConfig, ctx) -> dict:
+  """Fig. 3: loss and accuracy on the whole train and test sets along
+  alpha x_LB + (1 - alpha) x_SB, per seed pair."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from memobench.training import losses  # pylint: disable=import-outside-toplevel
+  small, large = (trained_models.load(ctx.inputs[k]) for k in ctx.inputs)
+  workload = small.workload(ctx.data_dir)
   ds, module = workload.dataset, workload.module
+  state = small.trained[0].model_state
 
   @jax.jit
   def evaluate(params, x, y):
-    logits = module.apply({"params": params, **small.model_state}, x, train=False)
+    logits = module.apply({"params": params, **state}, x, train=False)
     return losses.mean_cross_entropy(logits, y), jnp.mean(jnp.argmax(logits, -1) == y)
 
-  out = {k: [] for k in ("train_loss", "test_loss", "train_accuracy", "test_accuracy")}
-  for alpha in alphas:
-    params = jax.tree.map(lambda a, b, t=float(alpha): t * a + (1 - t) * b,
-                          large.params, small.params)
-    for split, x, y in (("train", ds.x_train, ds.y_train), ("test", ds.x_test, ds.y_test)):
-      loss, acc = evaluate(params, jnp.asarray(x), jnp.asarray(y))
-      out[f"{split}_loss"].append(float(loss))
-      out[f"{split}_accuracy"].append(float(acc))
-  return out
+  curves = []
+  for s, l in zip(small.trained, large.trained):
+    out = {k: [] for k in ("train_loss", "test_loss", "train_accuracy", "test_accuracy")}
+    for alpha in config.alphas:
+      params = jax.tree.map(lambda a, b, t=float(alpha): t * a + (1 - t) * b,
+                            l.params, s.params)
+      for split, x, y in (("train", ds.x_train, ds.y_train), ("test", ds.x_test, ds.y_test)):
+        loss, acc = evaluate(params, jnp.asarray(x), jnp.asarray(y))
+        out[f"{split}_loss"].append(float(loss))
+        out[f"{split}_accuracy"].append(float(acc))
+    curves.append({"seeds": [s.seed, l.seed], **out})
+  return {"alpha": list(config.alphas), "curves": curves}
 
 
-def main() -> None:
-  p = common.parser(__doc__, "keskar2017_large_batch", "mnist5k")
-  p.add_argument("--epochs", type=int, default=30, help="epochs of both batch sizes")
-  p.add_argument("--small_batch", type=int, default=32)
-  p.add_argument("--large_fraction", type=float, default=0.1,
-                 help="the large batch as a fraction of the training set (Keskar: 0.1)")
-  p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (constant)")
-  p.add_argument("--eps_iters", type=int, default=None,
-                 help="L-BFGS-B iterations of eps-sharpness (default 20; 3 with --quick)")
-  args = common.finish_args(p.parse_args())
-  trained_models.refuse_shard(args)
-  if args.epochs < 1 or args.small_batch < 1 or not 0 < args.large_fraction <= 1:
-    common.fail("--epochs and --small_batch must be >= 1 and --large_fraction in (0, 1]", 2)
-  if args.eps_iters is None:
-    args.eps_iters = 3 if args.quick else 20
-  if args.eps_iters < 1 or args.lr <= 0:
-    common.fail("--eps_iters must be >= 1 and --lr positive", 2)
-  epochs = 2 if args.quick else args.epochs
-  args.examples = 256 if args.quick else 1024
-  args.dim = 10 if args.quick else eps_sharpness.PAPER_DIM
-  args.lanczos_iters = 5 if args.quick else 20
-  base, _ = common.get_spec(f"{args.dataset}_clean")
-  from memobench.data import datasets  # pylint: disable=import-outside-toplevel
-  try:
-    dataset = datasets.load(base.dataset, args.data_dir)
-  except datasets.DataError as e:
-    common.fail(str(e), 1)
-  large_batch = max(1, int(round(args.large_fraction * dataset.num_train)))
-  batches = {"small": args.small_batch, "large": large_batch}
-  if max(batches.values()) > dataset.num_train:
-    common.fail(f"a batch of {max(batches.values())} exceeds the {dataset.num_train} "
-                "training examples", 2)
-  models, measured, programs = {}, {}, None
-  for name, batch in batches.items():
-    steps_per_epoch = dataset.num_train // batch
-    every = max(1, steps_per_epoch * epochs // 6)
-    spec, _ = common.get_spec(f"{args.dataset}_clean", [
-        "optimizer.kind=adam", f"optimizer.lr={args.lr}", "optimizer.lr_decay_per_epoch=1.0",
-        f"budget.batch_size={batch}", f"budget.max_epochs={epochs}",
-        f"budget.eval_every_steps={every}", "analysis.dynamics=false",
-        "analysis.effective_rank=false"])
-    workload, models[name] = trained_models.train_cell(args, f"{name}_b{batch}", spec,
-                                                       stops_on_fit=False, dataset=dataset)
-    programs = programs or Programs(workload, models[name][0], args)
-    measured[name] = [measure(workload, t, args, programs) for t in models[name]]
-    print(f"{name} batch {batch}: " + ", ".join(
-        f"{k} {np.mean([m[k] for m in measured[name]]):.4g}" for k in FIELDS), file=sys.stderr)
-  alphas = np.linspace(-1.0, 2.0, 7 if args.quick else 31)
-  curves = [interpolation(workload, s, l, alphas) for s, l in zip(models["small"],
-                                                                   models["large"])]
-
-  cell = lambda values: leaderboard.summarize(values)  # pylint: disable=unnecessary-lambda-assignment
+def summarize(config: Config, records: dict) -> dict:
+  cell = summaries.summarize
+  keys = {size: next(k for k in records if k.startswith(f"{size}_b")) for size in SIZES}
+  batches = {size: records[keys[size]]["spec"]["budget"]["batch_size"] for size in SIZES}
   keskar = {}
-  for name, rows in measured.items():
-    keskar[name] = {k: cell(r[k] for r in rows) for k in FIELDS}
-    keskar[name]["batch_size"] = batches[name]
-    keskar[name]["eps_sharpness_by_eps"] = {
+  for size in SIZES:
+    finals = records[keys[size]]["seeds"]
+    rows = [{**m, "train_accuracy": f["train_accuracy"], "test_accuracy": f["test_accuracy"]}
+            for m, f in zip(records[f"measure_{keys[size]}"]["seeds"], finals)]
+    for r in rows:
+      r["eps_sharpness_full"] = r[f"eps_sharpness_full@{EPSILONS[0]:g}"]
+      r["eps_sharpness_projected"] = r[f"eps_sharpness_projected@{EPSILONS[0]:g}"]
+    keskar[size] = {k: cell(r[k] for r in rows) for k in FIELDS}
+    keskar[size]["batch_size"] = batches[size]
+    keskar[size]["eps_sharpness_by_eps"] = {
         f"{eps:g}": {form: cell(r[f"eps_sharpness_{form}@{eps:g}"] for r in rows)
                      for form in ("full", "projected")} for eps in EPSILONS}
-    keskar[name]["lbfgsb_iterations"] = {
+    keskar[size]["lbfgsb_iterations"] = {
         f"{eps:g}": {form: cell(r[f"iterations_{form}@{eps:g}"] for r in rows)
                      for form in ("full", "projected")} for eps in EPSILONS}
-    keskar[name]["train_loss"] = cell(t.final["train_loss"] for t in models[name])
-    keskar[name]["test_loss"] = cell(t.final["test_loss"] for t in models[name])
-  keskar["interpolation"] = {"alpha": [float(a) for a in alphas]}
+    keskar[size]["train_loss"] = cell(f["train_loss"] for f in finals)
+    keskar[size]["test_loss"] = cell(f["test_loss"] for f in finals)
+  inter = records["interpolation"]
+  keskar["interpolation"] = {"alpha": inter["alpha"]}
   for k in ("train_loss", "test_loss", "train_accuracy", "test_accuracy"):
-    keskar["interpolation"][k] = [cell(c[k][i] for c in curves) for i in range(len(alphas))]
-  summary = {"experiment": "keskar2017_large_batch", "dataset": args.dataset,
-             "seeds": args.seeds, "quick": args.quick,
-             "settings": {"epochs": epochs, "optimizer": f"adam lr {args.lr} constant",
-                          "small_batch": args.small_batch, "large_batch": large_batch,
-                          "eps": list(EPSILONS), "eps_sharpness_max_iters": args.eps_iters,
-                          "eps_sharpness_examples": args.examples, "projection_dim": args.dim,
-                          "lanczos_iters": args.lanczos_iters},
-             "keskar": keskar}
+    keskar["interpolation"][k] = [cell(c[k][i] for c in inter["curves"])
+                                  for i in range(len(inter["alpha"]))]
+  return {"experiment": "keskar2017_large_batch", "dataset": config.dataset,
+          "seeds": config.seeds, "quick": config.quick,
+          "settings": {"epochs": config.epochs, "optimizer": f"adam lr {config.lr} constant",
+                       "small_batch": config.small_batch, "large_batch": batches["large"],
+                       "eps": list(EPSILONS), "eps_sharpness_max_iters": config.eps_iters,
+                       "eps_sharpness_examples": config.examples, "projection_dim": config.dim,
+                       "lanczos_iters": config.lanczos_iters},
+          "keskar": keskar}
 
-  fig, axes = common.plt.subplots(1, 3, figsize=(13, 3.6))
+
+def plot(config: Config, summary: dict) -> dict:
+  from experiments.figures import errorbar, plt  # pylint: disable=import-outside-toplevel
+  keskar, settings = summary["keskar"], summary["settings"]
+  fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
   ax = axes[0]
   for i, k in enumerate(("train_accuracy", "test_accuracy")):
-    common.errorbar(ax, [0 + 0.1 * i, 1 + 0.1 * i],
-                    [keskar["small"][k], keskar["large"][k]], label=k.replace("_", " "),
-                    linestyle="none")
-  ax.set(xticks=[0, 1], xticklabels=[f"SB {batches['small']}", f"LB {large_batch}"],
+    errorbar(ax, [0 + 0.1 * i, 1 + 0.1 * i], [keskar["small"][k], keskar["large"][k]],
+             label=k.replace("_", " "), linestyle="none")
+  ax.set(xticks=[0, 1], xticklabels=[f"SB {settings['small_batch']}",
+                                     f"LB {settings['large_batch']}"],
          ylabel="accuracy", title="accuracy")
   ax.legend(fontsize=7)
   ax = axes[1]
-  labels = [f"{form} eps={eps:g}" for eps in EPSILONS for form in ("full", "projected")]
-  for j, name in enumerate(("small", "large")):
-    vals = [keskar[name]["eps_sharpness_by_eps"][f"{eps:g}"][form]
-            for eps in EPSILONS for form in ("full", "projected")]
-    vals.append(keskar[name]["top_eigenvalue"])
-    common.errorbar(ax, np.arange(len(vals)) + 0.15 * j, vals, linestyle="none",
-                    label=f"{name} batch ({batches[name]})")
+  labels = [f"{form} eps={eps:g}" for eps in settings["eps"] for form in ("full", "projected")]
+  for j, size in enumerate(SIZES):
+    vals = [keskar[size]["eps_sharpness_by_eps"][f"{eps:g}"][form]
+            for eps in settings["eps"] for form in ("full", "projected")]
+    vals.append(keskar[size]["top_eigenvalue"])
+    errorbar(ax, np.arange(len(vals)) + 0.15 * j, vals, linestyle="none",
+             label=f"{size} batch ({keskar[size]['batch_size']})")
   ax.set(xticks=range(len(labels) + 1), yscale="log", title="sharpness at the minimizer")
   ax.set_xticklabels(labels + ["top Hessian eig"], rotation=30, ha="right", fontsize=7)
   ax.legend(fontsize=7)
   ax = axes[2]
   inter = keskar["interpolation"]
+  alphas = inter["alpha"]
   means = lambda k: [c["mean"] for c in inter[k]]  # pylint: disable=unnecessary-lambda-assignment
   ax.plot(alphas, means("train_loss"), "C0-", label="train loss")
   ax.plot(alphas, means("test_loss"), "C0--", label="test loss")
@@ -250,20 +311,21 @@ def main() -> None:
   twin.set(ylabel="accuracy", ylim=(0, 1.02))
   ax.legend(fontsize=7, loc="upper left")
   twin.legend(fontsize=7, loc="lower right")
-  fig.suptitle(f"Keskar et al. 2017 on {args.dataset}: Adam, {epochs} epochs, "
-               f"{args.seeds} seed(s)" + (" [--quick]" if args.quick else ""))
+  fig.suptitle(f"Keskar et al. 2017 on {summary['dataset']}: Adam, {settings['epochs']} epochs, "
+               f"{summary['seeds']} seed(s)" + (" [--quick]" if summary["quick"] else ""))
   fig.tight_layout()
-  common.savefig(fig, args, "keskar2017.png")
-  from memobench import results  # pylint: disable=import-outside-toplevel
-  import os  # pylint: disable=import-outside-toplevel
-  results.write_json_atomic(os.path.join(args.workdir, "summary.json"), summary)
-  print(f"summary -> {os.path.join(args.workdir, 'summary.json')}", file=sys.stderr)
-  for name in ("small", "large"):
-    print(f"{name:5s} batch {batches[name]:5d}: " + "  ".join(
-        f"{k} {keskar[name][k]['mean']:.4g}" for k in FIELDS))
+  return {"keskar2017.png": fig}
 
-  trained_models.report_cpu("keskar2017_large_batch")
 
+def report(config: Config, summary: dict) -> str:
+  keskar = summary["keskar"]
+  return "\n".join(f"{size:5s} batch {keskar[size]['batch_size']:5d}: " + "  ".join(
+      f"{k} {keskar[size][k]['mean']:.4g}" for k in FIELDS) for size in SIZES)
+
+
+EXPERIMENT = driver.Experiment(
+    name="keskar2017_large_batch", doc=__doc__, config=Config(), quick=QUICK, grid=grid,
+    summarize=summarize, plot=plot, report=report)
 
 if __name__ == "__main__":
-  sys.exit(main())
+  driver.main(EXPERIMENT)

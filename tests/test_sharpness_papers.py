@@ -2,7 +2,10 @@
 
 Each measurement on a problem whose answer is analytic (quadratics over a
 box, a two-layer linear model's Hessian, the convexity of the top
-eigenvalue), plus the metric through a real run and each experiment's --quick run.
+eigenvalue), plus the metric through a real run; each experiment's summary
+on its recorded --quick cells (tests/data/experiments/), Granziol's --quick
+end to end (the lr_stability program), and the resume rule of the trained
+models (a changed training knob retrains, a changed measurement knob does not).
 """
 
 import json
@@ -18,6 +21,7 @@ from memobench import catalogue, run, schemas, specs
 from memobench.metrics import batch_hessian, eps_sharpness
 from memobench.models import mlp, rescaling
 from memobench.training import losses
+from tests.conftest import REPO
 from tests.test_experiments import PNG, run_script
 
 KEY = jax.random.key(0)
@@ -176,27 +180,82 @@ def test_batch_hessian_of_the_whole_set_is_the_full_hessian_and_batches_bound_it
   assert parts[0] == pytest.approx(dense_top(x[order[:6]], y[order[:6]]), rel=1e-4)
 
 
-def test_the_three_experiments_run_quick_and_write_what_they_promise(tmp_path):
-  """Each script's --quick end to end (one test: three short processes)."""
-  keskar = tmp_path / "keskar"
-  run_script("keskar2017_large_batch.py", keskar)
-  summary = json.loads((keskar / "summary.json").read_text())["keskar"]
-  assert (keskar / "keskar2017.png").read_bytes()[:8] == PNG
+def _recorded(name):
+  """(experiment module, config, summary) of a script's recorded --quick cells."""
+  import importlib  # pylint: disable=import-outside-toplevel
+  from experiments import driver  # pylint: disable=import-outside-toplevel
+  module = importlib.import_module(f"experiments.{name}")
+  config, records, _ = driver.load_records(
+      module.EXPERIMENT, os.path.join(REPO, "tests", "data", "experiments",
+                                      f"{name}.records.json.gz"))
+  return module, config, module.summarize(config, records)
+
+
+def test_keskar_quick_summary_holds_both_batch_sizes_and_the_interpolation():
+  _, _, summary = _recorded("keskar2017_large_batch")
+  keskar = summary["keskar"]
   for size in ("small", "large"):
     for field in ("train_accuracy", "test_accuracy", "eps_sharpness_full",
                   "eps_sharpness_projected", "top_eigenvalue"):
-      assert set(summary[size][field]) >= {"mean", "std", "ci95", "n"}
-      assert summary[size][field]["n"] == 1 and summary[size][field]["mean"] > 0
-    assert set(summary[size]["eps_sharpness_by_eps"]) == {"0.001", "0.0005"}
-  assert summary["small"]["batch_size"] == 32 and summary["large"]["batch_size"] == 144
-  inter = summary["interpolation"]
+      assert set(keskar[size][field]) >= {"mean", "std", "ci95", "n"}
+      assert keskar[size][field]["n"] == 1 and keskar[size][field]["mean"] > 0
+    assert set(keskar[size]["eps_sharpness_by_eps"]) == {"0.001", "0.0005"}
+  assert keskar["small"]["batch_size"] == 32 and keskar["large"]["batch_size"] == 144
+  inter = keskar["interpolation"]
   assert inter["alpha"][0] == -1.0 and inter["alpha"][-1] == 2.0
   assert {"train_loss", "test_loss", "train_accuracy", "test_accuracy"} <= set(inter)
   # alpha = 0 is the small-batch minimizer itself: its recorded test accuracy.
   zero = inter["alpha"].index(0.0)
   assert inter["test_accuracy"][zero]["mean"] == pytest.approx(
-      summary["small"]["test_accuracy"]["mean"], abs=1e-6)
+      keskar["small"]["test_accuracy"]["mean"], abs=1e-6)
 
+
+TINY_KESKAR = ["epochs=1", "examples=64", "dim=4", "lanczos_iters=3", "alphas=3", "eps_iters=2"]
+
+
+def test_keskar_a_changed_training_knob_retrains_and_a_measurement_knob_only_remeasures(tmp_path):
+  """Issue 27 item 4 / issue 23: the trained models are cells keyed by the hash of their
+  config, so --lr retrains (and the summary's numbers are the new models'), while
+  --eps_iters re-measures the same models."""
+  from experiments import driver, keskar2017_large_batch as keskar  # pylint: disable=import-outside-toplevel
+  lines = []
+  options = driver.Options(str(tmp_path), log=lines.append)
+
+  def run(*assignments):
+    lines.clear()
+    config = driver.configure(keskar.EXPERIMENT, True, [*TINY_KESKAR, *assignments])
+    summary = driver.run_experiment(keskar.EXPERIMENT, config, options)
+    return summary, {m.split(":")[0] for m in lines if m.endswith(": computing")}
+
+  def training(key):
+    return json.loads((tmp_path / "cells" / key / "record.json").read_text())["record"]
+
+  trainings = {"small_b32", "large_b144"}
+  a, computed = run("lr=0.001")
+  assert trainings <= computed
+  record_a = training("small_b32")
+  b, computed = run("lr=0.05")
+  assert trainings <= computed and "interpolation" in computed
+  record_b = training("small_b32")
+  assert record_b["spec"]["optimizer"]["lr"] == 0.05 and record_a["spec"]["optimizer"]["lr"] == 0.001
+  assert b["settings"]["optimizer"] == "adam lr 0.05 constant"
+  # The summary's numbers are the lr 0.05 models', not the lr 0.001 ones left in the workdir.
+  for size, key in (("small", "small_b32"), ("large", "large_b144")):
+    assert b["keskar"][size]["train_loss"]["mean"] == training(key)["seeds"][0]["train_loss"]
+  assert b["keskar"]["small"]["train_loss"]["mean"] != a["keskar"]["small"]["train_loss"]["mean"]
+  # A measurement knob: the measurements again, no training.
+  c, computed = run("lr=0.05", "eps_iters=3")
+  assert computed == {"measure_small_b32", "measure_large_b144"}
+  assert training("small_b32") == record_b
+  assert c["keskar"]["small"]["train_loss"] == b["keskar"]["small"]["train_loss"]
+  # Back to lr 0.001: retrained, the same numbers as the first time (a pure function of the knobs).
+  d, computed = run("lr=0.001")
+  assert trainings <= computed
+  assert d["keskar"]["small"]["train_loss"] == a["keskar"]["small"]["train_loss"]
+
+
+def test_the_three_experiments_run_quick_and_write_what_they_promise(tmp_path):
+  """Dinh's and Granziol's --quick end to end (one test: two short processes)."""
   dinh = tmp_path / "dinh"
   run_script("dinh2017_reparametrization.py", dinh)
   summary = json.loads((dinh / "summary.json").read_text())["dinh"]

@@ -2,5 +2,7 @@
 
 An experiment's computed cell calls one of these (never a loop hidden in the
 script): `parity_online.train(workload, ...)`: online SGD on fresh sparse-parity
-batches with the hinge loss (Barak et al. 2022).
+batches with the hinge loss (Barak et al. 2022); `trained_models.train`: a
+training cell whose parameters later cells measure (a spec's seeds through the
+library loop, kept as msgpack; Keskar, Dinh, Granziol).
 """
