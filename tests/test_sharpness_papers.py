@@ -254,19 +254,40 @@ def test_keskar_a_changed_training_knob_retrains_and_a_measurement_knob_only_rem
   assert d["keskar"]["small"]["train_loss"] == a["keskar"]["small"]["train_loss"]
 
 
-def test_the_three_experiments_run_quick_and_write_what_they_promise(tmp_path):
-  """Dinh's and Granziol's --quick end to end (one test: two short processes)."""
-  dinh = tmp_path / "dinh"
-  run_script("dinh2017_reparametrization.py", dinh)
-  summary = json.loads((dinh / "summary.json").read_text())["dinh"]
-  assert (dinh / "dinh2017.png").read_bytes()[:8] == PNG
-  assert set(summary) == {"0.1", "1", "10"}
-  accuracy = {a: summary[a]["test_accuracy"]["mean"] for a in summary}
+def test_dinh_quick_summary_same_function_sharper_minimum():
+  _, _, summary = _recorded("dinh2017_reparametrization")
+  dinh = summary["dinh"]
+  assert set(dinh) == {"0.1", "1", "10"}
+  accuracy = {a: dinh[a]["test_accuracy"]["mean"] for a in dinh}
   assert accuracy["0.1"] == accuracy["1"] == accuracy["10"]
   for a in ("0.1", "10"):
-    assert summary[a]["max_abs_probability_change"]["mean"] < 1e-4
-    assert summary[a]["top_eigenvalue"]["mean"] > 5 * summary["1"]["top_eigenvalue"]["mean"]
+    assert dinh[a]["max_abs_probability_change"]["mean"] < 1e-4
+    assert dinh[a]["prediction_agreement"]["mean"] == 1.0
+    assert dinh[a]["top_eigenvalue"]["mean"] > 5 * dinh["1"]["top_eigenvalue"]["mean"]
+  assert summary["settings"]["layers"] == ["Dense_0", "Dense_1"]
 
+
+@pytest.mark.parametrize("assignments,needle", [
+    (["layer=1"], "--layer must be in [0, 0] for mlp1x512, got 1"),
+    (["dataset=nosuchset"], "unknown spec 'nosuchset_clean'"),
+])
+def test_dinh_bad_input_is_one_failure_before_training(tmp_path, assignments, needle):
+  from experiments import driver, dinh2017_reparametrization as dinh  # pylint: disable=import-outside-toplevel
+  config = driver.configure(dinh.EXPERIMENT, True, assignments)
+  with pytest.raises(driver.Failure) as e:
+    driver.run_experiment(dinh.EXPERIMENT, config, driver.Options(str(tmp_path)))
+  assert e.value.code == 2 and needle in str(e.value) and not (tmp_path / "cells").exists()
+
+
+@pytest.mark.parametrize("assignment", ["eps=inf", "eps=0", "alphas=1,-2", "seeds=0"])
+def test_dinh_bad_knobs_are_refused(assignment):
+  from experiments import driver, dinh2017_reparametrization as dinh, knobs  # pylint: disable=import-outside-toplevel
+  with pytest.raises(knobs.KnobError):
+    driver.configure(dinh.EXPERIMENT, False, [assignment])
+
+
+def test_granziol_runs_quick_and_writes_what_it_promises(tmp_path):
+  """Granziol's --quick end to end (its own jitted loop)."""
   granziol = tmp_path / "granziol"
   run_script("granziol_batch_spectrum.py", granziol)
   summary = json.loads((granziol / "summary.json").read_text())["granziol"]
@@ -275,13 +296,4 @@ def test_the_three_experiments_run_quick_and_write_what_they_promise(tmp_path):
   assert summary["full_top_eigenvalue"]["mean"] > 0
   for kind in ("sgd", "adam"):
     assert set(summary["max_lr"][kind]) == {"16", "64"}
-  # Resumable (a rerun loads the trained parameters) and unshardable (one line).
   assert (granziol / "models" / "clean" / "seed0.msgpack").stat().st_size > 10_000
-  import subprocess, sys  # pylint: disable=import-outside-toplevel,multiple-imports
-  from tests.conftest import REPO  # pylint: disable=import-outside-toplevel
-  out = subprocess.run([sys.executable, os.path.join(REPO, "experiments",
-                                                     "dinh2017_reparametrization.py"),
-                        "--quick", f"--workdir={tmp_path}", "--shard=0/2"],
-                       capture_output=True, text=True, timeout=120, cwd=REPO)
-  assert out.returncode == 2 and "does not shard" in out.stderr
-  assert len(out.stderr.strip().splitlines()) == 1
