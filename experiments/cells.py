@@ -95,9 +95,27 @@ def _digest(obj: Any) -> str:
   return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def module_name(fn: Callable) -> str:
+  """The importable name of `fn`'s module, also when it runs as a script: a compute function
+  of `python experiments/x.py` (module __main__) is experiments.x's, as imported in a test
+  or by `python -m experiments.x`, so that each finds the other's records."""
+  import sys  # pylint: disable=import-outside-toplevel
+  if fn.__module__ != "__main__":
+    return fn.__module__
+  main = sys.modules["__main__"]
+  spec = getattr(main, "__spec__", None)
+  if spec is not None and spec.name:  # python -m package.module
+    return spec.name
+  root = os.path.dirname(os.path.dirname(os.path.abspath(knobs.__file__)))
+  path = os.path.relpath(os.path.abspath(main.__file__), root)
+  if path.startswith(".."):
+    return "__main__"  # a script outside the repository: no importable name
+  return os.path.splitext(path)[0].replace(os.sep, ".")
+
+
 def computed_hash(cell: ComputedCell, input_hashes: dict[str, str]) -> str:
   fn = cell.compute
-  return _digest({"compute": f"{fn.__module__}.{fn.__qualname__}",
+  return _digest({"compute": f"{module_name(fn)}.{fn.__qualname__}",
                   "config": knobs.canonical(cell.config),
                   "inputs": {k: input_hashes[k] for k in cell.needs}})
 

@@ -270,3 +270,24 @@ def test_the_sigterm_flag_is_process_wide():
   signals.note_sigterm()
   assert driver.preemption_requested()
   signals.clear()
+
+
+def test_a_compute_function_hashes_alike_run_as_a_script_or_imported(tmp_path, monkeypatch):
+  """`python experiments/x.py` defines its compute functions in __main__; their cells must
+  hash as experiments.x's (imported by a test, or `python -m experiments.x`), or neither
+  finds the other's records."""
+  import types  # pylint: disable=import-outside-toplevel
+  cell = fixture.grid(fixture.Config())[0]
+  imported = cells.computed_hash(cell, {})
+  as_main = types.FunctionType(fixture.compute_a.__code__, fixture.compute_a.__globals__,
+                               "compute_a")
+  as_main.__module__, as_main.__qualname__ = "__main__", "compute_a"
+  main_cell = cells.ComputedCell(cell.key, as_main, cell.config)
+  script = types.ModuleType("__main__")
+  script.__file__, script.__spec__ = os.path.join(REPO, "tests", "driver_fixture.py"), None
+  monkeypatch.setitem(sys.modules, "__main__", script)
+  assert cells.computed_hash(main_cell, {}) == imported                # python tests/x.py
+  script.__spec__ = types.SimpleNamespace(name="tests.driver_fixture")
+  assert cells.computed_hash(main_cell, {}) == imported                # python -m tests.x
+  script.__spec__, script.__file__ = None, str(tmp_path / "elsewhere.py")
+  assert cells.computed_hash(main_cell, {}) != imported                # not importable
