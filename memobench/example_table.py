@@ -14,6 +14,12 @@ table") documents the columns:
   example_key     str    example_key(): a content hash of the example's input and
                          ORIGINAL label (16 hex digits); the same example has the
                          same key in every run, seed, corruption and machine
+  source_index    int64  the example's index in its source data set, before memobench's
+                         train/test split (data.Dataset.source_index_*); -1: unknown
+  raw_key         str    raw_key(): a content hash of the example as its source gave it,
+                         before any preprocessing, and its original label: stable
+                         when preprocessing changes, and computable by other tools
+                         from the source alone; "": unknown
   label           int64  the label trained on (the corrupted one where labels are)
   original_label  int64  the true label
   label_changed   bool   label != original_label (the planted corruption)
@@ -34,9 +40,16 @@ API (the names other code calls; keep them):
       sha256(b"memobench.example.v1\\0" + shape as "8x8x1" + b"\\0"
              + the input as float32 little-endian bytes + b"\\0" + the label in decimal).
       Depends only on the values, never on the platform, numpy or run.
+  raw_key(raw, original_labels) -> list[str]
+      one key per example: the first 16 hex digits of
+      sha256(b"memobench.raw.v1\0" + the source dtype (numpy's str, e.g. "<f8") + b"\0"
+             + shape as "8x8" + b"\0" + the raw array's bytes, little-endian
+             + b"\0" + the label in decimal).
+  dataset_columns(dataset, original_labels, split="train", indices=None) -> dict
+      keys, raw_keys and source_indices of a data.Dataset's examples, for rows(**...)
   rows(*, estimator, scores, dataset, split="train", keys=None, inputs=None,
        original_labels=None, labels=None, label_changed=None, standard_errors=None,
-       config=None, indices=None) -> dict of columns
+       config=None, indices=None, raw_keys=None, source_indices=None) -> dict of columns
       the rows of one estimator's (N,) scores; pass `keys` (computed once) or
       `inputs` + `original_labels` (hashed here).
   concat(tables) -> dict of columns      several rows() results as one table
@@ -67,15 +80,19 @@ from memobench import results
 
 SCORES_FILE = "scores.parquet"
 KEY_VERSION = b"memobench.example.v1"
+RAW_KEY_VERSION = b"memobench.raw.v1"
 KEY_HEX_DIGITS = 16
 FORMATS = ("parquet", "csv")
 
 # Column order and dtypes of the table.
 COLUMNS: dict[str, str] = {
     "dataset": "str", "split": "str", "index": "int64", "example_key": "str",
+    "source_index": "int64", "raw_key": "str",
     "label": "int64", "original_label": "int64", "label_changed": "bool",
     "estimator": "str", "config": "str", "score": "float64", "score_se": "float64",
 }
+# Columns added after the first layout: a table written before them reads with these values.
+LATER_COLUMNS: dict[str, Any] = {"source_index": -1, "raw_key": ""}
 
 
 class TableError(ValueError):
@@ -98,6 +115,49 @@ def example_key(inputs: np.ndarray, original_labels: np.ndarray) -> list[str]:
           .hexdigest()[:KEY_HEX_DIGITS] for i in range(x.shape[0])]
 
 
+def raw_key(raw: np.ndarray, original_labels: np.ndarray) -> list[str]:
+  """The source-content hash of each example (module docstring): one str per row of `raw`."""
+  x = np.asarray(raw)
+  labels = np.asarray(original_labels).reshape(-1)
+  if x.shape[0] != labels.shape[0]:
+    raise TableError(f"{x.shape[0]} raw examples but {labels.shape[0]} labels")
+  if x.dtype.kind not in "biuf":
+    raise TableError(f"raw examples must be numeric arrays, got {x.dtype}")
+  # Little-endian whatever came in; the dtype (its kind and size) enters the hash.
+  x = np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("<"))
+  shape = "x".join(str(d) for d in x.shape[1:]).encode()
+  prefix = RAW_KEY_VERSION + b"\0" + x.dtype.str.encode() + b"\0" + shape + b"\0"
+  return [hashlib.sha256(prefix + x[i].tobytes() + b"\0" + str(int(labels[i])).encode())
+          .hexdigest()[:KEY_HEX_DIGITS] for i in range(x.shape[0])]
+
+
+def dataset_columns(dataset, original_labels: np.ndarray, split: str = "train",
+                    indices: np.ndarray | None = None) -> dict[str, Any]:
+  """keys, raw_keys, source_indices (and indices) of a data.Dataset's examples, for rows().
+
+  original_labels: the split's true labels (all of them); indices: the examples
+  to key (default all).
+
+  keys hash the clean preprocessed inputs (never a corrupted input), so every
+  corruption of an example shares its key; raw_keys and source_indices are
+  empty / -1 where the dataset does not record its source.
+  """
+  x = getattr(dataset, f"x_{split}")
+  raw = getattr(dataset, f"raw_{split}", None)
+  source = getattr(dataset, f"source_index_{split}", None)
+  original = np.asarray(original_labels).reshape(-1)
+  if x.shape[0] != original.shape[0]:
+    raise TableError(f"{x.shape[0]} {split} examples but {original.shape[0]} original labels")
+  pick = (lambda a: a) if indices is None else (lambda a: np.asarray(a)[indices])  # noqa: E731
+  original = pick(original)
+  out = {"keys": example_key(pick(x), original),
+         "raw_keys": None if raw is None else raw_key(pick(raw), original),
+         "source_indices": None if source is None else pick(source)}
+  if indices is not None:
+    out["indices"] = np.asarray(indices)
+  return out
+
+
 def config_json(config: Mapping[str, Any] | None) -> str:
   """The configuration's canonical JSON: sorted keys, no spaces; numpy scalars as numbers."""
   def plain(v):
@@ -116,7 +176,8 @@ def rows(*, estimator: str, scores: np.ndarray, dataset: str, split: str = "trai
          original_labels: np.ndarray | None = None, labels: np.ndarray | None = None,
          label_changed: np.ndarray | None = None, standard_errors: np.ndarray | None = None,
          config: Mapping[str, Any] | None = None,
-         indices: np.ndarray | None = None) -> dict[str, np.ndarray]:
+         indices: np.ndarray | None = None, raw_keys: Sequence[str] | None = None,
+         source_indices: np.ndarray | None = None) -> dict[str, np.ndarray]:
   """The table rows of one estimator's per-example `scores` (N,): a dict of columns.
 
   labels default to original_labels (no corruption); label_changed defaults to
@@ -139,9 +200,14 @@ def rows(*, estimator: str, scores: np.ndarray, dataset: str, split: str = "trai
         else _column(standard_errors, n, "standard_errors", estimator).astype(np.float64))
   index = (np.arange(n, dtype=np.int64) if indices is None
            else _column(indices, n, "indices", estimator).astype(np.int64))
+  source = (np.full(n, -1, np.int64) if source_indices is None
+            else _column(source_indices, n, "source_indices", estimator).astype(np.int64))
+  raw = (np.full(n, "", dtype=object) if raw_keys is None
+         else _column(np.asarray(raw_keys, dtype=object), n, "raw_keys", estimator))
   return {
       "dataset": np.full(n, dataset, dtype=object), "split": np.full(n, split, dtype=object),
-      "index": index, "example_key": keys.astype(object), "label": label,
+      "index": index, "example_key": keys.astype(object), "source_index": source,
+      "raw_key": raw.astype(object), "label": label,
       "original_label": original, "label_changed": changed,
       "estimator": np.full(n, estimator, dtype=object),
       "config": np.full(n, config_json(config), dtype=object), "score": score, "score_se": se,
@@ -168,6 +234,9 @@ def _frame(table):
   import pandas as pd  # pylint: disable=import-outside-toplevel
   frame = table if isinstance(table, pd.DataFrame) else pd.DataFrame(
       {k: np.asarray(v) for k, v in table.items()})
+  for name, value in LATER_COLUMNS.items():
+    if name not in frame.columns:
+      frame = frame.assign(**{name: value})
   missing = [c for c in COLUMNS if c not in frame.columns]
   if missing:
     raise TableError(f"the table lacks columns {', '.join(missing)}")

@@ -30,6 +30,7 @@ EPS_SHARPNESS = 21  # eps-sharpness: L-BFGS-B's start and the random projection 
 PARITY_ONLINE = 31  # sparse parity's fresh online batches (experiments/barak2022_sparse_parity.py)
 LEAVE_ONE_OUT = 41  # exact leave-one-out's training seeds (estimators/leave_one_out.py)
 PROXY_RUNS = 42     # the one-run estimators' runs of the estimator benchmark (same module)
+POPULATION_DESIGN = 43  # the balanced inclusion design's blocks (estimators/population.py)
 
 STREAMS = {name: value for name, value in globals().items() if name.isupper()}
 if len(set(STREAMS.values())) != len(STREAMS):

@@ -102,7 +102,7 @@ def test_bad_flag_is_one_line_error_and_help_lists_the_flags(module, bad_flag, a
 
 def test_sections_are_an_explicit_ordered_table_with_their_own_configs():
   assert list(harness.SECTIONS) == ["peak", "models", "breakdown", "order", "loop", "torch",
-                                    "fusion", "ensemble", "seeds", "estimator"]
+                                    "fusion", "ensemble", "seeds", "estimator", "population"]
   for name, section in harness.SECTIONS.items():
     assert isinstance(section, Section) and section.name == name and section.title
     assert dataclasses.is_dataclass(section.full)

@@ -235,3 +235,32 @@ def test_memorization_estimators_quick(tmp_path):
   # Resumable: every stage is kept.
   again = run_script("memorization_estimators.py", tmp_path)
   assert again.stderr.count("kept existing result") == 4
+
+
+def test_one_run_estimators_train_their_shared_runs_once_and_score_the_examples_asked():
+  from memobench.estimators import base, proxies, runner  # pylint: disable=import-outside-toplevel
+  from memobench import specs  # pylint: disable=import-outside-toplevel
+  from memobench.data import datasets  # pylint: disable=import-outside-toplevel
+  spec, _ = specs.with_overrides(catalogue.get("digits_partial40"), [
+      "dataset.train_size=128", "budget.batch_size=32"])
+  dataset = datasets.load(spec.dataset)
+  data = workload_lib.resolve(spec, dataset=dataset).corrupted_data(0)
+  examples = np.array([0, 5, 7, 40, 100])
+  context = base.RunContext(spec, dataset, data, seed=0, epochs=3,
+                            options={"proxy_seeds": 2, "early_epoch": 1, "examples": examples})
+  records = {}
+  scored = runner.score_runs(context, proxies.ESTIMATORS, records, log=lambda _: None)
+  assert set(records) == {"proxy_runs", "turnover_run"}
+  assert [e.name for e in proxies.ESTIMATORS] == list(scored.scores)
+  for name, s in scored.scores.items():
+    assert s.score.shape == (5,) and np.isfinite(s.score).all(), name
+    assert s.summary["cost"]["model_steps"] > 0 and s.summary["cost"]["seconds"] > 0, name
+  a = records["proxy_runs"].arrays
+  # 3 epochs of 4 steps: learning steps are evaluation steps, on the epoch scale.
+  first, stable = scored.scores["first_learned"].score, scored.scores["stable_learned"].score
+  assert set(np.unique(first)) <= {1.0, 2.0, 3.0, 4.0} and (stable >= first).all()
+  np.testing.assert_array_equal(scored.scores["cumulative_accuracy"].score,
+                                1.0 - a["dyn_correct_fraction"])
+  assert a["evaluations"] == 3 and a["tracin_checkpoints"] == 3
+  assert scored.scores["el2n"].summary["cost"]["model_steps"] == 2 * 4  # 2 runs x epoch 1
+  assert (scored.scores["tracin"].score >= 0).all()

@@ -23,6 +23,7 @@ what it measures and why:
   ensemble   ensemble.py    K vmapped mlp1x512 models against K sequential programs
   seeds      seeds.py       --seeds=K end to end (run.run_seeds), vmapped vs sequential
   estimator  estimator.py   the Feldman & Zhang subsample estimator (full runs only)
+  population population.py  the estimator population: models per CPU-hour (full runs only)
 The report ends with the targets table (targets.py). The checkpoint benchmark
 is a separate command, `python -m memobench.bench.checkpoint` (checkpoint.py).
 
@@ -44,13 +45,14 @@ from absl import app, flags, logging
 
 from memobench import cli
 from memobench.bench import (breakdown, ensemble, estimator, fusion, library, loop, mfu,
-                             order, peak, pytorch, seeds, targets)
+                             order, peak, population, pytorch, seeds, targets)
 from memobench.bench.common import Context, Section, Table, log
 
 # The sections in the order they run (whatever the order of --sections).
 SECTIONS: dict[str, Section] = {s.name: s for s in (
     peak.SECTION, mfu.SECTION, breakdown.SECTION, order.SECTION, loop.SECTION,
-    pytorch.SECTION, fusion.SECTION, ensemble.SECTION, seeds.SECTION, estimator.SECTION)}
+    pytorch.SECTION, fusion.SECTION, ensemble.SECTION, seeds.SECTION, estimator.SECTION,
+    population.SECTION)}
 ALL_MODELS = ("mlp1x512", "mlp3x512", "alexnet", "inception", "wrn28_1")
 QUICK_MODELS = ("mlp1x512",)
 DOC_PATH = os.path.join(

