@@ -31,9 +31,10 @@ memobench's defaults), for each seed:
       when every batch loss is finite and its final training loss (whole
       training set) is below the initial one; the largest stable rate is the
       largest grid rate below the grid's first unstable one. The runs are one
-      custom jitted program per (optimizer, B), vmapped over seeds x learning
-      rates: the training loop vmaps seeds only, and ~150 separate runs of
-      100 steps would cost more in compilation than in training.
+      jitted program per (optimizer, B), vmapped over seeds x learning rates
+      (experiments/programs/lr_stability.py: the training loop vmaps seeds
+      only, and ~150 separate runs of 100 steps would cost more in
+      compilation than in training).
   The predicted scalings are drawn through the measured B = 16 value; the
   fitted slope of log2(max lr) against log2(B) is reported per seed (1 for
   linear, 0.5 for square root).
@@ -72,65 +73,145 @@ whose step size does not shrink with the gradient: a run at lr 16 that lowers
 the loss counts as stable.
 
 Outputs in the workdir: granziol.png, summary.json (cells: mean, sample std,
-Student-t 95% CI, n over seeds), models/<cell>/seed<N>.* (trained
-parameters), runs.log.
+Student-t 95% CI, n over seeds), cells/clean/ (the training cell: seed<N>.msgpack
+parameters, train.log; experiments/programs/trained_models.py), cells/hessian/,
+cells/<optimizer>_b<B>/ (each the raw finite/initial/final losses of one
+vmapped grid of short runs: experiments/programs/lr_stability.py). A rerun keeps
+every cell whose config is unchanged. `--print_config` lists the knobs.
 """
 
 from __future__ import annotations
 
-import os
-import sys
+import dataclasses
+from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
-import common
-import trained_models
-from memobench import leaderboard, prng, results
-from memobench.metrics import batch_hessian
-from memobench.training import losses
+from experiments import driver, summaries
+from experiments.cells import ComputedCell
+from experiments.knobs import knob
+from experiments.programs import lr_stability, trained_models
 
 HESSIAN_BATCHES = (16, 32, 64, 128, 256, 512, 1024)
 LR_BATCHES = (16, 32, 64, 128, 256, 512, 1024)
 LR_GRIDS = {"sgd": tuple(2.0 ** k for k in range(-5, 8)),
             "adam": tuple(2.0 ** k for k in range(-12, 5))}
 PREDICTED_EXPONENT = {"sgd": 1.0, "adam": 0.5}
+STABLE_RULE = "all batch losses finite and final full training loss < initial"
 
 
-def stability_program(module, x, y, batch: int, steps: int, kind: str):
-  """(seed keys, learning rates) -> per member (all losses finite, initial loss, final loss).
-
-  Members are vmapped; each trains `steps` steps of plain SGD or Adam from its
-  seed's initialization on a fresh random batch per step (the same batches for
-  every learning rate of a seed).
-  """
-  tx = optax.scale_by_adam() if kind == "adam" else optax.identity()
-  n = x.shape[0]
-  full_loss = lambda p: losses.mean_cross_entropy(  # pylint: disable=unnecessary-lambda-assignment
-      module.apply({"params": p}, x, train=False), y)
-
-  def member(run_key, lr):
-    params = module.init(jax.random.fold_in(run_key, prng.INIT), x[:1], train=False)["params"]
-    shuffle = jax.random.fold_in(run_key, prng.SHUFFLE)
-
-    def step(carry, i):
-      params, opt_state = carry
-      idx = jax.random.permutation(jax.random.fold_in(shuffle, i), n)[:batch]
-      loss, grads = jax.value_and_grad(lambda p: losses.mean_cross_entropy(
-          module.apply({"params": p}, x[idx], train=False), y[idx]))(params)
-      updates, opt_state = tx.update(grads, opt_state, params)
-      params = jax.tree.map(lambda p, u: p - lr * u, params, updates)
-      return (params, opt_state), jnp.isfinite(loss)
-
-    (final, _), finite = jax.lax.scan(step, (params, tx.init(params)), jnp.arange(steps))
-    return jnp.all(finite), full_loss(params), full_loss(final)
-
-  return jax.jit(jax.vmap(member))
+@dataclasses.dataclass(frozen=True)
+class Config:
+  dataset: str = knob("digits", "catalogue dataset: the spec <dataset>_clean, trained to fit")
+  seeds: int = knob(3, "seeds, trained together", lo=1)
+  steps: int = knob(100, "steps of each stability run", lo=1, hi=1_000_000)
+  hessian_batches: tuple[int, ...] = knob(HESSIAN_BATCHES, "batch sizes B of H_B", lo=1)
+  per_batch: int = knob(4, "random disjoint batches per B whose top eigenvalues are averaged",
+                        lo=1)
+  lanczos_iters: int = knob(20, "Lanczos steps of each top eigenvalue", lo=2, hi=10_000)
+  lr_batches: tuple[int, ...] = knob(LR_BATCHES, "batch sizes of the stability runs", lo=1)
+  lr_grid_stride: int = knob(1, "every k-th rate of the factor-2 grids (--quick: 3)", lo=1)
+  spec_overrides: tuple[str, ...] = knob((), "spec --set overrides of the training")
+  quick: bool = False
 
 
-def max_stable_lr(stable: np.ndarray, grid: tuple[float, ...]) -> float | None:
+QUICK = Config(seeds=1, steps=10, hessian_batches=(16,), per_batch=2, lanczos_iters=5,
+               lr_batches=(16, 64), lr_grid_stride=3,
+               spec_overrides=("budget.max_steps=20", "budget.eval_every_steps=10"), quick=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class HessianConfig:
+  """What batch_spectrum reads besides the models."""
+  batches: tuple[int, ...]
+  per_batch: int
+  lanczos_iters: int
+
+
+@dataclasses.dataclass(frozen=True)
+class StabilityConfig:
+  """One vmapped grid of short runs: everything stability_grid reads."""
+  spec: Any               # memobench.specs.Spec: the dataset and model (hashed)
+  seeds: tuple[int, ...]
+  kind: str
+  batch: int
+  steps: int
+  lrs: tuple[float, ...]
+
+
+def lr_grids(config: Config) -> dict[str, tuple[float, ...]]:
+  return {k: v[::config.lr_grid_stride] for k, v in LR_GRIDS.items()}
+
+
+def train_spec(config: Config):
+  from memobench import catalogue, specs, workload  # pylint: disable=import-outside-toplevel
+  spec, _ = specs.with_overrides(catalogue.get(f"{config.dataset}_clean"), [
+      "analysis.dynamics=false", "analysis.effective_rank=false", *config.spec_overrides])
+  return workload.validate(spec)
+
+
+def grid(config: Config) -> list[ComputedCell]:
+  from memobench import catalogue  # pylint: disable=import-outside-toplevel
+  spec = train_spec(config)
+  n = trained_models.dataset(spec).num_train
+  cells = [
+      ComputedCell("clean", trained_models.train, trained_models.TrainConfig(spec, config.seeds)),
+      ComputedCell("hessian", batch_spectrum, HessianConfig(
+          tuple(b for b in config.hessian_batches if b < n), config.per_batch,
+          config.lanczos_iters), needs=("clean",))]
+  # The stability runs start from each seed's initialization: they read the dataset and
+  # the model only, not the trained models (nor the training budget).
+  base = catalogue.get(f"{config.dataset}_clean")
+  seeds = tuple(base.seed + i for i in range(config.seeds))
+  for kind, lrs in lr_grids(config).items():
+    for b in (b for b in config.lr_batches if b <= n):
+      cells.append(ComputedCell(f"{kind}_b{b}", stability_grid, StabilityConfig(
+          base, seeds, kind, b, config.steps, lrs)))
+  return cells
+
+
+def batch_spectrum(config: HessianConfig, ctx) -> dict:
+  """Per seed: the top eigenvalue of H_B (mean over `per_batch` batches) for each B, and of
+  the full-data Hessian."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from memobench import prng  # pylint: disable=import-outside-toplevel
+  from memobench.metrics import batch_hessian  # pylint: disable=import-outside-toplevel
+  models = trained_models.load(ctx.inputs["clean"])
+  wl = models.workload(ctx.data_dir)
+  ds, module = wl.dataset, wl.module
+  n = ds.num_train
+  top = batch_hessian.TopEigenvalue(module, models.trained[0].model_state, config.lanczos_iters)
+  rows = []
+  for t in models.trained:
+    key = jax.random.fold_in(prng.run_key(t.seed), prng.SHARPNESS)
+    batch_top = {}
+    for b in config.batches:
+      values = batch_hessian.batch_top_eigenvalues(top, t.params, ds.x_train, ds.y_train, b,
+                                                   config.per_batch, jax.random.fold_in(key, b))
+      batch_top[str(b)] = float(np.mean(values))
+    full = batch_hessian.batch_top_eigenvalues(top, t.params, ds.x_train, ds.y_train, n, 1,
+                                               key)[0]
+    rows.append({"seed": t.seed, "full": full, "batch": batch_top})
+    ctx.log(f"seed {t.seed}: full Hessian top {full:.4g}; batches " + ", ".join(
+        f"B={b}: {v:.4g}" for b, v in batch_top.items()))
+  return {"num_train": n, "seeds": rows}
+
+
+def stability_grid(config: StabilityConfig, ctx) -> dict:
+  """The grid's short runs (experiments/programs/lr_stability.py), raw: the rule is summarize's."""
+  from memobench import workload  # pylint: disable=import-outside-toplevel
+  wl = workload.resolve(config.spec, ctx.data_dir)
+  out = lr_stability.run_grid(wl, list(config.seeds), list(config.lrs), config.batch,
+                              config.steps, config.kind)
+  return {"seeds": list(config.seeds), "lrs": list(config.lrs), **out}
+
+
+def is_stable(finite, initial, final) -> bool:
+  """The rule of this protocol: every batch loss finite and a final loss below the initial."""
+  return bool(finite) and final is not None and initial is not None and final < initial
+
+
+def max_stable_lr(stable, grid) -> float | None:
   """The largest grid rate below the first unstable one (None: the smallest is unstable)."""
   best = None
   for ok, lr in zip(stable, grid):
@@ -148,118 +229,94 @@ def slope(batches, lrs) -> float | None:
   return float(np.polyfit(xs, ys, 1)[0])
 
 
-def main() -> None:
-  p = common.parser(__doc__, "granziol_batch_spectrum", "digits")
-  p.add_argument("--steps", type=int, default=None,
-                 help="steps of each stability run (default 100; 10 with --quick)")
-  args = common.finish_args(p.parse_args())
-  trained_models.refuse_shard(args)
-  steps = args.steps if args.steps is not None else (10 if args.quick else 100)
-  if steps < 1:
-    common.fail(f"--steps must be >= 1, got {steps}", 2)
-  overrides = ["analysis.dynamics=false", "analysis.effective_rank=false"]
-  if args.quick:
-    overrides += ["budget.max_steps=20", "budget.eval_every_steps=10"]
-  spec, _ = common.get_spec(f"{args.dataset}_clean", overrides)
-  workload, models = trained_models.train_cell(args, "clean", spec)
-  ds, module = workload.dataset, workload.module
-  n = ds.num_train
-  hessian_batches = [b for b in ((16,) if args.quick else HESSIAN_BATCHES) if b < n]
-  lr_batches = [b for b in ((16, 64) if args.quick else LR_BATCHES) if b <= n]
-  grids = ({k: v[::3] for k, v in LR_GRIDS.items()} if args.quick else LR_GRIDS)
-  per_batch, lanczos_iters = (2, 5) if args.quick else (4, 20)
-
-  top = batch_hessian.TopEigenvalue(module, models[0].model_state, lanczos_iters)
-  batch_top = {b: [] for b in hessian_batches}
-  full_top = []
-  for t in models:
-    key = jax.random.fold_in(prng.run_key(t.seed), prng.SHARPNESS)
-    for b in hessian_batches:
-      values = batch_hessian.batch_top_eigenvalues(top, t.params, ds.x_train, ds.y_train, b,
-                                                   per_batch, jax.random.fold_in(key, b))
-      batch_top[b].append(float(np.mean(values)))
-    full_top.append(batch_hessian.batch_top_eigenvalues(top, t.params, ds.x_train, ds.y_train,
-                                                        n, 1, key)[0])
-    print(f"seed {t.seed}: full Hessian top {full_top[-1]:.4g}; batches " + ", ".join(
-        f"B={b}: {batch_top[b][-1]:.4g}" for b in hessian_batches), file=sys.stderr)
-
-  x, y = jnp.asarray(ds.x_train), jnp.asarray(ds.y_train)
-  seed_keys = [prng.run_key(t.seed) for t in models]
-  max_lr = {kind: {b: [] for b in lr_batches} for kind in grids}
+def summarize(config: Config, records: dict) -> dict:
+  cell = summaries.summarize
+  hessian = records["hessian"]
+  n = hessian["num_train"]
+  hessian_batches = [b for b in config.hessian_batches if b < n]
+  lr_batches = [b for b in config.lr_batches if b <= n]
+  grids = lr_grids(config)
+  seeds = len(hessian["seeds"])
+  max_lr = {kind: {} for kind in grids}
   stable_table = {kind: {} for kind in grids}
-  for kind, grid in grids.items():
-    keys = jnp.stack([k for k in seed_keys for _ in grid])
-    lrs = jnp.asarray([lr for _ in seed_keys for lr in grid], jnp.float32)
+  for kind, lrs in grids.items():
     for b in lr_batches:
-      finite, initial, final = (np.asarray(a) for a in stability_program(
-          module, x, y, b, steps, kind)(keys, lrs))
-      stable = (finite & np.isfinite(final) & (final < initial)).reshape(len(models), len(grid))
-      stable_table[kind][str(b)] = stable.astype(int).tolist()
-      for s in range(len(models)):
-        max_lr[kind][b].append(max_stable_lr(stable[s], grid))
-      print(f"{kind} B={b}: max stable lr per seed {max_lr[kind][b]}", file=sys.stderr)
-
-  cell = leaderboard.summarize
+      r = records[f"{kind}_b{b}"]
+      stable = [[is_stable(f, i, e) for f, i, e in zip(*rows)]
+                for rows in zip(r["finite"], r["initial"], r["final"])]
+      stable_table[kind][str(b)] = [[int(v) for v in row] for row in stable]
+      max_lr[kind][b] = [max_stable_lr(row, lrs) for row in stable]
   granziol = {
-      "batch_top_eigenvalue": {str(b): cell(batch_top[b]) for b in hessian_batches},
-      "full_top_eigenvalue": cell(full_top),
+      "batch_top_eigenvalue": {str(b): cell(s["batch"][str(b)] for s in hessian["seeds"])
+                               for b in hessian_batches},
+      "full_top_eigenvalue": cell(s["full"] for s in hessian["seeds"]),
       "max_lr": {kind: {str(b): cell(max_lr[kind][b]) for b in lr_batches} for kind in grids},
       "max_lr_slope": {kind: cell(slope(lr_batches, [max_lr[kind][b][s] for b in lr_batches])
-                                  for s in range(len(models))) for kind in grids},
+                                  for s in range(seeds)) for kind in grids},
       "predicted_slope": PREDICTED_EXPONENT,
       "stable": stable_table,
   }
-  summary = {"experiment": "granziol_batch_spectrum", "dataset": args.dataset,
-             "seeds": args.seeds, "quick": args.quick,
-             "settings": {"spec": spec.name, "num_train": n,
-                          "hessian_batches_per_size": per_batch, "lanczos_iters": lanczos_iters,
-                          "stability_steps": steps,
-                          "lr_grids": {k: list(v) for k, v in grids.items()},
-                          "stable_rule": "all batch losses finite and final full training "
-                                         "loss < initial"},
-             "trained": {k: cell(t.final[k] for t in models)
-                         for k in ("train_accuracy", "test_accuracy", "steps")},
-             "granziol": granziol}
+  return {"experiment": "granziol_batch_spectrum", "dataset": config.dataset,
+          "seeds": config.seeds, "quick": config.quick,
+          "settings": {"spec": records["clean"]["spec"]["name"], "num_train": n,
+                       "hessian_batches_per_size": config.per_batch,
+                       "lanczos_iters": config.lanczos_iters, "stability_steps": config.steps,
+                       "lr_grids": {k: list(v) for k, v in grids.items()},
+                       "stable_rule": STABLE_RULE},
+          "trained": {k: cell(f[k] for f in records["clean"]["seeds"])
+                      for k in ("train_accuracy", "test_accuracy", "steps")},
+          "granziol": granziol}
 
-  fig, axes = common.plt.subplots(1, 3, figsize=(13, 3.6))
+
+def plot(config: Config, summary: dict) -> dict:
+  from experiments.figures import errorbar, plt  # pylint: disable=import-outside-toplevel
+  granziol, settings = summary["granziol"], summary["settings"]
+  hessian_batches = [int(b) for b in granziol["batch_top_eigenvalue"]]
+  fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
   ax = axes[0]
-  common.errorbar(ax, hessian_batches, [granziol["batch_top_eigenvalue"][str(b)]
-                                        for b in hessian_batches], color="C0",
-                  label="top eigenvalue of H_B (mean over batches)")
+  errorbar(ax, hessian_batches, [granziol["batch_top_eigenvalue"][str(b)]
+                                 for b in hessian_batches], color="C0",
+           label="top eigenvalue of H_B (mean over batches)")
   ax.axhline(granziol["full_top_eigenvalue"]["mean"], color="k", linestyle="--",
-             label=f"full Hessian (n = {n})")
+             label=f"full Hessian (n = {settings['num_train']})")
   ax.set(xscale="log", yscale="log", xlabel="batch size B", ylabel="top eigenvalue",
          title="mini-batch Hessian")
   ax.legend(fontsize=7)
-  for ax, kind in zip(axes[1:], grids):
+  for ax, kind in zip(axes[1:], settings["lr_grids"]):
+    lr_batches = [int(b) for b in granziol["max_lr"][kind]]
     stats = [granziol["max_lr"][kind][str(b)] for b in lr_batches]
-    common.errorbar(ax, lr_batches, stats, color="C1", label="measured max stable lr")
-    anchor = stats[0]["mean"]
+    errorbar(ax, lr_batches, stats, color="C1", label="measured max stable lr")
+    anchor = stats[0]["mean"] if stats else None
     if anchor is not None:
       bs = np.array(lr_batches, float)
       ax.plot(bs, anchor * bs / bs[0], "k--", label="linear in B")
       ax.plot(bs, anchor * np.sqrt(bs / bs[0]), "k:", label="sqrt(B)")
     sl = granziol["max_lr_slope"][kind]["mean"]
     ax.set(xscale="log", yscale="log", xlabel="batch size B", ylabel="learning rate",
-           title=f"{kind}: max stable lr ({steps} steps)"
+           title=f"{kind}: max stable lr ({settings['stability_steps']} steps)"
                  + (f", slope {sl:.2f}" if sl is not None else ""))
     ax.legend(fontsize=7)
-  fig.suptitle(f"Granziol et al. on {args.dataset} ({args.seeds} seed(s))"
-               + (" [--quick]" if args.quick else ""))
+  fig.suptitle(f"Granziol et al. on {summary['dataset']} ({summary['seeds']} seed(s))"
+               + (" [--quick]" if summary["quick"] else ""))
   fig.tight_layout()
-  common.savefig(fig, args, "granziol.png")
-  results.write_json_atomic(os.path.join(args.workdir, "summary.json"), summary)
-  print(f"summary -> {os.path.join(args.workdir, 'summary.json')}", file=sys.stderr)
-  print(f"full Hessian top eigenvalue {granziol['full_top_eigenvalue']['mean']:.4g}")
-  for b in hessian_batches:
-    print(f"B={b:5d}: H_B top {granziol['batch_top_eigenvalue'][str(b)]['mean']:.4g}")
-  for kind in grids:
-    print(f"{kind}: max stable lr " + ", ".join(
-        f"B={b}: {granziol['max_lr'][kind][str(b)]['mean']}" for b in lr_batches)
+  return {"granziol.png": fig}
+
+
+def report(config: Config, summary: dict) -> str:
+  granziol = summary["granziol"]
+  lines = [f"full Hessian top eigenvalue {granziol['full_top_eigenvalue']['mean']:.4g}"]
+  for b, s in granziol["batch_top_eigenvalue"].items():
+    lines.append(f"B={int(b):5d}: H_B top {s['mean']:.4g}")
+  for kind, by_b in granziol["max_lr"].items():
+    lines.append(f"{kind}: max stable lr " + ", ".join(
+        f"B={b}: {s['mean']}" for b, s in by_b.items())
         + f"; slope {granziol['max_lr_slope'][kind]['mean']}")
+  return "\n".join(lines)
 
-  trained_models.report_cpu("granziol_batch_spectrum")
 
+EXPERIMENT = driver.Experiment(
+    name="granziol_batch_spectrum", doc=__doc__, config=Config(), quick=QUICK, grid=grid,
+    summarize=summarize, plot=plot, report=report)
 
 if __name__ == "__main__":
-  sys.exit(main())
+  driver.main(EXPERIMENT)

@@ -287,13 +287,24 @@ def test_dinh_bad_knobs_are_refused(assignment):
 
 
 def test_granziol_runs_quick_and_writes_what_it_promises(tmp_path):
-  """Granziol's --quick end to end (its own jitted loop)."""
-  granziol = tmp_path / "granziol"
-  run_script("granziol_batch_spectrum.py", granziol)
-  summary = json.loads((granziol / "summary.json").read_text())["granziol"]
-  assert (granziol / "granziol.png").read_bytes()[:8] == PNG
-  assert set(summary["batch_top_eigenvalue"]) == {"16"}
-  assert summary["full_top_eigenvalue"]["mean"] > 0
+  """Granziol's --quick end to end: the one subprocess of these experiments (the named
+  program experiments/programs/lr_stability.py, beside the trained-models cells)."""
+  from experiments import driver, granziol_batch_spectrum as granziol  # pylint: disable=import-outside-toplevel
+  out = run_script("granziol_batch_spectrum.py", tmp_path)
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  assert (tmp_path / "granziol.png").read_bytes()[:8] == PNG
+  g = summary["granziol"]
+  assert set(g["batch_top_eigenvalue"]) == {"16"} and g["full_top_eigenvalue"]["mean"] > 0
+  grids = summary["settings"]["lr_grids"]
   for kind in ("sgd", "adam"):
-    assert set(summary["max_lr"][kind]) == {"16", "64"}
-  assert (granziol / "models" / "clean" / "seed0.msgpack").stat().st_size > 10_000
+    assert set(g["max_lr"][kind]) == {"16", "64"}
+    for b in ("16", "64"):
+      # One vmapped grid per (optimizer, B): one row per seed, one flag per rate.
+      assert np.shape(g["stable"][kind][b]) == (1, len(grids[kind]))
+      record = json.loads((tmp_path / "cells" / f"{kind}_b{b}" / "record.json").read_text())
+      assert record["record"]["lrs"] == grids[kind]
+  assert (tmp_path / "cells" / "clean" / "seed0.msgpack").stat().st_size > 10_000
+  assert "full Hessian top eigenvalue" in out.stdout
+  # Resumable: a rerun would keep every cell.
+  run = driver.Run(granziol.EXPERIMENT, granziol.QUICK, driver.Options(str(tmp_path)))
+  assert all(r is not None for r in run.records().values())

@@ -4,5 +4,6 @@ An experiment's computed cell calls one of these (never a loop hidden in the
 script): `parity_online.train(workload, ...)`: online SGD on fresh sparse-parity
 batches with the hinge loss (Barak et al. 2022); `trained_models.train`: a
 training cell whose parameters later cells measure (a spec's seeds through the
-library loop, kept as msgpack; Keskar, Dinh, Granziol).
+library loop, kept as msgpack; Keskar, Dinh, Granziol); `lr_stability.run_grid`:
+short runs of a learning-rate grid x seeds, vmapped as members (Granziol).
 """
