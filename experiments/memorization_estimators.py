@@ -10,14 +10,12 @@ probe set m = 200, S = 8 LOO seeds, subsample estimator up to K = 256):
 
 Runtime: 4m28s wall (348 CPU-s) for the default on the idle 2-core machine
 (2026-12-02, nothing cached), inside the 10-minute target: exact LOO (S = 8,
-4 stages of 402 vmapped runs) 213 s, the subsample estimator (256 models) 31 s,
+4 cells of 402 vmapped runs) 213 s, the subsample estimator (256 models) 31 s,
 the one-run proxies 4 s in all, scoring and figures the rest (summary.json
-`cost.<estimator>.seconds`, `wall_s` = 260 s inside the process). Every score
-matched the first committed run (which took ~60 min under load 20-35). By
-model-steps the default is 225,120 LOO + 25,600 subsample + ~1,000 other
-steps of a 38k-parameter MLP; mnist1d (40-d inputs, batch 128, same
---train_size) needs ~0.6x the FLOPs of digits (an estimate from the shapes,
-not measured).
+`cost.<estimator>.seconds`). By model-steps the default is 225,120 LOO +
+25,600 subsample + ~1,000 other steps of a 38k-parameter MLP; mnist1d (40-d
+inputs, batch 128, same --train_size) needs ~0.6x the FLOPs of digits (an
+estimate from the shapes, not measured).
 
 Measured (digits_partial40, first 500 training examples, 20 epochs, probe
 m = 200 = 100 corrupted + 100 clean, S = 8 LOO seeds):
@@ -80,10 +78,10 @@ Estimators, on the same probe set (higher = more memorized for each):
   el2n, grand                         Paul et al. 2021, at --early_epoch, mean over
                                       --proxy_seeds runs
   tracin                              TracInCP self-influence over the per-epoch checkpoints
-The one-run scores come from the first of --proxy_seeds vmapped runs evaluated
-every epoch; their seconds are that program's training time prorated by
-model-steps (per model; for EL2N/GraNd the steps up to --early_epoch, times
-the seeds), plus the score's own computation.
+The one-run scores (estimators/proxies.py) come from the first of --proxy_seeds
+vmapped runs evaluated every epoch; their seconds are that program's training
+time prorated by model-steps (per model; for EL2N/GraNd the steps up to
+--early_epoch, times the seeds), plus the score's own computation.
 
 Each estimator: Spearman and Pearson correlation with both LOO forms (95%
 intervals: bootstrap over probe examples), ROC AUC against the planted
@@ -94,407 +92,357 @@ mean over the probe set of the per-example 95% half-width 1.96 * mem_se
 (Jeffreys se, estimators/subsample.py) is at most --halfwidth (0.1, a tenth of
 the score's range); fz_stop_rule gives the K it picks and its Spearman.
 
-Outputs in the workdir: correlations.png (heatmap), compute.png
-(Spearman vs cost), summary.json, scores.parquet (every per-example score on
-the probe set, memobench.example_table), stages/*.npz (each stage's
-per-example arrays; a rerun skips the stages already there).
+Cells (experiments/driver.py; each a computed cell, resumed by its config hash):
+loo_seeds<a>-<b> (a group of LOO seeds), subsample, proxies, turnover, and
+table (scores.parquet: every per-example score on the probe set,
+memobench.example_table, in cells/table/). Outputs in the workdir:
+correlations.png (heatmap), compute.png (Spearman vs cost), summary.json.
+`--print_config` lists the knobs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import sys
 import time
+from typing import Any
 
 import numpy as np
 
-import common
-from common import plt
-
-from memobench import example_table, leaderboard, prng, results, specs, workload as workload_lib
-from memobench.data import datasets
-from memobench.estimators import data_pruning_scores as dps
-from memobench.estimators import leave_one_out as loo, subsample
-from memobench.metrics import dynamics, stats, turnover
-from memobench.training import loop
+from experiments import driver, knobs
+from experiments.cells import ComputedCell
+from experiments.knobs import knob
 
 K_GRID = (8, 16, 32, 64, 128, 256)
 ESTIMATORS = ("fz_subsample", "turnover_loss", "turnover_accuracy", "first_learned",
               "stable_learned", "cumulative_accuracy", "forgetting", "final_loss", "el2n",
               "grand", "tracin")
+PROXIES = ESTIMATORS[1:]
 
 
-def parse_args():
-  p = common.parser(__doc__, "memorization_estimators", "digits", seeds=8)
-  p.add_argument("--corruption", default="partial40", help="label corruption (partialNN)")
-  p.add_argument("--train_size", type=int, default=500, help="first N training examples")
-  p.add_argument("--epochs", type=int, default=20, help="epochs of every model")
-  p.add_argument("--probe", type=int, default=200, help="probe set size m")
-  p.add_argument("--models", type=int, default=256, help="subsample estimator's largest K")
-  p.add_argument("--proxy_seeds", type=int, default=4, help="runs averaged for EL2N/GraNd")
-  p.add_argument("--early_epoch", type=int, default=None,
-                 help="epoch of EL2N/GraNd (default: a tenth of --epochs, at least 1)")
-  p.add_argument("--seeds_per_group", type=int, default=2,
-                 help="LOO seeds per vmapped program ((m + 1) members each)")
-  p.add_argument("--halfwidth", type=float, default=0.1, help="the stopping rule's target")
-  p.add_argument("--seed", type=int, default=0, help="corruption and probe set seed")
-  p.add_argument("--set", action="append", default=[], help="spec override key=value")
-  p.add_argument("--stage", action="append", default=None,
-                 help="run only these stages (loo_seedsA-B, subsample, proxies, turnover) and "
-                      "exit, e.g. in parallel workers on one --workdir; a run without it "
-                      "keeps what they saved")
-  args = common.finish_args(p.parse_args())
-  if args.shard is not None:
-    common.fail("--shard: this experiment's stages are vmapped programs, not a grid of runs; "
-                "run it on one worker", 2)
-  if args.quick:
-    args.train_size, args.epochs, args.probe, args.models = 128, 3, 6, 8
-    args.proxy_seeds, args.seeds = 2, max(args.seeds, 2)
-    args.seeds_per_group = args.seeds
-  if args.early_epoch is None:
-    args.early_epoch = max(1, args.epochs // 10)
-  for name in ("train_size", "epochs", "probe", "models", "proxy_seeds", "seeds_per_group"):
-    if getattr(args, name) < 1:
-      common.fail(f"--{name} must be >= 1, got {getattr(args, name)}", 2)
-  if args.seeds < 2:
-    common.fail("--seeds must be >= 2 (the LOO standard error and reliability need two)", 2)
-  if not 1 <= args.early_epoch <= args.epochs:
-    common.fail(f"--early_epoch must be in [1, --epochs={args.epochs}]", 2)
-  return args
+@dataclasses.dataclass(frozen=True)
+class Config:
+  dataset: str = knob("digits", "catalogue dataset: the spec is <dataset>_<corruption>")
+  corruption: str = knob("partial40", "label corruption (partialNN)")
+  train_size: int = knob(500, "first N training examples", lo=1)
+  epochs: int = knob(20, "epochs of every model", lo=1)
+  probe: int = knob(200, "probe set size m", lo=2)
+  seeds: int = knob(8, "exact-LOO training seeds (>= 2: the se and reliability need two)",
+                    lo=2)
+  models: int = knob(256, "the subsample estimator's largest K", lo=2)
+  proxy_seeds: int = knob(4, "runs averaged for EL2N/GraNd", lo=1)
+  early_epoch: int | None = knob(None, "epoch of EL2N/GraNd (none: a tenth of epochs, >= 1)",
+                                 lo=1)
+  seeds_per_group: int = knob(2, "LOO seeds per vmapped program ((m + 1) members each)", lo=1)
+  halfwidth: float = knob(0.1, "the subsample stopping rule's target half-width", lo=1e-9)
+  seed: int = knob(0, "corruption and probe set seed", lo=0, hi=2**32 - 1)
+  spec_overrides: tuple[str, ...] = knob((), "spec --set overrides (key=value)")
+  quick: bool = False
+
+
+QUICK = Config(train_size=128, epochs=3, probe=6, models=8, proxy_seeds=2, seeds=2,
+               seeds_per_group=2, quick=True)
+
+
+def early_epoch(config) -> int:
+  return config.early_epoch if config.early_epoch is not None else max(1, config.epochs // 10)
+
+
+def check(config: Config) -> None:
+  if early_epoch(config) > config.epochs:
+    raise knobs.KnobError(f"early_epoch={config.early_epoch} must be at most epochs="
+                          f"{config.epochs}")
+  if config.probe > config.train_size:
+    raise knobs.KnobError(f"probe={config.probe} exceeds train_size={config.train_size}")
 
 
 # --------------------------------------------------------------------------
-# Stages: each saves its per-example arrays; a rerun loads them
+# The task every cell trains on, and the cells
 # --------------------------------------------------------------------------
 
 
-# What every stage's arrays depend on; a stage adds its own (Stages.run's `depends`):
-# a LOO group of seeds does not depend on how many seeds there are in all.
-BASE_CONFIG = ("spec", "spec_hash", "epochs", "probe", "seed", "train_size")
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """What every cell's data depends on: the spec, its corruption seed, the probe set."""
+  dataset: str
+  corruption: str
+  train_size: int
+  epochs: int
+  probe: int
+  seed: int
+  spec_overrides: tuple[str, ...]
 
 
-class Stages:
-  def __init__(self, args, config):
-    self.folder = os.path.join(args.workdir, "stages")
-    self.config = json.dumps(config, sort_keys=True)
-    self.resume = not args.no_resume
-    self.only = None if args.stage is None else set(args.stage)
-    os.makedirs(self.folder, exist_ok=True)
-
-  def run(self, name, compute, depends=()):
-    """The stage's arrays: saved ones whose config agrees on BASE_CONFIG + `depends`, or new."""
-    path = os.path.join(self.folder, name + ".npz")
-    if self.only is not None and name not in self.only:
-      return None
-    if self.resume and os.path.exists(path):
-      with np.load(path) as saved:
-        theirs, ours = json.loads(str(saved["config"])), json.loads(self.config)
-        if all(theirs.get(k) == ours.get(k) for k in BASE_CONFIG + tuple(depends)):
-          print(f"stage {name}: kept existing result", file=sys.stderr)
-          return {k: saved[k] for k in saved.files if k != "config"}
-    t0 = time.perf_counter()
-    arrays = compute()
-    arrays["stage_s"] = np.float64(time.perf_counter() - t0)
-    results.write_npz_atomic(path, {**arrays, "config": np.array(self.config)})
-    print(f"stage {name}: {arrays['stage_s']:.0f} s", file=sys.stderr)
-    return arrays
+def task_of(config: Config) -> Task:
+  return Task(config.dataset, config.corruption, config.train_size, config.epochs,
+              config.probe, config.seed, config.spec_overrides)
 
 
-def loo_stage(workload, data, probe, keys, vmapped):
-  return lambda: loo.train_seeds(workload, data, probe, keys, vmapped)
+def spec_of(task: Task):
+  from memobench import catalogue, specs, workload  # pylint: disable=import-outside-toplevel
+  spec, _ = specs.with_overrides(
+      catalogue.get(f"{task.dataset}_{task.corruption}"),
+      [f"dataset.train_size={task.train_size}", "analysis.dynamics=false",
+       "analysis.effective_rank=false", *task.spec_overrides])
+  return workload.validate(spec)
 
 
-def subsample_stage(spec, args, dataset, data, vmapped):
-  def compute():
-    config = subsample.EnsembleConfig(models=args.models, epochs=args.epochs)
-    workload = subsample.estimator_workload(spec, config, dataset)
-    ensemble = subsample.train_models(workload, data, subsample.model_keys(args.seed, args.models),
-                                      vmapped)
-    y = np.asarray(data.y_train)
-    return {"correct": ensemble.train_predictions == y[None], "in_subset": ensemble.in_subset,
-            "steps_per_model": np.int64(workload.schedule.total_steps)}
-  return compute
+def load_task(task: Task, data_dir: str | None):
+  """(spec, dataset, corrupted data, probe indices) of the task."""
+  from memobench import workload  # pylint: disable=import-outside-toplevel
+  from memobench.data import datasets  # pylint: disable=import-outside-toplevel
+  from memobench.estimators import leave_one_out as loo  # pylint: disable=import-outside-toplevel
+  spec = spec_of(task)
+  dataset = datasets.load(spec.dataset, data_dir)
+  data = workload.resolve(spec, dataset=dataset).corrupted_data(task.seed)
+  probe = loo.select_probe(np.asarray(data.label_changed), task.probe, task.seed)
+  return spec, dataset, data, probe
 
 
-def proxy_stage(spec, args, dataset, data, probe, vmapped):
+def _lists(arrays: dict[str, Any]) -> dict[str, Any]:
+  """numpy values as JSON (lists, numbers) for a cell's record."""
+  return {k: np.asarray(v).tolist() for k, v in arrays.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class LooCell:
+  task: Task
+  seeds: tuple[int, ...]  # 0-based LOO seed indices (keys loo.seed_keys: s + 1)
+
+
+def compute_loo(config: LooCell, ctx) -> dict[str, Any]:
+  from memobench.estimators import leave_one_out as loo  # pylint: disable=import-outside-toplevel
+  t0 = time.perf_counter()
+  spec, dataset, data, probe = load_task(config.task, ctx.data_dir)
+  workload = loo.fixed_budget_workload(spec, config.task.epochs, dataset)
+  keys = loo.seed_keys(config.task.seed, max(config.seeds) + 1)
+  arrays = loo.train_seeds(workload, data, probe, [keys[s] for s in config.seeds],
+                           ctx.vmap != "false")
+  return {**_lists(arrays), "probe": probe.tolist(),
+          "corrupted": np.asarray(data.label_changed)[probe].tolist(),
+          "stage_s": time.perf_counter() - t0}
+
+
+@dataclasses.dataclass(frozen=True)
+class SubsampleCell:
+  task: Task
+  models: int
+
+
+def compute_subsample(config: SubsampleCell, ctx) -> dict[str, Any]:
+  """The K models; per K of the doubling grid (and all K), mem and mem_se on the probe set."""
+  from memobench.estimators import subsample  # pylint: disable=import-outside-toplevel
+  t0 = time.perf_counter()
+  spec, dataset, data, probe = load_task(config.task, ctx.data_dir)
+  ensemble_config = subsample.EnsembleConfig(models=config.models, epochs=config.task.epochs)
+  workload = subsample.estimator_workload(spec, ensemble_config, dataset)
+  ensemble = subsample.train_models(workload, data,
+                                    subsample.model_keys(config.task.seed, config.models),
+                                    ctx.vmap != "false")
+  correct = ensemble.train_predictions == np.asarray(data.y_train)[None]
+  by_k = {}
+  for k in sorted({*[k for k in K_GRID if k <= config.models], config.models}):
+    s = subsample.subsample_memorization(correct[:k], ensemble.in_subset[:k])
+    by_k[str(k)] = _lists({"mem": s["mem"][probe], "mem_se": s["mem_se"][probe]})
+  return {"by_k": by_k, "steps_per_model": int(workload.schedule.total_steps),
+          "stage_s": time.perf_counter() - t0}
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxyCell:
+  task: Task
+  proxy_seeds: int
+  early_epoch: int
+
+
+def _context(config, ctx):
+  from memobench.estimators import base  # pylint: disable=import-outside-toplevel
+  spec, dataset, data, probe = load_task(config.task, ctx.data_dir)
+  options = {"examples": probe}
+  if isinstance(config, ProxyCell):
+    options.update(proxy_seeds=config.proxy_seeds, early_epoch=config.early_epoch)
+  return base.RunContext(spec, dataset, data, config.task.seed, config.task.epochs, options,
+                         vmapped=ctx.vmap != "false")
+
+
+def compute_proxies(config: ProxyCell, ctx) -> dict[str, Any]:
   """--proxy_seeds runs evaluated every epoch: dynamics, final loss, EL2N/GraNd, TracIn."""
-  def compute():
-    workload = loo.fixed_budget_workload(spec, args.epochs, dataset, evaluations=args.epochs)
-    spe = workload.schedule.steps_per_epoch
-    y = np.asarray(data.y_train)
-    x_probe, y_probe = np.asarray(data.x_train)[probe], y[probe]
-    score = dps.scorer(workload.module)
-    base = jax_fold(args.seed)
-    m = probe.size
-    out = {"el2n": np.zeros((args.proxy_seeds, m)), "grand": np.zeros((args.proxy_seeds, m))}
-    tracker = dynamics.LearningDynamics(y)
-    tracin = dps.TracInSelfInfluence(m)
-    timing = {"tracin_s": 0.0, "early_s": 0.0}
-    members = []
-    for k in range(args.proxy_seeds):
-      def on_eval(ev, k=k):
-        t0 = time.perf_counter()
-        needs_early = round(ev.epoch) == args.early_epoch
-        if k == 0 or needs_early:
-          _, params, model_state = ev.model()
-          s = score(params, model_state, x_probe, y_probe)
-        if needs_early:
-          out["el2n"][k], out["grand"][k] = s["el2n"], s["grand"]
-          timing["early_s"] += time.perf_counter() - t0
-        if k == 0:
-          tracker.update(ev.step, ev.train_predictions)
-          tracin.add(ev.learning_rate, s["grad_sq_norm"])
-          out["final_loss_probe"] = s["loss"]  # the last evaluation's stays
-          timing["tracin_s"] += time.perf_counter() - t0
-      members.append(loop.Member(workload.spec, data, log=lambda _: None, on_eval=on_eval,
-                                 key=jax_key(base, k)))
-    outcomes = loop.train_group(workload, members, vmapped=vmapped and args.proxy_seeds > 1)
-    arrays = {k: v for k, v in tracker.arrays().items()}
-    return {**out, **{f"dyn_{k}": v[probe] for k, v in arrays.items()},
-            "evaluations": np.int64(tracker.evaluations), "tracin": tracin.value,
-            "tracin_checkpoints": np.int64(tracin.checkpoints),
-            "train_s": np.float64(outcomes[0].train_s + outcomes[0].compile_s),
-            "total_steps": np.int64(workload.schedule.total_steps),
-            "early_steps": np.int64(args.early_epoch * spe),
-            "tracin_s": np.float64(timing["tracin_s"]), "early_s": np.float64(timing["early_s"])}
-  return compute
+  from memobench.estimators import proxies  # pylint: disable=import-outside-toplevel
+  t0 = time.perf_counter()
+  record = proxies.PROXY_RUNS.train(_context(config, ctx))
+  return {**_lists(record.arrays), "stage_s": time.perf_counter() - t0}
 
 
-def jax_fold(seed):
-  import jax  # pylint: disable=import-outside-toplevel
-  return jax.random.fold_in(prng.run_key(seed), prng.PROXY_RUNS)
+@dataclasses.dataclass(frozen=True)
+class TurnoverCell:
+  task: Task
 
 
-def jax_key(base, k):
-  import jax  # pylint: disable=import-outside-toplevel
-  return jax.random.fold_in(base, k)
+def compute_turnover(config: TurnoverCell, ctx) -> dict[str, Any]:
+  from memobench.estimators import proxies  # pylint: disable=import-outside-toplevel
+  t0 = time.perf_counter()
+  record = proxies.TURNOVER.train(_context(config, ctx))
+  return {**_lists(record.arrays), "stage_s": time.perf_counter() - t0}
 
 
-def turnover_stage(spec, args, dataset, data, probe):
-  def compute():
-    rate = 0.5
-    tspec = dataclasses.replace(spec, analysis=dataclasses.replace(spec.analysis,
-                                                                   turnover_dropout=rate))
-    workload = loo.fixed_budget_workload(tspec, args.epochs, dataset)
-    key = jax_key(jax_fold(args.seed), 1000)
-    member = loop.Member(workload.spec, data, log=lambda _: None, key=key)
-    (outcome,) = loop.train_group(workload, [member], vmapped=False)
-    t0 = time.perf_counter()
-    arrays = turnover.self_influence(workload.module, outcome.state.params,
-                                     outcome.state.model_state, data.x_train, data.y_train,
-                                     turnover.turnover_key(key), rate)
-    return {"loss": arrays["self_influence_loss"][probe],
-            "accuracy": arrays["self_influence_accuracy"][probe],
-            "train_s": np.float64(outcome.train_s + outcome.compile_s),
-            "score_s": np.float64(time.perf_counter() - t0),
-            "total_steps": np.int64(workload.schedule.total_steps)}
-  return compute
+def loo_groups(config) -> list[tuple[int, ...]]:
+  return [tuple(range(g, min(g + config.seeds_per_group, config.seeds)))
+          for g in range(0, config.seeds, config.seeds_per_group)]
+
+
+def loo_key(group: tuple[int, ...]) -> str:
+  return f"loo_seeds{group[0] + 1}-{group[-1] + 1}"
+
+
+@dataclasses.dataclass(frozen=True)
+class TableCell:
+  task: Task
+  loo_keys: tuple[str, ...]
+  models: int
+  proxy_seeds: int
+  early_epoch: int
+  seeds: int
+
+
+def compute_table(config: TableCell, ctx) -> dict[str, Any]:
+  """Every per-example score on the probe set as rows of scores.parquet (in the cell's folder)."""
+  from memobench import example_table, specs  # pylint: disable=import-outside-toplevel
+  spec, _, data, probe = load_task(config.task, ctx.data_dir)
+  records = {k: v.record for k, v in ctx.inputs.items()}
+  truth, _ = ground_truth(records, config.loo_keys)
+  scores, _ = estimator_scores(records, config.task.epochs, config.proxy_seeds, config.models)
+  fz_se = np.asarray(records["subsample"]["by_k"][str(config.models)]["mem_se"], np.float64)
+  table_config = {"spec": f"{config.task.dataset}_{config.task.corruption}",
+                  "spec_hash": specs.spec_hash(spec), "epochs": config.task.epochs,
+                  "probe": config.task.probe, "seeds": config.seeds, "seed": config.task.seed,
+                  "models": config.models, "proxy_seeds": config.proxy_seeds,
+                  "early_epoch": config.early_epoch, "train_size": config.task.train_size}
+  x = np.asarray(data.x_train)[probe]
+  original = np.asarray(data.y_train_original)[probe]
+  keys = example_table.example_key(x, original)
+  common = dict(dataset=spec.dataset.name, keys=keys, original_labels=original,
+                labels=np.asarray(data.y_train)[probe],
+                label_changed=np.asarray(data.label_changed)[probe], indices=probe,
+                config=table_config)
+  tables = [example_table.rows(estimator="loo.mem", scores=truth["mem"],
+                               standard_errors=truth["mem_se"], **common),
+            example_table.rows(estimator="loo.loss", scores=truth["loss"],
+                               standard_errors=truth["loss_se"], **common)]
+  for name, values in scores.items():
+    tables.append(example_table.rows(estimator=f"estimators.{name}", scores=values,
+                                     standard_errors=fz_se if name == "fz_subsample" else None,
+                                     **common))
+  table = example_table.concat(tables)
+  example_table.write(os.path.join(ctx.folder, example_table.SCORES_FILE), table)
+  return {"file": example_table.SCORES_FILE, "rows": int(len(table["score"]))}
+
+
+def grid(config: Config) -> list[ComputedCell]:
+  task = task_of(config)
+  groups = loo_groups(config)
+  early = early_epoch(config)
+  cells = [ComputedCell(loo_key(g), compute_loo, LooCell(task, g)) for g in groups]
+  cells += [ComputedCell("subsample", compute_subsample, SubsampleCell(task, config.models)),
+            ComputedCell("proxies", compute_proxies, ProxyCell(task, config.proxy_seeds, early)),
+            ComputedCell("turnover", compute_turnover, TurnoverCell(task))]
+  needs = tuple(c.key for c in cells)
+  cells.append(ComputedCell("table", compute_table,
+                            TableCell(task, tuple(loo_key(g) for g in groups), config.models,
+                                      config.proxy_seeds, early, config.seeds), needs=needs))
+  return cells
 
 
 # --------------------------------------------------------------------------
-# Scoring
+# Scoring (pure: records -> numbers)
 # --------------------------------------------------------------------------
 
 
-def estimator_scores(fz, proxy, turn, probe, args):
+def ground_truth(records, loo_keys) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+  """(mem_LOO and its loss form, the per-seed arrays) from the LOO cells' records."""
+  from memobench.estimators import leave_one_out as loo  # pylint: disable=import-outside-toplevel
+  per_seed = {k: np.concatenate([np.asarray(records[g][k]) for g in loo_keys])
+              for k in ("correct_with", "correct_without", "loss_with", "loss_without")}
+  return loo.memorization(**per_seed), per_seed
+
+
+def estimator_scores(records, epochs: int, proxy_seeds: int, models: int):
   """{estimator: (probe,) scores, higher = more memorized}; {estimator: (model_steps, seconds)}."""
-  scores_fz = subsample.subsample_memorization(fz["correct"], fz["in_subset"])
-  late = float(proxy["evaluations"] + 1)
-  first = proxy["dyn_first_learned_step"].astype(np.float64)
-  stable = proxy["dyn_stable_learned_step"].astype(np.float64)
-  spe = float(proxy["total_steps"]) / args.epochs
-  scores = {
-      "fz_subsample": scores_fz["mem"][probe],
-      "turnover_loss": turn["loss"], "turnover_accuracy": turn["accuracy"],
-      "first_learned": np.where(first >= 0, first / spe, late),
-      "stable_learned": np.where(stable >= 0, stable / spe, late),
-      "cumulative_accuracy": 1.0 - proxy["dyn_correct_fraction"],
-      "forgetting": proxy["dyn_forgetting_score"].astype(np.float64),
-      "final_loss": proxy["final_loss_probe"],
-      "el2n": proxy["el2n"].mean(0), "grand": proxy["grand"].mean(0), "tracin": proxy["tracin"],
-  }
-  k_steps = int(fz["steps_per_model"])
-  proxy_model_s = float(proxy["train_s"]) / args.proxy_seeds  # per model, prorated
-  one_run = (int(proxy["total_steps"]), proxy_model_s)
-  early_frac = float(proxy["early_steps"]) / float(proxy["total_steps"])
-  early = (args.proxy_seeds * int(proxy["early_steps"]),
-           args.proxy_seeds * proxy_model_s * early_frac + float(proxy["early_s"]))
-  turn_cost = (int(turn["total_steps"]), float(turn["train_s"]) + float(turn["score_s"]))
-  cost = {
-      "fz_subsample": (args.models * k_steps, float(fz["stage_s"])),
-      "turnover_loss": turn_cost, "turnover_accuracy": turn_cost,
-      "first_learned": one_run, "stable_learned": one_run, "cumulative_accuracy": one_run,
-      "forgetting": one_run, "final_loss": one_run, "el2n": early, "grand": early,
-      "tracin": (one_run[0], one_run[1] + float(proxy["tracin_s"])),
-  }
-  return scores, cost, scores_fz
+  from memobench.estimators import base, proxies  # pylint: disable=import-outside-toplevel
+  fz = records["subsample"]
+  context = base.RunContext(None, None, None, 0, epochs, {"proxy_seeds": proxy_seeds})
+  proxy_record = base.RunsRecord({k: np.asarray(v) for k, v in records["proxies"].items()}, 0,
+                                 0.0)
+  turn_record = base.RunsRecord({k: np.asarray(v) for k, v in records["turnover"].items()}, 0,
+                                0.0)
+  scores = {"fz_subsample": np.asarray(fz["by_k"][str(models)]["mem"], np.float64)}
+  cost = {"fz_subsample": (models * int(fz["steps_per_model"]), float(fz["stage_s"]))}
+  by_name = {e.name: e for e in proxies.ESTIMATORS}
+  for name in PROXIES:
+    estimator = by_name[name]
+    record = turn_record if estimator.runs is proxies.TURNOVER else proxy_record
+    s = estimator.from_runs(record, context)
+    scores[name] = s.score
+    cost[name] = (s.summary["cost"]["model_steps"], s.summary["cost"]["seconds"])
+  return scores, cost
 
 
-def fz_convergence(fz, probe, truth, corrupted, args):
+def fz_convergence(fz, truth, corrupted, config):
+  from memobench.estimators import leave_one_out as loo  # pylint: disable=import-outside-toplevel
   out, stop = {}, None
   k_steps = int(fz["steps_per_model"])
-  for k in [k for k in K_GRID if k <= args.models] or [args.models]:
-    s = subsample.subsample_memorization(fz["correct"][:k], fz["in_subset"][:k])
-    mem, se = s["mem"][probe], s["mem_se"][probe]
-    c = loo.compare(mem, truth, corrupted, seed=args.seed)
+  for k in [k for k in K_GRID if k <= config.models] or [config.models]:
+    mem = np.asarray(fz["by_k"][str(k)]["mem"], np.float64)
+    se = np.asarray(fz["by_k"][str(k)]["mem_se"], np.float64)
+    c = loo.compare(mem, truth, corrupted, seed=config.seed)
     halfwidth = float(np.nanmean(1.96 * se))
     out[str(k)] = {"spearman": c["spearman_mem"], "spearman_loss": c["spearman_loss"],
                    "pearson": c["pearson_mem"], "auc_vs_corruption": c["auc_vs_corruption"],
                    "examples_scored": int(np.isfinite(mem).sum()),
                    "mean_halfwidth95": halfwidth, "model_steps": k * k_steps,
-                   "seconds": float(fz["stage_s"]) * k / args.models}
-    if stop is None and halfwidth <= args.halfwidth:
+                   "seconds": float(fz["stage_s"]) * k / config.models}
+    if stop is None and halfwidth <= config.halfwidth:
       stop = k
   rule = {"rule": f"smallest K of the doubling grid whose mean per-example 95% half-width "
-                  f"1.96 * mem_se over the probe set is <= {args.halfwidth}",
+                  f"1.96 * mem_se over the probe set is <= {config.halfwidth}",
           "K": stop, "spearman": out[str(stop)]["spearman"]["mean"] if stop else None}
   return out, rule
 
 
 def stat_over(values):
+  from memobench import leaderboard  # pylint: disable=import-outside-toplevel
   return leaderboard.summarize(np.asarray(values, np.float64).tolist())
 
 
-# --------------------------------------------------------------------------
-# Figures and the table
-# --------------------------------------------------------------------------
-
-
-def plot_heatmap(args, comparisons):
-  cols = [("spearman_mem", "Spearman\nmem_LOO"), ("spearman_loss", "Spearman\nloss_LOO"),
-          ("pearson_mem", "Pearson\nmem_LOO"), ("pearson_loss", "Pearson\nloss_LOO"),
-          ("auc_vs_corruption", "AUC vs\ncorruption"), ("top10_overlap", "top-10%\noverlap")]
-  names = list(comparisons)
-  grid = np.full((len(names), len(cols)), np.nan)
-  for r, name in enumerate(names):
-    for c, (key, _) in enumerate(cols):
-      v = comparisons[name][key]
-      v = v["mean"] if isinstance(v, dict) else v
-      grid[r, c] = np.nan if v is None else v
-  fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(names) + 1.5))
-  im = ax.imshow(grid, cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
-  for r in range(len(names)):
-    for c in range(len(cols)):
-      if np.isfinite(grid[r, c]):
-        ax.text(c, r, f"{grid[r, c]:.2f}", ha="center", va="center", fontsize=8)
-  ax.set_xticks(range(len(cols)), [c[1] for c in cols])
-  ax.set_yticks(range(len(names)), names)
-  ax.set_title(f"estimators vs exact leave-one-out ({args.dataset}, {args.corruption}, "
-               f"m={args.probe}, S={args.seeds})")
-  fig.colorbar(im, ax=ax, shrink=0.8)
-  return common.savefig(fig, args, "correlations.png")
-
-
-def plot_compute(args, comparisons, cost, convergence):
-  fig, ax = plt.subplots(figsize=(6.5, 4.2))
-  ks = list(convergence)
-  xs = [convergence[k]["model_steps"] for k in ks]
-  ys = [convergence[k]["spearman"]["mean"] for k in ks]
-  ax.plot(xs, [np.nan if y is None else y for y in ys], "o-", color="k",
-          label="FZ subsample, K = " + ", ".join(ks))
-  for name, c in comparisons.items():
-    if name == "fz_subsample" or c["spearman_mem"]["mean"] is None:
-      continue
-    ax.scatter(cost[name]["model_steps"], c["spearman_mem"]["mean"], label=name, s=25)
-  ax.set_xscale("log")
-  ax.set_xlabel("cost (model-steps)")
-  ax.set_ylabel("Spearman with mem_LOO")
-  ax.axhline(0, color="grey", lw=0.5)
-  ax.legend(fontsize=7, loc="best")
-  ax.set_title("correlation with the ground truth vs compute")
-  return common.savefig(fig, args, "compute.png")
-
-
-def write_table(args, spec, data, probe, scores, truth, fz_scores, config):
-  x = np.asarray(data.x_train)[probe]
-  original = np.asarray(data.y_train_original)[probe]
-  keys = example_table.example_key(x, original)
-  common_cols = dict(dataset=spec.dataset.name, keys=keys, original_labels=original,
-                     labels=np.asarray(data.y_train)[probe],
-                     label_changed=np.asarray(data.label_changed)[probe], indices=probe)
-  tables = [example_table.rows(estimator="loo.mem", scores=truth["mem"],
-                               standard_errors=truth["mem_se"], config=config, **common_cols),
-            example_table.rows(estimator="loo.loss", scores=truth["loss"],
-                               standard_errors=truth["loss_se"], config=config, **common_cols)]
-  for name, values in scores.items():
-    se = fz_scores["mem_se"][probe] if name == "fz_subsample" else None
-    tables.append(example_table.rows(estimator=f"estimators.{name}", scores=values,
-                                     standard_errors=se, config=config, **common_cols))
-  path = os.path.join(args.workdir, "scores.parquet")
-  try:
-    example_table.write(path, example_table.concat(tables))
-    print(f"per-example scores -> {path}", file=sys.stderr)
-  except ImportError as e:
-    print(f"scores.parquet not written ({e})", file=sys.stderr)
-
-
-# --------------------------------------------------------------------------
-
-
-def main():
-  args = parse_args()
-  t_start = time.perf_counter()
-  name = f"{args.dataset}_{args.corruption}"
-  spec, _ = common.get_spec(name, [f"dataset.train_size={args.train_size}",
-                                   "analysis.dynamics=false", "analysis.effective_rank=false",
-                                   *args.set])
-  try:
-    os.makedirs(args.workdir, exist_ok=True)
-    dataset = datasets.load(spec.dataset, args.data_dir)
-    data = workload_lib.resolve(spec, dataset=dataset).corrupted_data(args.seed)
-    corrupted_all = np.asarray(data.label_changed)
-    probe = loo.select_probe(corrupted_all, args.probe, args.seed)
-    loo_workload = loo.fixed_budget_workload(spec, args.epochs, dataset)
-  except (datasets.DataError, specs.SpecError) as e:
-    common.fail(str(e), 1)
-  except OSError as e:
-    common.fail(f"cannot create workdir {args.workdir}: {e.strerror}", 1)
-  corrupted = corrupted_all[probe]
-  vmapped = args.vmap_seeds != "false"
-  config = {"spec": name, "spec_hash": specs.spec_hash(spec), "epochs": args.epochs,
-            "probe": args.probe, "seeds": args.seeds, "seed": args.seed,
-            "models": args.models, "proxy_seeds": args.proxy_seeds,
-            "early_epoch": args.early_epoch, "train_size": args.train_size}
-  stages = Stages(args, config)
-  print(f"{name}: {dataset.num_train} training examples, probe {probe.size} "
-        f"({int(corrupted.sum())} corrupted), {args.seeds} LOO seeds x {probe.size + 1} runs, "
-        f"{args.epochs} epochs -> {args.workdir}", file=sys.stderr)
-
-  keys = loo.seed_keys(args.seed, args.seeds)
-  groups = [list(range(g, min(g + args.seeds_per_group, args.seeds)))
-            for g in range(0, args.seeds, args.seeds_per_group)]
-  parts = [stages.run(f"loo_seeds{g[0] + 1}-{g[-1] + 1}",
-                      loo_stage(loo_workload, data, probe, [keys[s] for s in g], vmapped))
-           for g in groups]
-  fz = stages.run("subsample", subsample_stage(spec, args, dataset, data, vmapped), ("models",))
-  proxy = stages.run("proxies", proxy_stage(spec, args, dataset, data, probe, vmapped),
-                     ("proxy_seeds", "early_epoch"))
-  turn = stages.run("turnover", turnover_stage(spec, args, dataset, data, probe))
-  if args.stage is not None:
-    print(f"stages {', '.join(args.stage)} done", file=sys.stderr)
-    return
-  per_seed = {k: np.concatenate([p[k] for p in parts]) for k in
-              ("correct_with", "correct_without", "loss_with", "loss_without")}
-  truth = loo.memorization(**per_seed)
-  loo_cost = (int(sum(int(p["model_steps"]) for p in parts)),
-              float(sum(float(p["stage_s"]) for p in parts)))
-  scores, cost, fz_scores = estimator_scores(fz, proxy, turn, probe, args)
-
-  comparisons = {e: loo.compare(scores[e], truth, corrupted, seed=args.seed) for e in ESTIMATORS}
-  convergence, stop_rule = fz_convergence(fz, probe, truth, corrupted, args)
+def summarize(config: Config, records: dict) -> dict:
+  from memobench import specs  # pylint: disable=import-outside-toplevel
+  from memobench.estimators import leave_one_out as loo  # pylint: disable=import-outside-toplevel
+  from memobench.metrics import stats  # pylint: disable=import-outside-toplevel
+  groups = [loo_key(g) for g in loo_groups(config)]
+  truth, per_seed = ground_truth(records, groups)
+  corrupted = np.asarray(records[groups[0]]["corrupted"], bool)
+  spec = spec_of(task_of(config))
+  scores, cost = estimator_scores(records, config.epochs, config.proxy_seeds, config.models)
+  comparisons = {e: loo.compare(scores[e], truth, corrupted, seed=config.seed)
+                 for e in ESTIMATORS}
+  convergence, stop_rule = fz_convergence(records["subsample"], truth, corrupted, config)
   cost_json = {e: {"model_steps": cost[e][0], "seconds": cost[e][1]} for e in ESTIMATORS}
-  cost_json["loo"] = {"model_steps": loo_cost[0], "seconds": loo_cost[1]}
+  cost_json["loo"] = {"model_steps": int(sum(int(records[g]["model_steps"]) for g in groups)),
+                      "seconds": float(sum(float(records[g]["stage_s"]) for g in groups))}
   reliability = loo.split_half_reliability(
       np.asarray(per_seed["correct_with"], float) - np.asarray(per_seed["correct_without"],
-                                                               float), seed=args.seed)
+                                                               float), seed=config.seed)
   reliability_loss = loo.split_half_reliability(
-      per_seed["loss_without"] - per_seed["loss_with"], seed=args.seed)
-  summary = {
-      "config": {**config, "dataset": args.dataset, "corruption": args.corruption,
+      per_seed["loss_without"] - per_seed["loss_with"], seed=config.seed)
+  name = f"{config.dataset}_{config.corruption}"
+  return {
+      "experiment": "memorization_estimators",
+      "config": {"spec": name, "spec_hash": specs.spec_hash(spec), "epochs": config.epochs,
+                 "probe": config.probe, "seeds": config.seeds, "seed": config.seed,
+                 "models": config.models, "proxy_seeds": config.proxy_seeds,
+                 "early_epoch": early_epoch(config), "train_size": config.train_size,
+                 "dataset": config.dataset, "corruption": config.corruption,
                  "model": spec.model.name, "batch_size": spec.budget.batch_size,
-                 "quick": args.quick, "probe_corrupted": int(corrupted.sum())},
+                 "quick": config.quick, "probe_corrupted": int(corrupted.sum())},
       "loo": {
           "reliability": reliability, "reliability_loss": reliability_loss,
           "mean_by_group": {"clean": stat_over(truth["mem"][~corrupted]),
@@ -514,17 +462,62 @@ def main():
       "top10_overlap": {e: comparisons[e]["top10_overlap"] for e in ESTIMATORS},
       "cost": cost_json,
       "fz_convergence": convergence, "fz_stop_rule": stop_rule,
-      "wall_s": time.perf_counter() - t_start,
+      # The cells' compute seconds (the driver's process also loads and writes).
+      "wall_s": float(sum(float(r["stage_s"]) for r in records.values() if "stage_s" in r)),
   }
-  results.write_json_atomic(os.path.join(args.workdir, "summary.json"),
-                            results.finite_or_none(summary))
-  plot_heatmap(args, comparisons)
-  plot_compute(args, comparisons, cost_json, convergence)
-  write_table(args, spec, data, probe, scores, truth, fz_scores, config)
-  print(format_table(summary), file=sys.stdout)
 
 
-def format_table(summary):
+# --------------------------------------------------------------------------
+# Figures and the table
+# --------------------------------------------------------------------------
+
+
+def plot(config: Config, summary: dict) -> dict:
+  from experiments.figures import plt  # pylint: disable=import-outside-toplevel
+  cols = [("spearman_vs_loo", "Spearman\nmem_LOO"), ("spearman_vs_loss_loo", "Spearman\nloss_LOO"),
+          ("pearson_vs_loo", "Pearson\nmem_LOO"), ("pearson_vs_loss_loo", "Pearson\nloss_LOO"),
+          ("auc_vs_corruption", "AUC vs\ncorruption"), ("top10_overlap", "top-10%\noverlap")]
+  names = list(ESTIMATORS)
+  grid_values = np.full((len(names), len(cols)), np.nan)
+  for r, name in enumerate(names):
+    for c, (key, _) in enumerate(cols):
+      v = summary[key][name]
+      v = v["mean"] if isinstance(v, dict) else v
+      grid_values[r, c] = np.nan if v is None else v
+  fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(names) + 1.5))
+  im = ax.imshow(grid_values, cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
+  for r in range(len(names)):
+    for c in range(len(cols)):
+      if np.isfinite(grid_values[r, c]):
+        ax.text(c, r, f"{grid_values[r, c]:.2f}", ha="center", va="center", fontsize=8)
+  ax.set_xticks(range(len(cols)), [c[1] for c in cols])
+  ax.set_yticks(range(len(names)), names)
+  ax.set_title(f"estimators vs exact leave-one-out ({config.dataset}, {config.corruption}, "
+               f"m={config.probe}, S={config.seeds})")
+  fig.colorbar(im, ax=ax, shrink=0.8)
+
+  fig2, ax2 = plt.subplots(figsize=(6.5, 4.2))
+  convergence = summary["fz_convergence"]
+  ks = list(convergence)
+  xs = [convergence[k]["model_steps"] for k in ks]
+  ys = [convergence[k]["spearman"]["mean"] for k in ks]
+  ax2.plot(xs, [np.nan if y is None else y for y in ys], "o-", color="k",
+           label="FZ subsample, K = " + ", ".join(ks))
+  for name in PROXIES:
+    rho = summary["spearman_vs_loo"][name]["mean"]
+    if rho is not None:
+      ax2.scatter(summary["cost"][name]["model_steps"], rho, label=name, s=25)
+  ax2.set_xscale("log")
+  ax2.set_xlabel("cost (model-steps)")
+  ax2.set_ylabel("Spearman with mem_LOO")
+  ax2.axhline(0, color="grey", lw=0.5)
+  ax2.legend(fontsize=7, loc="best")
+  ax2.set_title("correlation with the ground truth vs compute")
+  return {"correlations.png": fig, "compute.png": fig2}
+
+
+def report(config: Config, summary: dict) -> str:
+  del config
   lines = ["estimator            spearman(mem) spearman(loss) pearson(mem)  AUC   top10  "
            "model-steps  seconds"]
   fmt = lambda v: "  n/a" if v is None else f"{v:5.2f}"  # noqa: E731
@@ -543,5 +536,9 @@ def format_table(summary):
   return "\n".join(lines)
 
 
+EXPERIMENT = driver.Experiment(name="memorization_estimators", doc=__doc__, config=Config(),
+                               quick=QUICK, grid=grid, summarize=summarize, plot=plot,
+                               report=report, check=check)
+
 if __name__ == "__main__":
-  main()
+  driver.main(EXPERIMENT)

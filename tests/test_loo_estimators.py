@@ -16,7 +16,6 @@ from memobench.estimators import data_pruning_scores as dps
 from memobench.estimators import leave_one_out as loo
 from memobench.training import loop
 from memobench.training.steps import batch_indices, make_steps
-from tests.test_experiments import run_script
 
 
 @pytest.fixture(scope="module")
@@ -219,8 +218,11 @@ def test_tracin_self_influence_of_a_linear_model():
 
 
 def test_memorization_estimators_quick(tmp_path):
-  run_script("memorization_estimators.py", tmp_path)
-  summary = json.loads((tmp_path / "summary.json").read_text())
+  """The benchmark's cells end to end at smoke size, in this process; a rerun keeps them all."""
+  from experiments import driver, memorization_estimators as me  # pylint: disable=import-outside-toplevel
+  config = driver.configure(me.EXPERIMENT, True, [])
+  summary = driver.run_experiment(me.EXPERIMENT, config,
+                                  driver.Options(str(tmp_path), log=lambda _: None))
   for field in ("spearman_vs_loo", "pearson_vs_loo", "auc_vs_corruption", "cost"):
     assert set(summary[field]) >= {"fz_subsample", "el2n", "grand", "tracin", "turnover_loss"}
   assert set(summary["loo"]["mean_by_group"]) == {"clean", "corrupted"}
@@ -230,11 +232,12 @@ def test_memorization_estimators_quick(tmp_path):
   for png in ("correlations.png", "compute.png"):
     assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
   from memobench import example_table  # pylint: disable=import-outside-toplevel
-  table = example_table.read(str(tmp_path / "scores.parquet"))
+  table = example_table.read(str(tmp_path / "cells" / "table" / "scores.parquet"))
   assert len(table) == 6 * 13 and set(table["split"]) == {"train"}
-  # Resumable: every stage is kept.
-  again = run_script("memorization_estimators.py", tmp_path)
-  assert again.stderr.count("kept existing result") == 4
+  # Resumable: every cell is kept.
+  again = []
+  driver.run_experiment(me.EXPERIMENT, config, driver.Options(str(tmp_path), log=again.append))
+  assert sum("kept existing record" in line for line in again) == len(me.grid(config))
 
 
 def test_one_run_estimators_train_their_shared_runs_once_and_score_the_examples_asked():
