@@ -37,20 +37,18 @@ decay 1e-4 barely matters: over the ~7 epochs to fit it shrinks weights by
 a much easier dataset than CIFAR-10: the paper's numbers are shown for the
 pattern, not as targets.
 
-Outputs in the workdir: table1.md (the table), table1.png (measured test
-accuracy per row, paper's value marked), summary.json, leaderboard.json/.html,
-runs/<cell>/seed<N>/.
+Outputs in the workdir: table1.png (measured test accuracy per row, paper's
+value marked), summary.json, leaderboard.json/.html, runs/<cell>/seed<N>/; the
+table is printed (Markdown). `--print_config` lists the knobs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 
-import common
-
-from memobench import catalogue, models, results, specs
+from experiments import driver, summaries
+from experiments.cells import SpecCell
+from experiments.knobs import KnobError, knob
 
 # The paper's Table 1 (CIFAR-10), train / test accuracy in %, as quoted in
 # DESIGN.md; rows the brief does not quote are left blank rather than recalled.
@@ -61,7 +59,32 @@ PAPER = {
     ("mlp1x512", "randlabels", False, False): (99.34, 10.61),
 }
 CIFAR_MODELS = ("inception", "alexnet", "mlp3x512", "mlp1x512")
-QUICK_SET = common.QUICK_SET
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  dataset: str = knob("mnist5k", "catalogue dataset")
+  seeds: int = knob(3, "seeds per row, trained together", lo=1)
+  models: tuple[str, ...] | None = knob(
+      None, "models (default: the dataset's models among "
+            f"{', '.join(CIFAR_MODELS)}; mlp1x512 with --quick)")
+  spec_overrides: tuple[str, ...] = knob((), "spec --set overrides of every row (recorded as "
+                                             "non-standard)")
+  quick: bool = False
+
+
+# --quick: one regularized row and random labels, 20 steps each.
+QUICK = Config(dataset="digits", seeds=1, spec_overrides=summaries.QUICK_SET, quick=True)
+
+
+def check(config: Config) -> None:
+  from memobench import catalogue, models  # pylint: disable=import-outside-toplevel
+  if config.dataset not in catalogue.DATASETS:
+    raise KnobError(f"dataset={config.dataset}: unknown (one of "
+                    f"{', '.join(catalogue.DATASETS)})")
+  for m in config.models or ():
+    if m not in models.names():
+      raise KnobError(f"models: unknown model {m!r} (one of {', '.join(models.names())})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,87 +105,87 @@ class Row:
         (self.crop, self.wd))
 
 
-def rows(model_names: list[str]) -> list[Row]:
+def model_names(config: Config) -> list[str]:
+  from memobench import catalogue  # pylint: disable=import-outside-toplevel
+  if config.models:
+    return list(config.models)
+  if config.quick:
+    return ["mlp1x512"]
+  d = catalogue.DATASETS[config.dataset]
+  available = (d.default_model, *d.other_models)
+  return [m for m in CIFAR_MODELS if m in available]
+
+
+def rows(config: Config) -> list[Row]:
+  from memobench import models  # pylint: disable=import-outside-toplevel
   out = []
-  for m in model_names:
+  for m in model_names(config):
     crops = (True, False) if models.has_convolutions(m) else (False,)
     for crop in crops:
       for wd in (True, False):
         out.append(Row(m, "clean", crop, wd))
     out.append(Row(m, "randlabels", False, False))
+  if config.quick:  # the smoke test: one regularized row and random labels
+    out = [r for r in out if r.corruption == "randlabels" or (r.wd and not r.crop)]
   return out
 
 
-def spec_for(dataset: str, row: Row) -> specs.Spec:
+def spec_for(dataset: str, row: Row):
   """The catalogue's spec for a row; unregistered variants are built the same way."""
+  from memobench import catalogue  # pylint: disable=import-outside-toplevel
   base = catalogue.make_spec(dataset, row.corruption, row.model)
   if row.variant is None:
     return catalogue.get(base.name) if base.name in catalogue.names() else base
   return catalogue.make_variant(dataset, row.corruption, row.model, row.variant)
 
 
-def main() -> None:
-  p = common.parser(__doc__, "zhang2017_table1", "mnist5k")
-  p.add_argument("--models", default=None,
-                 help="comma-separated models (default: the dataset's models among "
-                      f"{', '.join(CIFAR_MODELS)}; mlp1x512 with --quick)")
-  args = common.finish_args(p.parse_args())
-  if args.dataset not in catalogue.DATASETS:
-    common.fail(f"--dataset {args.dataset}: unknown (one of {', '.join(catalogue.DATASETS)})",
-                2)
-  d = catalogue.DATASETS[args.dataset]
-  if args.models:
-    model_names = args.models.split(",")
-  elif args.quick:
-    model_names = ["mlp1x512"]
-  else:
-    available = (d.default_model, *d.other_models)
-    model_names = [m for m in CIFAR_MODELS if m in available]
-  for m in model_names:
-    if m not in models.names():
-      common.fail(f"--models: unknown model {m!r} (one of {', '.join(models.names())})", 2)
-  table = rows(model_names)
-  if args.quick:  # the smoke test: one regularized row and random labels
-    table = [r for r in table if r.corruption == "randlabels" or (r.wd and not r.crop)]
-  overrides = QUICK_SET if args.quick else ()
-  cells = [common.Cell(r.key, spec_for(args.dataset, r), overrides) for r in table]
-  grouped = common.run_cells(cells, args)
+def grid(config: Config) -> list[SpecCell]:
+  return [SpecCell(r.key, spec_for(config.dataset, r), config.spec_overrides, config.seeds)
+          for r in rows(config)]
 
+
+def summarize(config: Config, records) -> dict:
   summary_rows = []
-  for r in table:
-    runs = grouped[r.key]
+  for r in rows(config):
+    runs = records[r.key]
     paper = PAPER.get((r.model, r.corruption, r.crop, r.wd))
     summary_rows.append({
         "model": r.model, "corruption": r.corruption, "random_crop": r.crop,
         "weight_decay": r.wd, "spec": runs[0]["spec"]["name"],
-        "train_accuracy": common.stat(runs, "train_accuracy"),
-        "test_accuracy": common.stat(runs, "test_accuracy"),
+        "train_accuracy": summaries.stat(runs, "train_accuracy"),
+        "test_accuracy": summaries.stat(runs, "test_accuracy"),
         "paper_cifar10": None if paper is None else {"train": paper[0], "test": paper[1]},
     })
-  summary = {"experiment": "zhang2017_table1", "dataset": args.dataset, "seeds": args.seeds,
-             "quick": args.quick, "rows": summary_rows}
+  return {"experiment": "zhang2017_table1", "dataset": config.dataset, "seeds": config.seeds,
+          "quick": config.quick, "rows": summary_rows}
 
-  def pct(s):
-    if s["mean"] is None:
-      return "-"
-    return f"{100 * s['mean']:.2f}" + (f" +- {100 * s['std']:.2f}" if s["std"] else "")
 
-  lines = [f"Zhang et al. 2017 Table 1 on {args.dataset} ({args.seeds} seed(s); mean +- "
-           "sample std, %). Paper: CIFAR-10.", "",
+def _pct(s) -> str:
+  if s["mean"] is None:
+    return "-"
+  return f"{100 * s['mean']:.2f}" + (f" +- {100 * s['std']:.2f}" if s["std"] else "")
+
+
+def table(summary: dict) -> str:
+  """The measured Table 1 as Markdown, the paper's CIFAR-10 values beside it."""
+  lines = [f"Zhang et al. 2017 Table 1 on {summary['dataset']} ({summary['seeds']} seed(s); "
+           "mean +- sample std, %). Paper: CIFAR-10.", "",
            "| model | labels | random crop | weight decay | train acc | test acc | "
            "paper train | paper test |", "|---|---|---|---|---|---|---|---|"]
-  for row in summary_rows:
+  for row in summary["rows"]:
     paper = row["paper_cifar10"]
     lines.append(
         f"| {row['model']} | {'random' if row['corruption'] == 'randlabels' else 'true'} | "
         f"{'yes' if row['random_crop'] else 'no'} | {'yes' if row['weight_decay'] else 'no'} | "
-        f"{pct(row['train_accuracy'])} | {pct(row['test_accuracy'])} | "
+        f"{_pct(row['train_accuracy'])} | {_pct(row['test_accuracy'])} | "
         f"{paper['train'] if paper else ''} | {paper['test'] if paper else ''} |")
-  text = "\n".join(lines) + "\n"
-  results.write_atomic(os.path.join(args.workdir, "table1.md"), text)
-  print(text)
+  return "\n".join(lines) + "\n"
 
-  fig, ax = common.plt.subplots(figsize=(max(5, 1.1 * len(summary_rows)), 3.6))
+
+def plot(config: Config, summary: dict) -> dict:
+  from experiments.figures import plt  # pylint: disable=import-outside-toplevel
+  summary_rows = summary["rows"]
+  fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(summary_rows)), 3.6))
   xs = range(len(summary_rows))
   for i, row in enumerate(summary_rows):
     for key, color, dx in (("train_accuracy", "C0", -0.18), ("test_accuracy", "C1", 0.18)):
@@ -179,14 +202,21 @@ def main() -> None:
                       f"{' crop' if r['random_crop'] else ''}{' wd' if r['weight_decay'] else ''}"
                       for r in summary_rows], fontsize=7)
   ax.set(ylabel="accuracy (%)", ylim=(0, 105),
-         title=f"Zhang et al. 2017 Table 1 on {args.dataset}" + (" [--quick]" if args.quick
-                                                                  else ""))
+         title=f"Zhang et al. 2017 Table 1 on {summary['dataset']}"
+         + (" [--quick]" if summary["quick"] else ""))
   # Below the axes, so no bar or paper marker hides behind it.
   ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
   fig.tight_layout()
-  common.savefig(fig, args, "table1.png")
-  common.export(args, summary)
+  return {"table1.png": fig}
 
+
+def report(config: Config, summary: dict) -> str:
+  return table(summary)
+
+
+EXPERIMENT = driver.Experiment(
+    name="zhang2017_table1", doc=__doc__, config=Config(), quick=QUICK, grid=grid,
+    summarize=summarize, plot=plot, report=report, check=check)
 
 if __name__ == "__main__":
-  sys.exit(main())
+  driver.main(EXPERIMENT)

@@ -95,15 +95,46 @@ def test_summarize_and_plot_on_recorded_cells(tmp_path, name):
     assert experiment.report(config, summary).strip()
 
 
-def test_zhang2017_table1_quick(tmp_path):
-  out = run_script("zhang2017_table1.py", tmp_path)
-  summary = check_outputs(tmp_path, "table1.png", 2)
+def recorded(name):
+  """(experiment, config, records, summary) of tests/data/experiments/<name>.records.json.gz."""
+  import importlib  # pylint: disable=import-outside-toplevel
+  from experiments import driver  # pylint: disable=import-outside-toplevel
+  experiment = importlib.import_module(f"experiments.{name}").EXPERIMENT
+  config, records, _ = driver.load_records(
+      experiment, os.path.join(REPO, "tests", "data", "experiments", f"{name}.records.json.gz"))
+  return experiment, config, records, experiment.summarize(config, records)
+
+
+def test_zhang2017_table1_on_recorded_cells():
+  """--quick: one regularized clean row and random labels; the paper's values beside them."""
+  experiment, config, records, summary = recorded("zhang2017_table1")
+  assert set(records) == {"mlp1x512_clean_wd", "mlp1x512_randlabels"}
+  assert all(len(runs) == 1 for runs in records.values())
   rows = {(r["corruption"], r["weight_decay"]): r for r in summary["rows"]}
   assert set(rows) == {("clean", True), ("randlabels", False)}
   assert rows[("randlabels", False)]["paper_cifar10"] == {"train": 99.34, "test": 10.61}
-  table = (tmp_path / "table1.md").read_text()
+  assert rows[("clean", True)]["spec"] == "digits_clean_wd"
+  table = experiment.report(config, summary)
   assert "| mlp1x512 | random | no | no |" in table and "| 99.34 | 10.61 |" in table
-  assert table in out.stdout
+
+
+def test_zhang2017_table1_default_grid_and_bad_models(tmp_path):
+  """The default grid (no training): each model's rows with and without weight decay, and
+  random labels; convolutional models add the random-crop rows; a bad model is one line."""
+  from experiments import driver, knobs, zhang2017_table1 as t1  # pylint: disable=import-outside-toplevel
+  experiment = t1.EXPERIMENT
+  keys = [c.key for c in experiment.grid(driver.configure(experiment, False, []))]
+  assert keys == ["mlp3x512_clean_wd", "mlp3x512_clean", "mlp3x512_randlabels",
+                  "mlp1x512_clean_wd", "mlp1x512_clean", "mlp1x512_randlabels"]
+  conv = experiment.grid(driver.configure(experiment, False, ["dataset=cifar10",
+                                                             "models=alexnet"]))
+  assert [c.spec.name for c in conv] == [
+      "cifar10_clean_alexnet_crop_wd", "cifar10_clean_alexnet_crop", "cifar10_clean_alexnet_wd",
+      "cifar10_clean_alexnet", "cifar10_randlabels_alexnet"]
+  with pytest.raises(knobs.KnobError, match="unknown model 'nosuchmodel'"):
+    driver.configure(experiment, True, ["models=nosuchmodel"])
+  with pytest.raises(knobs.KnobError, match="dataset=nosuchset: unknown"):
+    driver.configure(experiment, True, ["dataset=nosuchset"])
 
 
 def test_arpit2017_regularizers_quick(tmp_path):
@@ -113,17 +144,6 @@ def test_arpit2017_regularizers_quick(tmp_path):
   for r in summary["rows"]:
     assert 0 <= r["random_label_train_accuracy"]["mean"] <= 1
     assert r["clean_test_accuracy"]["mean"] > 0.5
-
-
-@pytest.mark.parametrize("script,args,needle", [
-    ("zhang2017_table1.py", ["--models=nosuchmodel"], "unknown model 'nosuchmodel'"),
-])
-def test_bad_input_is_one_line(tmp_path, script, args, needle):
-  out = subprocess.run([sys.executable, os.path.join(REPO, "experiments", script), "--quick",
-                        f"--workdir={tmp_path}", *args], capture_output=True, text=True,
-                       timeout=120, cwd=REPO)
-  assert out.returncode == 2 and needle in out.stderr
-  assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
 def _is_experiment(f):
