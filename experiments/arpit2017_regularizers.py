@@ -56,18 +56,34 @@ The settings are --set overrides, so these runs are non-standard and the
 leaderboard lists them unranked.
 
 Outputs in the workdir: regularizers.png, summary.json, leaderboard.json/.html,
-runs/<cell>/seed<N>/.
+runs/<cell>/seed<N>/. `--print_config` lists the knobs.
 """
 
 from __future__ import annotations
 
-import sys
+import dataclasses
 
-import common
+from experiments import driver, summaries
+from experiments.cells import SpecCell
+from experiments.knobs import knob
 
 DROPOUT = (0.2, 0.4, 0.6, 0.8)
 WEIGHT_DECAY = (1e-4, 1e-3, 1e-2)
 INPUT_NOISE = (0.1, 0.25, 0.5, 1.0)
+CORRUPTIONS = ("randlabels", "clean")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  dataset: str = knob("mnist5k", "catalogue dataset: cells are <dataset>_randlabels and _clean")
+  seeds: int = knob(1, "seeds per cell, trained together", lo=1)
+  epochs: int = knob(80, "training budget of every run (budget.max_epochs; a run also stops "
+                         "at the spec's fit threshold)", lo=1)
+  quick: bool = False
+
+
+# --quick: one dropout and one input-noise level, 20 steps per run.
+QUICK = Config(dataset="digits", quick=True)
 
 
 def settings(quick: bool) -> list[tuple[str, str, float, tuple[str, ...]]]:
@@ -83,47 +99,49 @@ def settings(quick: bool) -> list[tuple[str, str, float, tuple[str, ...]]]:
   return out
 
 
-def main() -> None:
-  p = common.parser(__doc__, "arpit2017_regularizers", "mnist5k", seeds=1)
-  p.add_argument("--epochs", type=int, default=80, help="training budget of every run")
-  args = common.finish_args(p.parse_args())
-  if args.epochs < 1:
-    common.fail(f"--epochs must be >= 1, got {args.epochs}", 2)
-  budget = common.QUICK_SET if args.quick else (f"budget.max_epochs={args.epochs}",)
-  cells, table = [], settings(args.quick)
-  for key, _, _, overrides in table:
-    for corruption in ("randlabels", "clean"):
-      spec, _ = common.get_spec(f"{args.dataset}_{corruption}")
-      cells.append(common.Cell(f"{corruption}_{key}", spec, (*overrides, *budget)))
-  grouped = common.run_cells(cells, args)
+def budget(config: Config) -> tuple[str, ...]:
+  return summaries.QUICK_SET if config.quick else (f"budget.max_epochs={config.epochs}",)
 
+
+def grid(config: Config) -> list[SpecCell]:
+  from memobench import catalogue  # pylint: disable=import-outside-toplevel
+  return [SpecCell(f"{corruption}_{key}", catalogue.get(f"{config.dataset}_{corruption}"),
+                   (*overrides, *budget(config)), config.seeds)
+          for key, _, _, overrides in settings(config.quick) for corruption in CORRUPTIONS]
+
+
+def summarize(config: Config, records) -> dict:
   rows = []
-  for key, regularizer, level, _ in table:
+  for key, regularizer, level, _ in settings(config.quick):
     rows.append({
         "setting": key, "regularizer": regularizer, "level": level,
-        "random_label_train_accuracy": common.stat(grouped[f"randlabels_{key}"],
-                                                   "train_accuracy"),
-        "clean_test_accuracy": common.stat(grouped[f"clean_{key}"], "test_accuracy"),
-        "clean_train_accuracy": common.stat(grouped[f"clean_{key}"], "train_accuracy"),
+        "random_label_train_accuracy": summaries.stat(records[f"randlabels_{key}"],
+                                                      "train_accuracy"),
+        "clean_test_accuracy": summaries.stat(records[f"clean_{key}"], "test_accuracy"),
+        "clean_train_accuracy": summaries.stat(records[f"clean_{key}"], "train_accuracy"),
     })
-  summary = {"experiment": "arpit2017_regularizers", "dataset": args.dataset,
-             "seeds": args.seeds, "quick": args.quick,
-             "budget": list(budget), "rows": rows}
+  return {"experiment": "arpit2017_regularizers", "dataset": config.dataset,
+          "seeds": config.seeds, "quick": config.quick, "budget": list(budget(config)),
+          "rows": rows}
 
+
+def plot(config: Config, summary: dict) -> dict:
+  from experiments.figures import errorbar, plt  # pylint: disable=import-outside-toplevel
+  rows = summary["rows"]
   base = rows[0]
   regs = [r for r in ("dropout", "input_noise", "weight_decay")
           if any(x["regularizer"] == r for x in rows)]
-  fig, axes = common.plt.subplots(1, len(regs) + 1, figsize=(4.2 * (len(regs) + 1), 3.6))
+  fig, axes = plt.subplots(1, len(regs) + 1, figsize=(4.2 * (len(regs) + 1), 3.6))
   for ax, reg in zip(axes, regs):
     sub = [base] + [r for r in rows if r["regularizer"] == reg]
     xs = [r["level"] for r in sub]
     if reg == "weight_decay":  # log axis; the baseline (0) sits one decade below
       xs = [x if x > 0 else min(WEIGHT_DECAY) / 10 for x in xs]
       ax.set_xscale("log")
-    common.errorbar(ax, xs, [r["random_label_train_accuracy"] for r in sub], color="C3",
-                    label="random labels: train acc (memorization)")
-    common.errorbar(ax, xs, [r["clean_test_accuracy"] for r in sub], color="C0",
-                    label="clean labels: test acc")
+    errorbar(ax, xs, [r["random_label_train_accuracy"] for r in sub], color="C3",
+             label="random labels: train acc (memorization)")
+    errorbar(ax, xs, [r["clean_test_accuracy"] for r in sub], color="C0",
+             label="clean labels: test acc")
     xlabel = reg.replace("_", " ") + {"weight_decay": " (0 drawn at 1e-5)",
                                       "input_noise": " std"}.get(reg, "")
     ax.set(xlabel=xlabel, ylabel="accuracy", ylim=(0, 1.02), title=reg.replace("_", " "))
@@ -137,18 +155,25 @@ def main() -> None:
       ax.annotate(r["setting"], (m, g), fontsize=7, xytext=(3, 3), textcoords="offset points")
   ax.set(xlabel="random-label train accuracy", ylabel="clean test accuracy",
          title="memorization vs generalization", xlim=(0, 1.02), ylim=(0, 1.02))
-  budget_note = " ".join(b for b in budget if b.startswith("budget."))
-  fig.suptitle(f"Arpit et al. 2017 regularizers on {args.dataset} ({budget_note}; "
-               f"{args.seeds} seed(s))" + (" [--quick]" if args.quick else ""))
+  budget_note = " ".join(b for b in summary["budget"] if b.startswith("budget."))
+  fig.suptitle(f"Arpit et al. 2017 regularizers on {summary['dataset']} ({budget_note}; "
+               f"{summary['seeds']} seed(s))" + (" [--quick]" if summary["quick"] else ""))
   fig.tight_layout()
-  common.savefig(fig, args, "regularizers.png")
-  common.export(args, summary)
-  print("setting       rand-label train acc   clean test acc")
-  for r in rows:
-    m, g = r["random_label_train_accuracy"]["mean"], r["clean_test_accuracy"]["mean"]
-    print(f"{r['setting']:13s} {m if m is None else round(m, 4)!s:22s} "
-          f"{g if g is None else round(g, 4)!s}")
+  return {"regularizers.png": fig}
 
+
+def report(config: Config, summary: dict) -> str:
+  lines = ["setting       rand-label train acc   clean test acc"]
+  for r in summary["rows"]:
+    m, g = r["random_label_train_accuracy"]["mean"], r["clean_test_accuracy"]["mean"]
+    lines.append(f"{r['setting']:13s} {m if m is None else round(m, 4)!s:22s} "
+                 f"{g if g is None else round(g, 4)!s}")
+  return "\n".join(lines)
+
+
+EXPERIMENT = driver.Experiment(
+    name="arpit2017_regularizers", doc=__doc__, config=Config(), quick=QUICK, grid=grid,
+    summarize=summarize, plot=plot, report=report)
 
 if __name__ == "__main__":
-  sys.exit(main())
+  driver.main(EXPERIMENT)

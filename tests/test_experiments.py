@@ -137,13 +137,19 @@ def test_zhang2017_table1_default_grid_and_bad_models(tmp_path):
     driver.configure(experiment, True, ["dataset=nosuchset"])
 
 
-def test_arpit2017_regularizers_quick(tmp_path):
-  run_script("arpit2017_regularizers.py", tmp_path)
-  summary = check_outputs(tmp_path, "regularizers.png", 6)
+def test_arpit2017_regularizers_on_recorded_cells():
+  """--quick: the baseline, one dropout and one input-noise level, each on random and
+  clean labels; rows in that order."""
+  _, _, records, summary = recorded("arpit2017_regularizers")
+  assert set(records) == {f"{c}_{k}" for c in ("randlabels", "clean")
+                          for k in ("none", "dropout0.5", "noise0.5")}
   assert [r["setting"] for r in summary["rows"]] == ["none", "dropout0.5", "noise0.5"]
   for r in summary["rows"]:
     assert 0 <= r["random_label_train_accuracy"]["mean"] <= 1
     assert r["clean_test_accuracy"]["mean"] > 0.5
+  # The regularizer reaches the spec: the dropout cell's runs trained with it.
+  spec = records["randlabels_dropout0.5"][0]["spec"]
+  assert spec["resolved"]["model"]["dropout"] == 0.5 and spec["nonstandard"]
 
 
 def _is_experiment(f):
