@@ -83,32 +83,77 @@ lists these runs unranked.
 
 Outputs in the workdir: easy_examples.png, loss_sensitivity.png,
 noise_capacity.png, csr.png, summary.json, leaderboard.json/.html,
-easy_examples.npz (the per-example rates), runs/<cell>/seed<N>/.
+runs/<cell>/seed<N>/, cells/easy_<kind>/ (record.json and easy_examples.npz:
+the per-example rates). `--print_config` lists the knobs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import sys
 
 import numpy as np
 
-import common
-
-from memobench import leaderboard, results, runtime, specs, workload
-from memobench.data import datasets
-from memobench.training import loop
+from experiments import driver, summaries
+from experiments.cells import ComputedCell, SpecCell
+from experiments.knobs import KnobError, knob
 
 FRACTIONS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 # memobench's corruption names for (kind, fraction): labels resampled with prob. p,
 # inputs replaced by Gaussian noise with prob. p; 0 is clean, 1 randlabels / gaussian.
 NOISE_KINDS = ("labels", "inputs")
 WIDTHS = (32, 128, 512, 1024, 2048, 4096)
-CAPACITY_DATA = (("clean", 0.0), ("labels", 0.6), ("inputs", 0.6))
+CAPACITY_DATA = ("clean", "labels0.6", "inputs0.6")
 EASY_DATA = (("real", "clean"), ("random_labels", "randlabels"), ("random_inputs", "gaussian"))
 ENDPOINTS = (("real", "clean"), ("random", "randlabels"), ("random_inputs", "gaussian"))
+# Points of each sorted per-example rate curve kept in the summary for the figure.
+EASY_CURVE_POINTS = 201
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  dataset: str = knob("mnist5k", "catalogue dataset")
+  seeds: int = knob(3, "seeds per sweep cell (trained together), and dataset replicates of "
+                       "the easy-example rates", lo=1)
+  epochs: int = knob(20, "training budget of the sweep runs (budget.max_epochs)", lo=1)
+  easy_runs: int = knob(20, "runs per dataset replicate for the easy-example rates", lo=2)
+  csr_samples: int = knob(100, "training inputs of the CSR over training", lo=1)
+  label_fractions: tuple[float, ...] = knob(FRACTIONS, "fractions of random labels",
+                                            choices=FRACTIONS)
+  input_fractions: tuple[float, ...] = knob(FRACTIONS, "fractions of random inputs",
+                                            choices=FRACTIONS)
+  widths: tuple[int, ...] = knob(WIDTHS, "hidden units of the capacity sweep (one hidden "
+                                         "layer)", lo=1)
+  capacity_data: tuple[str, ...] = knob(CAPACITY_DATA, "training data of the capacity sweep: "
+                                                       "clean, labels<p> or inputs<p>")
+  quick: bool = False
+
+
+# --quick: random labels at 0 and 1 only (randinput has its own tests), the noise
+# cell's MLP 1x512 for capacity, 20 steps per run, 4 runs per easy-example replicate.
+QUICK = Config(dataset="digits", seeds=1, easy_runs=4, csr_samples=16,
+               label_fractions=(0.0, 1.0), input_fractions=(0.0,), widths=(512,),
+               capacity_data=("clean",), quick=True)
+
+
+def parse_capacity(label: str) -> tuple[str, float]:
+  """'clean' -> ('clean', 0.0); 'labels0.6' -> ('labels', 0.6)."""
+  if label == "clean":
+    return "clean", 0.0
+  for kind in NOISE_KINDS:
+    if label.startswith(kind):
+      try:
+        fraction = float(label[len(kind):])
+      except ValueError:
+        break
+      if fraction in FRACTIONS:
+        return kind, fraction
+  raise KnobError(f"capacity_data: {label!r} is not clean, labels<p> or inputs<p> with p one "
+                  f"of {', '.join(f'{f:g}' for f in FRACTIONS)}")
+
+
+def check(config: Config) -> None:
+  for label in config.capacity_data:
+    parse_capacity(label)
 
 
 def corruption_name(kind: str, fraction: float) -> str:
@@ -119,202 +164,141 @@ def corruption_name(kind: str, fraction: float) -> str:
   return f"{'partial' if kind == 'labels' else 'randinput'}{round(fraction * 100)}"
 
 
-def cells(args) -> list[common.Cell]:
-  budget = (common.QUICK_SET if args.quick else
-            (f"budget.max_epochs={args.epochs}", "analysis.effective_rank=false",
-             "analysis.dynamics=false"))
-  analysis = ("analysis.loss_sensitivity=true", f"analysis.csr_samples={args.csr_samples}",
-              "analysis.csr_split=train", "analysis.csr_every_eval=true")
-  names = sorted({corruption_name(k, f) for k in NOISE_KINDS for f in args.fractions[k]})
-  out = []
-  for name in names:
-    spec, _ = common.get_spec(f"{args.dataset}_{name}")
-    extra = analysis if name in dict((c, 1) for _, c in ENDPOINTS) else ()
-    out.append(common.Cell(f"noise_{name}", spec, (*budget, *extra)))
-  for kind, fraction in args.capacity_data:
-    name = corruption_name(kind, fraction)
-    spec, _ = common.get_spec(f"{args.dataset}_{name}")
-    for width in args.widths:
-      if width == 512 and f"noise_{name}" in {c.key for c in out}:
-        continue  # the default model (one hidden layer of 512) is that noise cell
-      out.append(common.Cell(f"width{width}_{name}", spec,
-                             (*budget, "model.name=mlp", "model.depth=1",
-                              f"model.width={width}")))
-  return out
+def fractions(config: Config) -> dict[str, tuple[float, ...]]:
+  return {"labels": config.label_fractions, "inputs": config.input_fractions}
 
 
-def cell_key(args, name: str, width: int | None = None) -> str:
-  if width is None or (width == 512 and f"noise_{name}" in args.noise_keys):
+def noise_names(config: Config) -> list[str]:
+  return sorted({corruption_name(k, f) for k, fs in fractions(config).items() for f in fs})
+
+
+def cell_key(config: Config, name: str, width: int | None = None) -> str:
+  """The spec cell of corruption `name` (at `width` hidden units: the noise cell at 512)."""
+  if width is None or (width == 512 and name in noise_names(config)):
     return f"noise_{name}"
   return f"width{width}_{name}"
 
 
-def best_test_accuracy(args, key: str, seeds: int) -> list[float | None]:
-  out = []
-  for seed in range(seeds):
-    c = common.curve(args, key, seed)
-    acc = None if c is None else [a for a in c.get("test_accuracy", []) if a is not None]
-    out.append(max(acc) if acc else None)
-  return out
-
-
-def memorization(runs, section: str, field: str) -> list:
-  return [((r or {}).get("memorization") or {}).get(section, {}).get(field) for r in runs]
-
-
 # --- easy examples: one fixed dataset, many runs, one epoch (the loop, vmapped) ---
 
-def easy_examples(args) -> dict[str, np.ndarray]:
-  """{data kind: (replicates, examples) misclassification rate after one epoch}.
+@dataclasses.dataclass(frozen=True)
+class EasyConfig:
+  dataset: str
+  corruption: str
+  runs: int
+  replicates: int
+
+
+def compute_easy(config: EasyConfig, ctx) -> dict:
+  """Per replicate, each training example's misclassification rate after one epoch.
 
   The runs of a replicate differ only in their initialization and batch order
   (their loop keys); they share the replicate's corrupted data (data seed =
-  replicate). Resumable: the rates are saved to easy_examples.npz.
+  replicate), and train in one vmapped program.
   """
-  path = os.path.join(args.workdir, "easy_examples.npz")
-  config = json.dumps({"dataset": args.dataset, "runs": args.easy_runs,
-                       "replicates": args.seeds, "quick": args.quick})
-  if os.path.exists(path) and not args.no_resume:
-    with np.load(path) as saved:
-      if str(saved["config"]) == config:
-        return {k: saved[k] for k, _ in EASY_DATA if k in saved}
-  rates = {}
-  for kind, corruption in EASY_DATA[:2] if args.quick else EASY_DATA:
-    spec, _ = common.get_spec(f"{args.dataset}_{corruption}", (
-        "budget.max_epochs=1", "analysis.effective_rank=false", "analysis.dynamics=false"))
-    try:
-      w = workload.resolve(spec, args.data_dir, stops_on_fit=False)
-    except (datasets.DataError, specs.SpecError) as e:
-      common.fail(str(e), 1)
-    per_replicate = []
-    for replicate in range(args.seeds):
-      data = w.corrupted_data(replicate)
-      members = [loop.Member(dataclasses.replace(spec, seed=replicate * 1000 + j), data,
-                             log=lambda _: None) for j in range(args.easy_runs)]
-      outs = loop.train_group(w, members, vmapped=True)
-      y = np.asarray(data.y_train)
-      wrong = np.stack([np.asarray(o.final.train_predictions) != y for o in outs])
-      per_replicate.append(wrong.mean(0))
-      print(f"easy examples: {kind} replicate {replicate}: mean misclassification "
-            f"{wrong.mean():.3f}", file=sys.stderr)
-    rates[kind] = np.stack(per_replicate)
-  results.write_npz_atomic(path, {**rates, "config": np.asarray(config)})
-  return rates
+  import os  # pylint: disable=import-outside-toplevel
+  from memobench import catalogue, results, specs, workload  # pylint: disable=import-outside-toplevel
+  from memobench.training import loop  # pylint: disable=import-outside-toplevel
+  spec, _ = specs.with_overrides(catalogue.get(f"{config.dataset}_{config.corruption}"), [
+      "budget.max_epochs=1", "analysis.effective_rank=false", "analysis.dynamics=false"])
+  w = workload.resolve(spec, ctx.data_dir, stops_on_fit=False)
+  per_replicate = []
+  for replicate in range(config.replicates):
+    data = w.corrupted_data(replicate)
+    members = [loop.Member(dataclasses.replace(spec, seed=replicate * 1000 + j), data,
+                           log=lambda _: None) for j in range(config.runs)]
+    outs = loop.train_group(w, members, vmapped=True)
+    y = np.asarray(data.y_train)
+    wrong = np.stack([np.asarray(o.final.train_predictions) != y for o in outs])
+    per_replicate.append(wrong.mean(0))
+    ctx.log(f"replicate {replicate}: mean misclassification {wrong.mean():.3f}")
+  rates = np.stack(per_replicate)
+  results.write_npz_atomic(os.path.join(ctx.folder, "easy_examples.npz"), {"rates": rates})
+  return {"rates": rates.tolist()}
 
 
 def easy_summary(rates: dict[str, np.ndarray]) -> dict:
   out = {}
   for kind, r in rates.items():
     out[kind] = {
-        "never_misclassified": leaderboard.summarize((row == 0).mean() for row in r),
-        "misclassified_at_most_10pct": leaderboard.summarize((row <= 0.1).mean() for row in r),
-        "always_misclassified": leaderboard.summarize((row == 1).mean() for row in r),
-        "mean_misclassification": leaderboard.summarize(row.mean() for row in r),
+        "never_misclassified": summaries.summarize((row == 0).mean() for row in r),
+        "misclassified_at_most_10pct": summaries.summarize((row <= 0.1).mean() for row in r),
+        "always_misclassified": summaries.summarize((row == 1).mean() for row in r),
+        "mean_misclassification": summaries.summarize(row.mean() for row in r),
     }
   return out
 
 
-# --- figures ---
-
-def plot_easy(args, rates):
-  fig, ax = common.plt.subplots(figsize=(5, 3.6))
-  for (kind, _), color in zip(EASY_DATA, ("C0", "C3", "C1")):
-    if kind in rates:
-      for i, row in enumerate(rates[kind]):
-        ax.plot(np.linspace(0, 1, len(row)), np.sort(row), color=color, lw=1,
-                alpha=1 if i == 0 else 0.4, label=kind.replace("_", " ") if i == 0 else None)
-  ax.set(xlabel="examples, sorted (fraction)", ylim=(-0.02, 1.02),
-         ylabel=f"misclassification rate after 1 epoch\n(over {args.easy_runs} runs)",
-         title=f"easy examples ({args.dataset}; one line per replicate)")
-  ax.legend(fontsize=8)
-  common.savefig(fig, args, "easy_examples.png")
+def sorted_curves(rates: dict[str, np.ndarray]) -> dict[str, list[list[float]]]:
+  """Per kind and replicate, the sorted rates at EASY_CURVE_POINTS evenly spaced ranks."""
+  out = {}
+  for kind, r in rates.items():
+    idx = np.round(np.linspace(0, r.shape[1] - 1, EASY_CURVE_POINTS)).astype(int)
+    out[kind] = [np.sort(row)[idx].tolist() for row in r]
+  return out
 
 
-def plot_sensitivity(args, grouped):
-  fig, axes = common.plt.subplots(1, 2, figsize=(9, 3.6))
-  for (kind, name), color in zip(ENDPOINTS, ("C0", "C3", "C1")):
-    runs = grouped.get(f"noise_{name}")
-    if not runs:
-      continue
-    for i, r in enumerate(runs):
-      rows = memorization([r], "loss_sensitivity", "over_training")[0] or []
-      if rows:
-        steps, ginis = zip(*[(s, g) for s, g, _ in rows])
-        epochs = np.asarray(steps) / max(args.steps_per_epoch, 1)
-        axes[0].plot(epochs, ginis, color=color, alpha=1 if i == 0 else 0.4,
-                     label=kind.replace("_", " ") if i == 0 else None)
-    per_class = [pc for pc in memorization(runs, "loss_sensitivity", "per_class") if pc]
-    if per_class:
-      means = np.array([[m if m is not None else np.nan for m in pc["mean"]]
-                        for pc in per_class])
-      norm = means / np.nansum(means, axis=1, keepdims=True)
-      offset = {"real": -0.27, "random": 0.0, "random_inputs": 0.27}[kind]
-      axes[1].bar(np.arange(norm.shape[1]) + offset, np.nanmean(norm, 0), width=0.27,
-                  color=color, label=kind.replace("_", " "))
-  axes[0].set(xlabel="epoch", ylabel="Gini of g_x at the evaluation",
-              title="loss-sensitivity Gini over training")
-  axes[0].legend(fontsize=8)
-  axes[1].set(xlabel="class (label trained on)", ylabel="share of mean g-bar_x",
-              title="per-class loss sensitivity (normalized)")
-  axes[1].legend(fontsize=8)
-  fig.tight_layout()
-  common.savefig(fig, args, "loss_sensitivity.png")
-
-
-def plot_noise_capacity(args, summary):
-  fig, axes = common.plt.subplots(1, 2, figsize=(9, 3.6))
-  for kind, color in zip(NOISE_KINDS, ("C3", "C1")):
-    cells_ = summary["noise_fraction"][kind]
-    xs = [float(f) for f in cells_]
-    common.errorbar(axes[0], xs, [c["val_accuracy"] for c in cells_.values()], color=color,
-                    label=f"random {kind}: after budget")
-    common.errorbar(axes[0], xs, [c["best_val_accuracy"] for c in cells_.values()],
-                    color=color, ls="--", label=f"random {kind}: best")
-  axes[0].set(xlabel="fraction of training set that is noise", ylabel="validation accuracy",
-              title="noise fraction (MLP 1x512)", ylim=(0, 1.02))
-  axes[0].legend(fontsize=7)
-  for (label, cells_), color in zip(summary["capacity"].items(), ("C0", "C3", "C1")):
-    ws = [int(w) for w in cells_]
-    common.errorbar(axes[1], ws, [c["best_val_accuracy"] for c in cells_.values()],
-                    color=color, label=f"{label}: best")
-    common.errorbar(axes[1], ws, [c["val_accuracy"] for c in cells_.values()], color=color,
-                    ls="--", label=f"{label}: after budget")
-  axes[1].set_xscale("log")
-  axes[1].set(xlabel="hidden units (one hidden layer)", ylabel="validation accuracy",
-              title="capacity", ylim=(0, 1.02))
-  axes[1].legend(fontsize=7)
-  fig.tight_layout()
-  common.savefig(fig, args, "noise_capacity.png")
-
-
-def plot_csr(args, grouped):
-  fig, ax = common.plt.subplots(figsize=(5, 3.6))
-  for (kind, name), color in zip(ENDPOINTS, ("C0", "C3", "C1")):
-    for i, r in enumerate(grouped.get(f"noise_{name}", [])):
-      rows = memorization([r], "critical_sample_ratio", "over_training")[0] or []
-      if rows:
-        steps, ratios = zip(*rows)
-        ax.plot(np.asarray(steps) / max(args.steps_per_epoch, 1), ratios, color=color,
-                alpha=1 if i == 0 else 0.4, label=kind.replace("_", " ") if i == 0 else None)
-  ax.set(xlabel="epoch", ylabel=f"CSR (first {args.csr_samples} training inputs)",
-         title="critical sample ratio over training")
-  ax.legend(fontsize=8)
-  common.savefig(fig, args, "csr.png")
+def grid(config: Config) -> list:
+  from memobench import catalogue  # pylint: disable=import-outside-toplevel
+  budget = (summaries.QUICK_SET if config.quick else
+            (f"budget.max_epochs={config.epochs}", "analysis.effective_rank=false",
+             "analysis.dynamics=false"))
+  analysis = ("analysis.loss_sensitivity=true", f"analysis.csr_samples={config.csr_samples}",
+              "analysis.csr_split=train", "analysis.csr_every_eval=true")
+  endpoints = {c for _, c in ENDPOINTS}
+  out: list = []
+  for name in noise_names(config):
+    extra = analysis if name in endpoints else ()
+    out.append(SpecCell(f"noise_{name}", catalogue.get(f"{config.dataset}_{name}"),
+                        (*budget, *extra), config.seeds))
+  for label in config.capacity_data:
+    name = corruption_name(*parse_capacity(label))
+    for width in config.widths:
+      if cell_key(config, name, width) != f"width{width}_{name}":
+        continue  # the default model (one hidden layer of 512) is that noise cell
+      out.append(SpecCell(f"width{width}_{name}", catalogue.get(f"{config.dataset}_{name}"),
+                          (*budget, "model.name=mlp", "model.depth=1", f"model.width={width}"),
+                          config.seeds))
+  for kind, corruption in EASY_DATA[:2] if config.quick else EASY_DATA:
+    out.append(ComputedCell(f"easy_{kind}", compute_easy, EasyConfig(
+        config.dataset, corruption, config.easy_runs, config.seeds)))
+  return out
 
 
 # --- summary ---
 
-def summarize(args, grouped, rates) -> dict:
-  seeds = args.seeds
-  stat = lambda values: leaderboard.summarize(values)
-  summary = {"experiment": "arpit2017_memorization", "dataset": args.dataset, "seeds": seeds,
-             "quick": args.quick, "epochs": None if args.quick else args.epochs,
-             "easy_runs": args.easy_runs, "csr_samples": args.csr_samples}
+def memorization(runs, section: str, field: str) -> list:
+  return [((r or {}).get("memorization") or {}).get(section, {}).get(field) for r in runs]
+
+
+def best_test_accuracy(runs) -> list[float | None]:
+  out = []
+  for r in runs:
+    c = r.get("curve")
+    acc = None if c is None else [a for a in c.get("test_accuracy", []) if a is not None]
+    out.append(max(acc) if acc else None)
+  return out
+
+
+def steps_per_epoch(runs) -> int:
+  run = runs[0]["run"]
+  return max(round(run["steps"] / run["epochs"]), 1)
+
+
+def summarize(config: Config, records) -> dict:
+  stat = summaries.summarize
+  spe = steps_per_epoch(records[cell_key(config, "clean")])
+  summary = {"experiment": "arpit2017_memorization", "dataset": config.dataset,
+             "seeds": config.seeds, "quick": config.quick,
+             "epochs": None if config.quick else config.epochs,
+             "easy_runs": config.easy_runs, "csr_samples": config.csr_samples}
+  rates = {kind: np.asarray(records[f"easy_{kind}"]["rates"], np.float64)
+           for kind, _ in EASY_DATA if f"easy_{kind}" in records}
   summary["easy_examples"] = easy_summary(rates)
   gini, gini_final, per_class = {}, {}, {}
   csr_final, csr_curves = {}, {}
   for kind, name in ENDPOINTS:
-    runs = grouped.get(f"noise_{name}")
+    runs = records.get(f"noise_{name}")
     if not runs:
       continue
     gini[kind] = stat(memorization(runs, "loss_sensitivity", "gini"))
@@ -327,95 +311,170 @@ def summarize(args, grouped, rates) -> dict:
     curves = [memorization([r], "critical_sample_ratio", "over_training")[0] or [] for r in runs]
     longest = max((len(c) for c in curves), default=0)
     csr_curves[kind] = [
-        {"evaluation": i, "epoch": next(c[i][0] for c in curves if len(c) > i)
-         / max(args.steps_per_epoch, 1),
+        {"evaluation": i, "epoch": next(c[i][0] for c in curves if len(c) > i) / spe,
          "csr": stat(c[i][1] if len(c) > i else None for c in curves)} for i in range(longest)]
   summary["loss_sensitivity_gini"] = gini
   summary["loss_sensitivity_gini_final"] = gini_final
   summary["loss_sensitivity_per_class"] = per_class
   summary["csr"] = {"final": csr_final, "over_training": csr_curves}
   noise = {}
-  for kind in NOISE_KINDS:
+  for kind, fs in fractions(config).items():
     noise[kind] = {}
-    for fraction in args.fractions[kind]:
-      key = cell_key(args, corruption_name(kind, fraction))
-      runs = grouped[key]
+    for fraction in fs:
+      runs = records[cell_key(config, corruption_name(kind, fraction))]
       noise[kind][f"{fraction:g}"] = {
-          "val_accuracy": common.stat(runs, "test_accuracy"),
-          "best_val_accuracy": stat(best_test_accuracy(args, key, seeds)),
-          "train_accuracy": common.stat(runs, "train_accuracy")}
+          "val_accuracy": summaries.stat(runs, "test_accuracy"),
+          "best_val_accuracy": stat(best_test_accuracy(runs)),
+          "train_accuracy": summaries.stat(runs, "train_accuracy")}
   summary["noise_fraction"] = noise
   capacity = {}
-  for kind, fraction in args.capacity_data:
-    label = "clean" if fraction == 0 else f"{kind}{fraction:g}"
+  for label in config.capacity_data:
+    kind, fraction = parse_capacity(label)
     name = corruption_name(kind, fraction)
     capacity[label] = {}
-    for width in args.widths:
-      key = cell_key(args, name, width)
+    for width in config.widths:
+      runs = records[cell_key(config, name, width)]
       capacity[label][str(width)] = {
-          "val_accuracy": common.stat(grouped[key], "test_accuracy"),
-          "best_val_accuracy": stat(best_test_accuracy(args, key, seeds)),
-          "train_accuracy": common.stat(grouped[key], "train_accuracy")}
+          "val_accuracy": summaries.stat(runs, "test_accuracy"),
+          "best_val_accuracy": stat(best_test_accuracy(runs)),
+          "train_accuracy": summaries.stat(runs, "train_accuracy")}
   summary["capacity"] = capacity
+  # What the figures need beyond the statistics above.
+  summary["figures"] = {
+      "steps_per_epoch": spe,
+      "easy_sorted_rates": sorted_curves(rates),
+      "loss_sensitivity_over_training": {
+          kind: memorization(records[f"noise_{name}"], "loss_sensitivity", "over_training")
+          for kind, name in ENDPOINTS if records.get(f"noise_{name}")},
+      "loss_sensitivity_per_class_mean": {
+          kind: [pc["mean"] if pc else None for pc in
+                 memorization(records[f"noise_{name}"], "loss_sensitivity", "per_class")]
+          for kind, name in ENDPOINTS if records.get(f"noise_{name}")},
+      "csr_over_training": {
+          kind: memorization(records[f"noise_{name}"], "critical_sample_ratio",
+                             "over_training")
+          for kind, name in ENDPOINTS if records.get(f"noise_{name}")},
+  }
   return summary
 
 
-def main() -> None:
-  p = common.parser(__doc__, "arpit2017_memorization", "mnist5k")
-  p.add_argument("--epochs", type=int, default=20, help="training budget of the sweep runs")
-  p.add_argument("--easy_runs", type=int, default=None,
-                 help="runs per dataset replicate for the easy-example rates (default 20; "
-                      "4 with --quick)")
-  p.add_argument("--csr_samples", type=int, default=None,
-                 help="training inputs of the CSR over training (default 100; 16 with --quick)")
-  args = common.finish_args(p.parse_args())
-  if args.epochs < 1:
-    common.fail(f"--epochs must be >= 1, got {args.epochs}", 2)
-  args.easy_runs = args.easy_runs or (4 if args.quick else 20)
-  args.csr_samples = args.csr_samples or (16 if args.quick else 100)
-  if args.easy_runs < 2 or args.csr_samples < 1:
-    common.fail("--easy_runs must be >= 2 and --csr_samples >= 1", 2)
-  # --quick: random labels at 0 and 1 only (randinput has its own tests).
-  args.fractions = ({"labels": (0.0, 1.0), "inputs": (0.0,)} if args.quick
-                    else {kind: FRACTIONS for kind in NOISE_KINDS})
-  args.widths = (512,) if args.quick else WIDTHS  # --quick: the noise cell's MLP 1x512
-  args.capacity_data = CAPACITY_DATA[:1] if args.quick else CAPACITY_DATA
-  # Cells of one model share their programs' HLO: compile each once.
-  runtime.enable_compilation_cache(runtime.default_compilation_cache_dir())
-  grid = cells(args)
-  args.noise_keys = {c.key for c in grid if c.key.startswith("noise_")}
-  base, _ = common.get_spec(f"{args.dataset}_clean")
-  try:
-    num_train = workload.resolve(base, args.data_dir).dataset.num_train
-  except (datasets.DataError, specs.SpecError) as e:
-    common.fail(str(e), 1)
-  args.steps_per_epoch = num_train // base.budget.batch_size
-  grouped = common.run_cells(grid, args)
-  rates = easy_examples(args)
-  summary = summarize(args, grouped, rates)
-  plot_easy(args, rates)
-  plot_sensitivity(args, grouped)
-  plot_noise_capacity(args, summary)
-  plot_csr(args, grouped)
-  common.export(args, summary)
+# --- figures (from the summary alone) ---
+
+def plot_easy(summary: dict, plt):
+  fig, ax = plt.subplots(figsize=(5, 3.6))
+  curves = summary["figures"]["easy_sorted_rates"]
+  for (kind, _), color in zip(EASY_DATA, ("C0", "C3", "C1")):
+    for i, row in enumerate(curves.get(kind, [])):
+      ax.plot(np.linspace(0, 1, len(row)), row, color=color, lw=1,
+              alpha=1 if i == 0 else 0.4, label=kind.replace("_", " ") if i == 0 else None)
+  ax.set(xlabel="examples, sorted (fraction)", ylim=(-0.02, 1.02),
+         ylabel=f"misclassification rate after 1 epoch\n(over {summary['easy_runs']} runs)",
+         title=f"easy examples ({summary['dataset']}; one line per replicate)")
+  ax.legend(fontsize=8)
+  return fig
+
+
+def plot_sensitivity(summary: dict, plt):
+  fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+  figures = summary["figures"]
+  spe = figures["steps_per_epoch"]
+  for (kind, _), color in zip(ENDPOINTS, ("C0", "C3", "C1")):
+    for i, rows in enumerate(figures["loss_sensitivity_over_training"].get(kind, [])):
+      if rows:
+        steps, ginis = zip(*[(s, g) for s, g, _ in rows])
+        axes[0].plot(np.asarray(steps) / spe, ginis, color=color, alpha=1 if i == 0 else 0.4,
+                     label=kind.replace("_", " ") if i == 0 else None)
+    per_class = [pc for pc in figures["loss_sensitivity_per_class_mean"].get(kind, []) if pc]
+    if per_class:
+      means = np.array([[m if m is not None else np.nan for m in pc] for pc in per_class])
+      norm = means / np.nansum(means, axis=1, keepdims=True)
+      offset = {"real": -0.27, "random": 0.0, "random_inputs": 0.27}[kind]
+      axes[1].bar(np.arange(norm.shape[1]) + offset, np.nanmean(norm, 0), width=0.27,
+                  color=color, label=kind.replace("_", " "))
+  axes[0].set(xlabel="epoch", ylabel="Gini of g_x at the evaluation",
+              title="loss-sensitivity Gini over training")
+  axes[0].legend(fontsize=8)
+  axes[1].set(xlabel="class (label trained on)", ylabel="share of mean g-bar_x",
+              title="per-class loss sensitivity (normalized)")
+  axes[1].legend(fontsize=8)
+  fig.tight_layout()
+  return fig
+
+
+def plot_noise_capacity(summary: dict, plt, errorbar):
+  fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+  for kind, color in zip(NOISE_KINDS, ("C3", "C1")):
+    cells_ = summary["noise_fraction"][kind]
+    xs = [float(f) for f in cells_]
+    errorbar(axes[0], xs, [c["val_accuracy"] for c in cells_.values()], color=color,
+             label=f"random {kind}: after budget")
+    errorbar(axes[0], xs, [c["best_val_accuracy"] for c in cells_.values()], color=color,
+             ls="--", label=f"random {kind}: best")
+  axes[0].set(xlabel="fraction of training set that is noise", ylabel="validation accuracy",
+              title="noise fraction (MLP 1x512)", ylim=(0, 1.02))
+  axes[0].legend(fontsize=7)
+  for (label, cells_), color in zip(summary["capacity"].items(), ("C0", "C3", "C1")):
+    ws = [int(w) for w in cells_]
+    errorbar(axes[1], ws, [c["best_val_accuracy"] for c in cells_.values()], color=color,
+             label=f"{label}: best")
+    errorbar(axes[1], ws, [c["val_accuracy"] for c in cells_.values()], color=color, ls="--",
+             label=f"{label}: after budget")
+  axes[1].set_xscale("log")
+  axes[1].set(xlabel="hidden units (one hidden layer)", ylabel="validation accuracy",
+              title="capacity", ylim=(0, 1.02))
+  axes[1].legend(fontsize=7)
+  fig.tight_layout()
+  return fig
+
+
+def plot_csr(summary: dict, plt):
+  fig, ax = plt.subplots(figsize=(5, 3.6))
+  figures = summary["figures"]
+  for (kind, _), color in zip(ENDPOINTS, ("C0", "C3", "C1")):
+    for i, rows in enumerate(figures["csr_over_training"].get(kind, [])):
+      if rows:
+        steps, ratios = zip(*rows)
+        ax.plot(np.asarray(steps) / figures["steps_per_epoch"], ratios, color=color,
+                alpha=1 if i == 0 else 0.4, label=kind.replace("_", " ") if i == 0 else None)
+  ax.set(xlabel="epoch", ylabel=f"CSR (first {summary['csr_samples']} training inputs)",
+         title="critical sample ratio over training")
+  ax.legend(fontsize=8)
+  return fig
+
+
+def plot(config: Config, summary: dict) -> dict:
+  from experiments.figures import errorbar, plt  # pylint: disable=import-outside-toplevel
+  return {"easy_examples.png": plot_easy(summary, plt),
+          "loss_sensitivity.png": plot_sensitivity(summary, plt),
+          "noise_capacity.png": plot_noise_capacity(summary, plt, errorbar),
+          "csr.png": plot_csr(summary, plt)}
+
+
+def report(config: Config, summary: dict) -> str:
+  lines = []
   e = summary["easy_examples"]
   for kind in e:
-    print(f"easy examples {kind:14s} never misclassified "
-          f"{e[kind]['never_misclassified']['mean']:.3f}, <=10%: "
-          f"{e[kind]['misclassified_at_most_10pct']['mean']:.3f}")
+    lines.append(f"easy examples {kind:14s} never misclassified "
+                 f"{e[kind]['never_misclassified']['mean']:.3f}, <=10%: "
+                 f"{e[kind]['misclassified_at_most_10pct']['mean']:.3f}")
   for kind, s in summary["loss_sensitivity_gini"].items():
-    print(f"loss-sensitivity Gini {kind:14s} {s['mean']}")
+    lines.append(f"loss-sensitivity Gini {kind:14s} {s['mean']}")
   for kind, s in summary["csr"]["final"].items():
-    print(f"final CSR {kind:14s} {s['mean']}")
+    lines.append(f"final CSR {kind:14s} {s['mean']}")
   for kind, cells_ in summary["noise_fraction"].items():
-    print(f"val acc vs {kind} noise: " + ", ".join(
+    lines.append(f"val acc vs {kind} noise: " + ", ".join(
         f"{f}: {c['val_accuracy']['mean']:.3f}/{c['best_val_accuracy']['mean']:.3f}"
         for f, c in cells_.items()))
   for label, cells_ in summary["capacity"].items():
-    print(f"val acc vs width ({label}): " + ", ".join(
+    lines.append(f"val acc vs width ({label}): " + ", ".join(
         f"{w}: {c['val_accuracy']['mean']:.3f}/{c['best_val_accuracy']['mean']:.3f}"
         for w, c in cells_.items()))
+  return "\n".join(lines)
 
+
+EXPERIMENT = driver.Experiment(
+    name="arpit2017_memorization", doc=__doc__, config=Config(), quick=QUICK, grid=grid,
+    summarize=summarize, plot=plot, report=report, check=check)
 
 if __name__ == "__main__":
-  sys.exit(main())
+  driver.main(EXPERIMENT)

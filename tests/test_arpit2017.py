@@ -12,7 +12,7 @@ import pytest
 from memobench import catalogue, metrics, prng, specs, workload
 from memobench.data import corruptions
 from memobench.metrics import loss_sensitivity as ls
-from tests.test_experiments import check_outputs, run_script
+from tests.test_experiments import recorded
 
 
 def _pairwise_gini(v):
@@ -148,18 +148,18 @@ def test_randinput_replaces_a_nested_fraction_of_inputs_by_gaussian_noise():
     workload.validate(_randinput_spec(1.5))
 
 
-def test_arpit2017_memorization_quick(tmp_path):
-  run_script("arpit2017_memorization.py", tmp_path)
-  # clean and randlabels, each with loss sensitivity and CSR over training.
-  summary = check_outputs(tmp_path, "easy_examples.png", 2)
-  for figure in ("loss_sensitivity.png", "noise_capacity.png", "csr.png"):
-    assert (tmp_path / figure).stat().st_size > 10_000
+def test_arpit2017_memorization_on_recorded_cells():
+  """The --quick run's recorded cells (digits: clean and random labels, 20 steps, 4 runs
+  per easy-example replicate), summarized in-process."""
+  _, config, records, summary = recorded("arpit2017_memorization")
+  assert set(records) == {"noise_clean", "noise_randlabels", "easy_real", "easy_random_labels"}
   easy = summary["easy_examples"]
   # After one epoch (22 steps) real digits have examples every run gets right;
   # no random-label example is right in every run.
   assert easy["real"]["never_misclassified"]["mean"] > 0.3
   assert easy["random_labels"]["never_misclassified"]["mean"] < 0.05
   assert easy["real"]["never_misclassified"]["n"] == 1
+  assert len(records["easy_real"]["rates"][0]) == 1437          # one rate per training example
   gini = summary["loss_sensitivity_gini"]
   assert set(gini) == {"real", "random"} and 0 < gini["random"]["mean"] < 1
   assert set(summary["loss_sensitivity_per_class"]["real"]) == {str(c) for c in range(10)}
@@ -170,3 +170,4 @@ def test_arpit2017_memorization_quick(tmp_path):
   assert len(summary["csr"]["over_training"]["real"]) == 2     # evaluations at steps 10, 20
   # Capacity at the default width is the noise cell itself.
   assert summary["capacity"]["clean"]["512"] == noise["labels"]["0"]
+  assert config.quick and summary["epochs"] is None
