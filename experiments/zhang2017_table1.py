@@ -1,12 +1,5 @@
 """Zhang et al. 2017, Table 1: train/test accuracy with and without explicit regularization.
 
-Reproduces the grid of Table 1 of "Understanding deep learning requires
-rethinking generalization" (ICLR 2017): for each model, clean labels with and
-without weight decay (and, for convolutional models, with and without random
-crop), plus fitting random labels without regularization. The paper's numbers
-(CIFAR-10, from DESIGN.md) are printed beside the measured ones where the paper
-gives them.
-
 Command:
 
     python experiments/zhang2017_table1.py                    # mnist5k, MLP 1x512 and 3x512, 3 seeds
@@ -14,14 +7,22 @@ Command:
     python experiments/zhang2017_table1.py --models=mlp1x512 --seeds=1
     python experiments/zhang2017_table1.py --quick            # smoke test: digits, 2 runs of 20 steps
 
-Expected runtime: 5 min 18 s measured for the default (18 runs) on the shared
-2-core machine at load ~9. cifar10 takes GPU-hours.
+Runtime: 4m47s wall, 111 CPU-s for the default (18 runs, each row's 3 seeds in one
+vmapped program) on the shared 2-core machine at load 9-11 (2026-12-04); --quick
+37 s wall, 11 CPU-s at load ~10. cifar10 takes GPU-hours.
 
-Expected result: every row reaches >= 99% training accuracy (the runs stop at
-the spec's fit_threshold of 0.99, where the paper trained to convergence, so
-train accuracy reads ~99, not 100); weight decay changes clean test accuracy
-by at most a few points; random labels give chance test accuracy (~10%).
-Measured on mnist5k (3 seeds, mean +- sample std, %; paper: CIFAR-10):
+The paper ("Understanding deep learning requires rethinking generalization", ICLR
+2017), Table 1 (CIFAR-10): the same networks fit random labels (Inception 100% train,
+9.78% test; MLP 1x512 99.34 / 10.61), and explicit regularization (weight decay,
+random crop) changes true-label test accuracy by a few points at most (MLP 1x512
+without it: 100 / 50.51): regularization "is neither necessary nor by itself
+sufficient" for generalization.
+
+Here: for each model, true labels with and without weight decay (1e-4; convolutional
+models also with and without random crop) and random labels without regularization;
+every run stops when its training accuracy reaches 0.99 (checked every epoch), so
+the rows are compared at fit (the paper trained to convergence, ~100%). Measured on
+mnist5k (3 seeds, mean +- sample std, %; paper: CIFAR-10):
 
   model     labels  wd   train          test           paper train/test
   mlp3x512  true    yes  99.36 +- 0.27  94.50 +- 0.53
@@ -31,11 +32,18 @@ Measured on mnist5k (3 seeds, mean +- sample std, %; paper: CIFAR-10):
   mlp1x512  true    no   99.22 +- 0.07  93.80 +- 0.26  100.0 / 50.51
   mlp1x512  random  no   99.02 +- 0.01   9.73 +- 0.74  99.34 / 10.61
 
-The pattern matches the paper (random labels fitted, test at chance; weight
-decay 1e-4 barely matters: over the ~7 epochs to fit it shrinks weights by
-~0.2%); clean test accuracy is far above the paper's 51% because mnist5k is
-a much easier dataset than CIFAR-10: the paper's numbers are shown for the
-pattern, not as targets.
+Verdicts (summary.json "verdicts", computed from these numbers):
+- random labels fitted, test at chance: agrees (6/6 random-label runs reach 0.99
+  training accuracy; test 9.5% and 9.7% against a measured chance of 10.1%, "at
+  chance" read as within 3 points);
+- weight decay changes true-label test accuracy by a few points at most: agrees
+  (+0.13 and +0.00 points; "a few" read as <= 4). Weight decay 1e-4 acts only over
+  the ~6-7 epochs (~200 steps) to fit here: with momentum 0.9 it shrinks the weights
+  by about 2% in that time, so it could change little; the paper's regularized rows
+  trained to convergence.
+Clean test accuracy is far above the paper's 51% because mnist5k is much easier
+than CIFAR-10: the paper's numbers are shown for the pattern, not as targets. DESIGN.md
+marks this protocol sound: nothing is selected on the test split.
 
 Outputs in the workdir: table1.png (measured test accuracy per row, paper's
 value marked), summary.json, leaderboard.json/.html, runs/<cell>/seed<N>/; the
@@ -46,7 +54,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments import driver, summaries
+from experiments import driver, summaries, verdicts
 from experiments.cells import SpecCell
 from experiments.knobs import KnobError, knob
 
@@ -155,9 +163,84 @@ def summarize(config: Config, records) -> dict:
         "train_accuracy": summaries.stat(runs, "train_accuracy"),
         "test_accuracy": summaries.stat(runs, "test_accuracy"),
         "paper_cifar10": None if paper is None else {"train": paper[0], "test": paper[1]},
+        # Per run: its status and whether it fitted (training accuracy >= 0.99 on the
+        # labels it trained on), the epochs it took, and the measured chance level.
+        "statuses": [run["run"]["status"] for run in runs],
+        "fitted": [run["metrics"]["train_accuracy"] >= FITTED for run in runs],
+        "epochs_to_fit": summaries.stat(runs, "epochs_to_fit"),
+        "label_noise_fraction": summaries.stat(runs, "label_noise_fraction"),
     })
-  return {"experiment": "zhang2017_table1", "dataset": config.dataset, "seeds": config.seeds,
-          "quick": config.quick, "rows": summary_rows}
+  out = {"experiment": "zhang2017_table1", "dataset": config.dataset, "seeds": config.seeds,
+         "quick": config.quick, "rows": summary_rows}
+  out["verdicts"] = judge(out)
+  return out
+
+
+FITTED = 0.99          # DESIGN.md: "fitted" is >= 0.99 training accuracy, per run
+FEW_POINTS = 0.04      # "changes test accuracy by at most a few points", read as <= 4 points
+MATCHED = ("the same model, optimizer (SGD, momentum 0.9, lr x0.95 per epoch) and stopping rule "
+           "in every row: a run stops when its training accuracy reaches 0.99 (checked every "
+           "epoch), so rows are compared at fit")
+DEPARTURES = ("MLPs on the offline mnist5k (4,000 training examples), not Inception/AlexNet on "
+              "CIFAR-10; the paper's numbers are for the pattern, not targets",
+              "runs stop at 0.99 training accuracy, not trained to convergence (~100%)")
+
+
+def _label(row: dict) -> str:
+  return (f"{row['model']} {'random' if row['corruption'] == 'randlabels' else 'true'}"
+          + (" crop" if row["random_crop"] else "") + (" wd" if row["weight_decay"] else ""))
+
+
+def judge(s: dict) -> list[dict]:
+  """Table 1's claims, each decided from the numbers of summary `s`."""
+  paper = "Zhang et al. 2017, Table 1"
+  out = []
+  random_rows = [r for r in s["rows"] if r["corruption"] == "randlabels"]
+  if random_rows:
+    # Chance is 1/K; a random-label run's label-noise fraction measures (K - 1)/K.
+    near = [abs(r["test_accuracy"]["mean"] - (1 - r["label_noise_fraction"]["mean"])) <= 0.03
+            for r in random_rows if r["test_accuracy"]["mean"] is not None]
+    fitted = all(all(r["fitted"]) for r in random_rows)
+    out.append(verdicts.verdict(
+        "networks fit random labels (training accuracy ~100%) while test accuracy is at chance",
+        paper=paper, matched=MATCHED, measured="; ".join(
+            f"{_label(r)}: {sum(r['fitted'])}/{len(r['fitted'])} runs fitted, train acc "
+            f"{verdicts.fmt(r['train_accuracy'])}, test acc {verdicts.fmt(r['test_accuracy'])} "
+            f"(chance {1 - r['label_noise_fraction']['mean']:.3f})" for r in random_rows),
+        verdict=("agrees" if fitted and near and all(near) else "partly" if fitted or any(near)
+                 else "disagrees"),
+        departures=DEPARTURES + ("'at chance' read as within 0.03 of 1/K",),
+        figure="table1.png"))
+  pairs = []
+  for r in s["rows"]:
+    if r["corruption"] == "clean" and r["weight_decay"]:
+      plain = next((q for q in s["rows"] if q["model"] == r["model"] and q["corruption"] ==
+                    "clean" and q["random_crop"] == r["random_crop"] and not q["weight_decay"]),
+                   None)
+      if plain is not None and None not in (r["test_accuracy"]["mean"],
+                                            plain["test_accuracy"]["mean"]):
+        pairs.append((r, plain))
+  if pairs:
+    small = [abs(r["test_accuracy"]["mean"] - p["test_accuracy"]["mean"]) <= FEW_POINTS
+             for r, p in pairs]
+    fit = [all(r["fitted"]) and all(p["fitted"]) for r, p in pairs]
+    out.append(verdicts.verdict(
+        "explicit regularization (weight decay) changes true-label test accuracy by a few points "
+        "at most: it is not what makes these nets generalize",
+        paper=paper, matched=MATCHED, measured="; ".join(
+            f"{r['model']}{' crop' if r['random_crop'] else ''}: test acc with wd "
+            f"{verdicts.fmt(r['test_accuracy'])}, without {verdicts.fmt(p['test_accuracy'])} "
+            f"(difference {r['test_accuracy']['mean'] - p['test_accuracy']['mean']:+.4f}); "
+            f"epochs to fit {verdicts.fmt(r['epochs_to_fit'])} / "
+            f"{verdicts.fmt(p['epochs_to_fit'])}" for r, p in pairs),
+        verdict=("agrees" if all(small) and all(fit) else "partly" if any(small)
+                 else "disagrees"),
+        departures=DEPARTURES + (
+            f"'a few points' read as at most {FEW_POINTS * 100:g}",
+            "weight decay 1e-4 acts only over the epochs to fit (~7 here), so it can change "
+            "little; the paper's wd rows trained to convergence"),
+        figure="table1.png"))
+  return out
 
 
 def _pct(s) -> str:
