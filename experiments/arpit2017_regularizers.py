@@ -1,56 +1,62 @@
-"""Arpit et al. 2017, regularizer sweeps: memorization of random labels vs clean test accuracy.
-
-"A closer look at memorization in deep networks" (Arpit et al., ICML 2017,
-Sec. 5, Fig. 9-10): explicit regularizers, dropout above all, can cap how much
-of a random-label training set a network memorizes within a training budget
-while barely changing what it learns from real labels. For each regularizer
-setting this script trains the same model twice, on random labels and on clean
-labels, for the same epoch budget, and plots random-label training accuracy
-(memorization) against clean test accuracy (generalization).
-
-Sweeps: dropout after every hidden layer (model.dropout) in {0.2, 0.4, 0.6,
-0.8}; Gaussian input noise drawn afresh for every training input at every step
-(dataset.input_noise, its standard deviation in pixel units, pixels in
-[0, 1]) in {0.1, 0.25, 0.5, 1.0}; and coupled L2 weight decay
-(optimizer.weight_decay) in {1e-4, 1e-3, 1e-2}; against the unregularized
-baseline. The levels are ours: the paper's grids are for its own models and
-datasets. (The fixed `noise{F}` / `noise_both` corruptions are a different thing, Badger
-2022's input mixing, see badger2022.py.)
+"""Arpit et al. 2017, regularizers: memorization of random labels vs clean generalization.
 
 Command:
 
-    python experiments/arpit2017_regularizers.py               # mnist5k, MLP 1x512, 80 epochs, 1 seed
-    python experiments/arpit2017_regularizers.py --seeds=3 --epochs=120
-    python experiments/arpit2017_regularizers.py --quick       # smoke test: digits, few steps
+    python experiments/arpit2017_regularizers.py               # mnist5k, MLP 1x512, 80 epochs, 3 seeds
+    python experiments/arpit2017_regularizers.py --seeds=1 --epochs=120
+    python experiments/arpit2017_regularizers.py --quick       # smoke test: digits, 6 runs of 20 steps
 
-Expected runtime: 3.4 min measured for the default (24 runs of at most 80
-mnist5k epochs) on the 2-core CPU machine while tests ran beside it.
+Runtime: 1h37m wall, 671 CPU-s for the default (24 cells x 3 seeds, each cell's seeds
+in one vmapped program) on the shared 2-core machine at load 15-25 (2026-12-04; the
+1-seed default took 24 min wall, 261 CPU-s at load 14-18, and 3.4 min on the idle
+machine); --quick 4m18s wall, 25 CPU-s at load ~24.
 
-Expected result (the paper's, qualitatively): as dropout or input noise
-grows, random-label training accuracy after the budget falls far below 100%
-while clean test accuracy stays within a few points of the baseline (here it
-even rises); weight decay only limits memorization at large coefficients,
-where it starts to cost clean accuracy. Measured (mnist5k, MLP 1x512, 80
-epochs, 1 seed, 2026-11-23; a run stops at 0.99 training accuracy):
+The paper ("A closer look at memorization in deep networks", ICML 2017, Sec. 5 and
+the abstract): "for appropriately tuned explicit regularization (e.g., dropout) we can
+degrade DNN training performance on noise datasets without compromising
+generalization on real data". For each regularizer setting this script trains the
+same model on random labels and on clean labels for the same epoch budget and
+compares random-label training accuracy (memorization) with clean test accuracy.
+
+Sweeps: dropout after every hidden layer (model.dropout) in {0.2, 0.4, 0.6, 0.8};
+Gaussian input noise drawn afresh for every training input at every step
+(dataset.input_noise, its std in [0, 1]-pixel units) in {0.1, 0.25, 0.5, 1.0};
+coupled L2 weight decay (optimizer.weight_decay) in {1e-4, 1e-3, 1e-2}; against the
+unregularized baseline. The levels are memobench's own, chosen before any run. (The
+fixed `noise{F}` corruptions are a different thing: Badger 2022's input mixing.)
+
+Protocol: every run has the same budget (80 epochs) and stops when its training
+accuracy reaches 0.99; both accuracies are read at that point. Nothing is selected
+on the test split (no "best over training"), so issue 24's test-split fix for
+arpit2017_memorization does not apply here. The seeds went from 1 to 3 for this
+protocol review, so that each difference has a standard error; the verdict rule
+(a cap: random-label train accuracy >= 0.1 lower, beyond 2 se; a hurt: clean test
+accuracy > 1 point lower, beyond 2 se) was fixed before the 3-seed rerun, after
+the 1-seed numbers were known.
+
+Measured (mnist5k, MLP 1x512, 80 epochs, 3 seeds, mean +- sample std; 2026-12-04):
 
   setting      random-label train acc   clean test acc
-  none         0.990                    0.940
-  dropout 0.2  0.983                    0.942
-  dropout 0.4  0.950                    0.945
-  dropout 0.6  0.825                    0.948
-  dropout 0.8  0.482                    0.952
-  noise 0.1    0.984                    0.938
-  noise 0.25   0.893                    0.950
-  noise 0.5    0.458                    0.955
-  noise 1.0    0.130                    0.951
-  wd 1e-4      0.990                    0.940
-  wd 1e-3      0.983                    0.942
-  wd 1e-2      0.397                    0.934  (clean train acc 0.970: not fit)
+  none         0.990 +- 0.000           0.938 +- 0.003
+  dropout 0.2  0.982 +- 0.001           0.941 +- 0.001
+  dropout 0.4  0.949 +- 0.003           0.945 +- 0.002
+  dropout 0.6  0.831 +- 0.006           0.948 +- 0.003
+  dropout 0.8  0.478 +- 0.005           0.952 +- 0.001
+  noise 0.1    0.983 +- 0.002           0.937 +- 0.001
+  noise 0.25   0.890 +- 0.004           0.951 +- 0.001
+  noise 0.5    0.447 +- 0.011           0.957 +- 0.004
+  noise 1.0    0.126 +- 0.006           0.948 +- 0.003  (clean train acc 0.959: not fit)
+  wd 1e-4      0.990 +- 0.000           0.938 +- 0.003
+  wd 1e-3      0.983 +- 0.002           0.937 +- 0.004
+  wd 1e-2      0.389 +- 0.006           0.935 +- 0.001  (clean train acc 0.970: not fit)
 
-Agrees with the paper: dropout and input noise cap random-label memorization
-within the budget (0.482 at dropout 0.8, 0.130 at input noise 1.0) while
-clean test accuracy stays at or above the baseline's 0.940; weight decay caps
-it only at 1e-2, where it also stops the clean run from fitting (1 seed).
+Verdicts (summary.json "verdicts"): dropout agrees (capped at 0.6 and 0.8, clean
+test accuracy +1.0 and +1.4 points); input noise agrees (capped at 0.5 and 1.0,
++1.9 and +1.0 points); weight decay agrees (capped at 1e-2 only, clean test
+accuracy -0.3 +- 0.2 points, not resolved, but its clean runs no longer fit in 80
+epochs). Dropout and input noise even raise clean test accuracy. Departures: an
+MLP on mnist5k, not the paper's models and datasets; the paper reports validation
+accuracy, here the clean test accuracy at fit (or the budget).
 
 The settings are --set overrides, so these runs are non-standard and the
 leaderboard lists them unranked.
@@ -63,7 +69,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments import driver, summaries
+from experiments import driver, summaries, verdicts
 from experiments.cells import SpecCell
 from experiments.knobs import knob
 
@@ -76,14 +82,14 @@ CORRUPTIONS = ("randlabels", "clean")
 @dataclasses.dataclass(frozen=True)
 class Config:
   dataset: str = knob("mnist5k", "catalogue dataset: cells are <dataset>_randlabels and _clean")
-  seeds: int = knob(1, "seeds per cell, trained together", lo=1)
+  seeds: int = knob(3, "seeds per cell, trained together", lo=1)
   epochs: int = knob(80, "training budget of every run (budget.max_epochs; a run also stops "
                          "at the spec's fit threshold)", lo=1)
   quick: bool = False
 
 
-# --quick: one dropout and one input-noise level, 20 steps per run.
-QUICK = Config(dataset="digits", quick=True)
+# --quick: one dropout and one input-noise level, 20 steps per run, one seed.
+QUICK = Config(dataset="digits", seeds=1, quick=True)
 
 
 def settings(quick: bool) -> list[tuple[str, str, float, tuple[str, ...]]]:
@@ -120,9 +126,60 @@ def summarize(config: Config, records) -> dict:
         "clean_test_accuracy": summaries.stat(records[f"clean_{key}"], "test_accuracy"),
         "clean_train_accuracy": summaries.stat(records[f"clean_{key}"], "train_accuracy"),
     })
-  return {"experiment": "arpit2017_regularizers", "dataset": config.dataset,
-          "seeds": config.seeds, "quick": config.quick, "budget": list(budget(config)),
-          "rows": rows}
+  out = {"experiment": "arpit2017_regularizers", "dataset": config.dataset,
+         "seeds": config.seeds, "quick": config.quick, "budget": list(budget(config)),
+         "rows": rows}
+  out["verdicts"] = judge(out)
+  return out
+
+
+# A cap on memorization: random-label training accuracy at least this much below the
+# baseline's (and resolved); hurting generalization: clean test accuracy resolved below
+# the baseline's by more than HURT.
+CAP, HURT = 0.1, 0.01
+
+
+def judge(s: dict) -> list[dict]:
+  """Per regularizer, the paper's claim decided from the numbers of summary `s`."""
+  base = s["rows"][0]
+  out = []
+  for reg in dict.fromkeys(r["regularizer"] for r in s["rows"][1:]):
+    caps, hurts, parts = [], [], []
+    for r in (r for r in s["rows"] if r["regularizer"] == reg):
+      mem, gen = r["random_label_train_accuracy"], r["clean_test_accuracy"]
+      dm, sem = verdicts.difference(mem, base["random_label_train_accuracy"])
+      dg, seg = verdicts.difference(gen, base["clean_test_accuracy"])
+      if dm is None or dg is None:
+        continue
+      if dm <= -CAP and verdicts.beyond(dm, sem):
+        caps.append(r["setting"])
+      if dg < -HURT and verdicts.beyond(dg, seg):
+        hurts.append(r["setting"])
+      parts.append(f"{r['setting']}: random-label train acc {dm:+.3f}"
+                   + (f" +- {sem:.3f}" if sem is not None else "")
+                   + f", clean test acc {dg:+.3f}" + (f" +- {seg:.3f}" if seg is not None else ""))
+    harmless = [c for c in caps if c not in hurts]
+    out.append(verdicts.verdict(
+        f"{reg.replace('_', ' ')} can cap the memorization of random labels within a training "
+        "budget without hurting generalization on real labels",
+        paper="Arpit et al. 2017, Sec. 5, Fig. 10 (and the abstract)",
+        matched=("the same model, optimizer and epoch budget for every setting; random-label "
+                 "training accuracy and clean test accuracy read when the run fits (training "
+                 "accuracy 0.99) or at the budget: nothing is selected on the test split"),
+        measured=(f"vs no regularizer (random-label train acc "
+                  f"{verdicts.fmt(base['random_label_train_accuracy'])}, clean test acc "
+                  f"{verdicts.fmt(base['clean_test_accuracy'])}), difference +- its standard "
+                  "error: " + "; ".join(parts)
+                  + f"; capped (>= {CAP:g} lower, beyond 2 se): {', '.join(caps) or 'none'}; "
+                  f"clean test acc resolved > {HURT:g} lower: {', '.join(hurts) or 'none'}"),
+        verdict=("agrees" if harmless else "partly" if caps else
+                 "inconclusive" if s["seeds"] < 2 else "disagrees"),
+        departures=("an MLP 1x512 on mnist5k, not the paper's models and datasets",
+                    "the regularizer levels are memobench's own, chosen before the runs",
+                    "the paper reports validation accuracy on real data; here the clean "
+                    "test accuracy at fit (or the budget)"),
+        decide="at least 2 seeds (standard errors)", figure="regularizers.png"))
+  return out
 
 
 def plot(config: Config, summary: dict) -> dict:

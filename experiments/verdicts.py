@@ -44,6 +44,17 @@ def beyond(difference: float | None, se: float | None, k: float = 2.0) -> bool:
   return difference is not None and se is not None and abs(difference) > k * se
 
 
+def difference(a: dict[str, Any], b: dict[str, Any]) -> tuple[float | None, float | None]:
+  """(mean of a - mean of b, its standard error sqrt(sa^2/na + sb^2/nb)) of two
+  leaderboard.summarize cells of independent runs; None where a mean or std is missing."""
+  if a.get("mean") is None or b.get("mean") is None:
+    return None, None
+  d = a["mean"] - b["mean"]
+  if a.get("std") is None or b.get("std") is None:
+    return d, None
+  return d, (a["std"] ** 2 / a["n"] + b["std"] ** 2 / b["n"]) ** 0.5
+
+
 def num(x: float, digits: int = 3) -> str:
   """`digits` significant digits, but whole numbers from 100 up (steps, counts) in full."""
   return f"{x:.0f}" if abs(x) >= 100 else f"{x:.{digits}g}"

@@ -152,6 +152,25 @@ def test_arpit2017_regularizers_on_recorded_cells():
   assert spec["resolved"]["model"]["dropout"] == 0.5 and spec["nonstandard"]
 
 
+def test_arpit2017_regularizers_verdict_rule():
+  """A cap is >= 0.1 lower random-label train accuracy beyond 2 se; it hurts when clean test
+  accuracy is > 1 point lower beyond 2 se (known answers on a made-up summary)."""
+  from experiments import arpit2017_regularizers as reg  # pylint: disable=import-outside-toplevel
+
+  def row(setting, regularizer, mem, gen, std=0.005):
+    cell = lambda mean: {"mean": mean, "std": std, "n": 3}  # pylint: disable=unnecessary-lambda-assignment
+    return {"setting": setting, "regularizer": regularizer, "random_label_train_accuracy":
+            cell(mem), "clean_test_accuracy": cell(gen)}
+  summary = {"seeds": 3, "rows": [
+      row("none", "none", 0.99, 0.94), row("dropout0.8", "dropout", 0.50, 0.945),
+      row("wd0.01", "weight_decay", 0.40, 0.90), row("noise0.1", "input_noise", 0.985, 0.94)]}
+  words = {v["claim"].split(" can ")[0]: v["verdict"] for v in reg.judge(summary)}
+  assert words == {"dropout": "agrees", "weight decay": "partly", "input noise": "disagrees"}
+  one_seed = {"seeds": 1, "rows": [{**r, "random_label_train_accuracy": {
+      **r["random_label_train_accuracy"], "std": None, "n": 1}} for r in summary["rows"]]}
+  assert {v["verdict"] for v in reg.judge(one_seed)} == {"inconclusive"}
+
+
 def _is_experiment(f):
   if not f.endswith(".py") or f.startswith("_"):
     return False
