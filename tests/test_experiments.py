@@ -175,8 +175,7 @@ def _is_experiment(f):
   if not f.endswith(".py") or f.startswith("_"):
     return False
   text = open(os.path.join(REPO, "experiments", f)).read()
-  return 'if __name__ == "__main__"' in text and (
-      "EXPERIMENT = driver.Experiment(" in text or "import common" in text)
+  return 'if __name__ == "__main__"' in text and "EXPERIMENT = driver.Experiment(" in text
 
 
 EXPERIMENT_SCRIPTS = sorted(f for f in os.listdir(os.path.join(REPO, "experiments"))
@@ -206,47 +205,11 @@ def test_docstring_gives_command_runtime_finding_and_agreement(script):
   assert "PLACEHOLDER" not in doc and "TODO" not in doc
 
 
-def test_script_cells_resume_and_shard_each_cell_once(tmp_path, capsys):
-  """common.script_cells, the cells a script computes itself: three workers of --shard=i/3
-  compute each of 5 cells once; only the one that finds all returns them; a rerun keeps
-  every record; a changed config is recomputed; two cells sharing a path are one."""
-  import argparse  # pylint: disable=import-outside-toplevel
-  sys.path.insert(0, os.path.join(REPO, "experiments"))
-  import common  # pylint: disable=import-outside-toplevel
-  computed = []
-
-  def cells(config_of=lambda k: {"k": k}):
-    def compute(k):
-      computed.append(k)
-      return {"config": config_of(k), "value": k * k, "nan": float("nan")}
-    out = [common.ScriptCell(f"c{k}", str(tmp_path / "cells" / f"{k}.json"), config_of(k),
-                             lambda k=k: compute(k)) for k in range(5)]
-    return out + [common.ScriptCell("c0_again", out[0].path, out[0].config, out[0].compute)]
-
-  def args(shard=None):
-    return argparse.Namespace(shard=shard, no_resume=False)
-
-  for index in (0, 1):  # cells 0, 3 and 1, 4: the others are missing, exit 0 with one line
-    with pytest.raises(SystemExit) as e:
-      common.script_cells(cells(), args((index, 3)))
-    assert e.value.code == 0
-    assert f"shard {index}/3 done" in capsys.readouterr().err
-  records = common.script_cells(cells(), args((2, 3)))  # cells 2: the last one, finds all
-  assert sorted(computed) == [0, 1, 2, 3, 4]
-  assert {k: r["value"] for k, r in records.items()} == {
-      "c0": 0, "c1": 1, "c2": 4, "c3": 9, "c4": 16, "c0_again": 0}
-  assert records["c2"]["nan"] is None  # read back as a resumed run reads it
-  capsys.readouterr()
-  assert common.script_cells(cells(), args())["c4"]["value"] == 16 and len(computed) == 5
-  assert capsys.readouterr().err.count("kept existing result") == 5
-  common.script_cells(cells(lambda k: {"k": k, "epochs": 2}), args())
-  assert len(computed) == 10  # another config: every cell recomputed
-  # A workdir that is a file: one line before anything is computed.
-  (tmp_path / "file").write_text("")
-  blocked = [common.ScriptCell("y", str(tmp_path / "file" / "y.json"), {}, lambda: 1 / 0)]
-  with pytest.raises(SystemExit) as e:
-    common.script_cells(blocked, args())
-  assert e.value.code == 1 and "cannot create workdir folder" in capsys.readouterr().err
-  bad = [common.ScriptCell("x", str(tmp_path / "x.json"), {"a": 1}, lambda: {"config": {}})]
-  with pytest.raises(ValueError, match="must record its config"):
-    common.script_cells(bad, args())
+def test_the_template_is_a_valid_experiment(tmp_path):
+  """experiments/_template.py (BUILD.md's one file to copy) declares a grid the driver runs."""
+  from experiments import _template, driver  # pylint: disable=import-outside-toplevel
+  listing = driver.list_cells(_template.EXPERIMENT, _template.QUICK,
+                              driver.Options(str(tmp_path)))
+  assert "clean" in listing and "gap" in listing and "computed compute_gap <- clean, randlabels" \
+      in listing
+  assert driver.configure(_template.EXPERIMENT, False, ["seeds=2"]).seeds == 2
