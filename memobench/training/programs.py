@@ -4,7 +4,9 @@ Each `*_program` returns (compile_s, advance) with
 ``advance(state, step, n, active) -> state``: n train steps from `step` for one
 member, or for every member of a stacked group whose `active` flag is set.
 Fused programs run the steps in one lax.fori_loop (training/steps.py,
-`fused_steps`); unfused ones (convolutional models on CPU) run a Python loop of
+`fused_steps_carrying_order`) and hand each epoch's batch order on to the next
+chunk (`_CarriedOrder`), so an epoch is sorted once however it is chunked;
+unfused ones (convolutional models on CPU) run a Python loop of
 jitted steps, syncing often enough to keep XLA:CPU's rendezvous safe.
 """
 
@@ -18,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from memobench.training.steps import Steps, fused_steps, make_steps
+from memobench.training.steps import Steps, fused_steps_carrying_order, make_steps
 from memobench.workload import Workload
 
 # On CPU, more than ~32 queued multi-device steps without a sync can deadlock
@@ -47,20 +49,56 @@ def eval_programs(steps: Steps, mesh: jax.sharding.Mesh,
                                                  in_axes=(0, 0, data_axis, data_axis)))
 
 
+class _CarriedOrder:
+  """The batch order the last chunk ended with, and the epoch it belongs to.
+
+  Passed to the next chunk, which uses it when it starts in that epoch (an
+  epoch longer than a chunk is then sorted once, not once per chunk). A fresh
+  program (or a resumed run) starts without one: its first chunk computes it.
+  """
+
+  def __init__(self, steps_per_epoch: int):
+    self.steps_per_epoch = steps_per_epoch
+    self.order = None
+    self.epoch: int | None = None
+
+  def valid_for(self, step: int) -> np.bool_:
+    return np.bool_(self.order is not None and self.epoch == step // self.steps_per_epoch)
+
+  def keep(self, order, step: int, n: int) -> None:
+    self.order, self.epoch = order, (step + n - 1) // self.steps_per_epoch
+
+
+def _placeholder_order(epoch_order: Callable, members: int | None = None) -> np.ndarray:
+  """An order of the right shape and dtype, never read (its valid flag is False)."""
+  order = jax.eval_shape(epoch_order, jnp.zeros((), jnp.int32))
+  shape = order.shape if members is None else (members, *order.shape)
+  return np.zeros(shape, order.dtype)
+
+
 def single_program(workload: Workload, steps: Steps, replicated: NamedSharding, state,
                    data) -> tuple[float, Advance]:
   """One member's own program (fused, or a Python loop of jitted steps)."""
   schedule, chunk_len = workload.schedule, workload.eval_every_steps
   t0 = time.perf_counter()
   if workload.fused:
-    chunk_fn = jax.jit(lambda state, data, n: fused_steps(steps, state, data, n),
-                       static_argnums=2, donate_argnums=0)
+    chunk_fn = jax.jit(
+        lambda state, data, order, valid, n: fused_steps_carrying_order(
+            steps, state, data, n, order=order, order_valid=valid),
+        static_argnums=4, donate_argnums=(0, 2))
     full = min(chunk_len, schedule.total_steps)
-    compiled_chunk = chunk_fn.lower(state, data, full).compile()
+    carried = _CarriedOrder(schedule.steps_per_epoch)
+    placeholder = _placeholder_order(steps.epoch_order)
+    compiled_chunk = chunk_fn.lower(state, data, placeholder, np.bool_(False), full).compile()
 
     def advance(state, step, n, active):
-      del step, active
-      return compiled_chunk(state, data) if n == full else chunk_fn(state, data, n)
+      del active
+      valid = carried.valid_for(step)
+      order = carried.order if valid else placeholder
+      state, order = (compiled_chunk(state, data, order, valid) if n == full
+                      else chunk_fn(state, data, order, valid, n))
+      carried.keep(order, step, n)
+      return state
     return time.perf_counter() - t0, advance
 
   step_fn = jax.jit(steps.train_step, donate_argnums=0)
@@ -94,26 +132,35 @@ def vmapped_program(workload: Workload, mesh: jax.sharding.Mesh, keys: list[jax.
   chunk_len = min(workload.eval_every_steps, workload.schedule.total_steps)
   weights = None if loss_weights is None else jnp.asarray(loss_weights, jnp.float32)
 
-  def run_chunk(state, data, active, start_step, n):
-    def one(key, w, state, data):
+  def run_chunk(state, data, active, start_step, order, valid, n):
+    def one(key, w, state, data, order):
       # Each member's own steps (keys, masks) from its traced key; start_step
-      # is shared, so each epoch's order is a real lax.cond, not a select.
-      return fused_steps(make_steps(workload, key, mesh, loss_weights=w), state, data, n,
-                         start_step)
-    new = jax.vmap(one, in_axes=(0, None if weights is None else 0, 0,
-                                 None if shared_data else 0))(keys, weights, state, data)
+      # and valid are shared, so each epoch's order is a real lax.cond, not a select.
+      return fused_steps_carrying_order(make_steps(workload, key, mesh, loss_weights=w), state,
+                                        data, n, start_step, order, valid)
+    new, order = jax.vmap(one, in_axes=(0, None if weights is None else 0, 0,
+                                        None if shared_data else 0, 0))(
+                                            keys, weights, state, data, order)
     # Finished members keep their state.
     return jax.tree.map(
-        lambda a, b: jnp.where(active.reshape((-1,) + (1,) * (a.ndim - 1)), a, b), new, state)
+        lambda a, b: jnp.where(active.reshape((-1,) + (1,) * (a.ndim - 1)), a, b), new,
+        state), order
 
-  chunk_fn = jax.jit(run_chunk, static_argnums=4, donate_argnums=0)
+  chunk_fn = jax.jit(run_chunk, static_argnums=6, donate_argnums=(0, 4))
   t0 = time.perf_counter()
-  compiled = chunk_fn.lower(state, data, np.ones(len(keys), bool), np.int32(0),
-                            chunk_len).compile()
+  placeholder = _placeholder_order(lambda e: make_steps(workload, keys[0], mesh).epoch_order(e),
+                                   len(keys))
+  carried = _CarriedOrder(workload.schedule.steps_per_epoch)
+  compiled = chunk_fn.lower(state, data, np.ones(len(keys), bool), np.int32(0), placeholder,
+                            np.bool_(False), chunk_len).compile()
 
   def advance(state, step, n, active):
     # numpy, not device arrays: every process of a multi-host run passes the same.
-    active, step = np.asarray(active), np.int32(step)
-    return (compiled(state, data, active, step) if n == chunk_len
-            else chunk_fn(state, data, active, step, n))
+    valid = carried.valid_for(step)
+    order = carried.order if valid else placeholder
+    active, step32 = np.asarray(active), np.int32(step)
+    state, order = (compiled(state, data, active, step32, order, valid) if n == chunk_len
+                    else chunk_fn(state, data, active, step32, order, valid, n))
+    carried.keep(order, step, n)
+    return state
   return time.perf_counter() - t0, advance
