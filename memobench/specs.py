@@ -78,6 +78,9 @@ class ModelSpec:
   # Model "mlp" only: its number of hidden layers and their width (None: 1 and 512).
   depth: int | None = dataclasses.field(default=None, metadata=HASHED_WHEN_SET)
   width: int | None = dataclasses.field(default=None, metadata=HASHED_WHEN_SET)
+  # The layers' computation dtype, float32 | bfloat16 (models/dtypes.py): parameters,
+  # optimizer state and the loss stay float32 (mixed precision); float32 is today's model.
+  dtype: str = dataclasses.field(default="float32", metadata=HASHED_WHEN_SET)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Callable
 import flax.linen as nn
 
 from memobench import specs
-from memobench.models import alexnet, inception, mlp, wrn
+from memobench.models import alexnet, dtypes, inception, mlp, wrn
 from memobench.registry import Registry
 
 Constructor = Callable[[specs.ModelSpec, int], nn.Module]
@@ -61,6 +61,7 @@ def build(model_spec: specs.ModelSpec, num_classes: int) -> nn.Module:
 
 def check(spec: specs.Spec) -> None:
   entry = MODELS.get(spec.model.name)
+  dtypes.check(spec.model)  # every model reads model.dtype
   if entry.mlp_options:
     mlp.check(spec.model, entry.sized)
     return

@@ -15,11 +15,14 @@ beta 0.75. On 28x28x3 inputs the parameter count is exactly Table 1's:
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from memobench import specs
+from memobench.models import dtypes
 
 
 def local_response_norm(x: jax.Array, depth_radius: int = 4, bias: float = 1.0,
@@ -40,22 +43,24 @@ class AlexNet(nn.Module):
   channels: tuple[int, int] = (64, 64)
   hidden: tuple[int, int] = (384, 192)
   dropout: float = 0.0
+  dtype: Any = None  # computation dtype (models/dtypes.py); None: float32
 
   @nn.compact
   def __call__(self, x, *, train: bool):
     h = x
     for c in self.channels:
-      h = nn.relu(nn.Conv(c, (5, 5), padding="SAME")(h))
+      h = nn.relu(nn.Conv(c, (5, 5), padding="SAME", dtype=self.dtype)(h))
       h = nn.max_pool(h, (3, 3), strides=(2, 2), padding="SAME")
       h = local_response_norm(h)
     h = h.reshape(h.shape[0], -1)
     for width in self.hidden:
-      h = nn.relu(nn.Dense(width)(h))
+      h = nn.relu(nn.Dense(width, dtype=self.dtype)(h))
       if self.dropout > 0:
         h = nn.Dropout(self.dropout, deterministic=not train)(h)
     self.sow("intermediates", "features", h)
-    return nn.Dense(self.num_classes)(h)
+    return nn.Dense(self.num_classes, dtype=self.dtype)(h)
 
 
 def alexnet(model_spec: specs.ModelSpec, num_classes: int) -> nn.Module:
-  return AlexNet(num_classes, dropout=model_spec.dropout)
+  return AlexNet(num_classes, dropout=model_spec.dropout,
+                 dtype=dtypes.compute_dtype(model_spec))

@@ -23,11 +23,14 @@ normalization as an implicit regularizer); it has the same parameter count.
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from memobench import specs
+from memobench.models import dtypes
 
 
 class ConvModule(nn.Module):
@@ -35,14 +38,15 @@ class ConvModule(nn.Module):
   kernel: int
   strides: int = 1
   batch_norm: bool = True
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x, *, train: bool):
     h = nn.Conv(self.features, (self.kernel, self.kernel), (self.strides, self.strides),
-                padding="SAME")(x)
+                padding="SAME", dtype=self.dtype)(x)
     if self.batch_norm:
       h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-3,
-                       use_scale=False, use_bias=False)(h)
+                       use_scale=False, use_bias=False, dtype=self.dtype)(h)
     return nn.relu(h)
 
 
@@ -50,21 +54,24 @@ class InceptionModule(nn.Module):
   ch1: int
   ch3: int
   batch_norm: bool = True
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x, *, train: bool):
-    a = ConvModule(self.ch1, 1, batch_norm=self.batch_norm)(x, train=train)
-    b = ConvModule(self.ch3, 3, batch_norm=self.batch_norm)(x, train=train)
+    a = ConvModule(self.ch1, 1, batch_norm=self.batch_norm, dtype=self.dtype)(x, train=train)
+    b = ConvModule(self.ch3, 3, batch_norm=self.batch_norm, dtype=self.dtype)(x, train=train)
     return jnp.concatenate([a, b], axis=-1)
 
 
 class DownsampleModule(nn.Module):
   ch3: int
   batch_norm: bool = True
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x, *, train: bool):
-    a = ConvModule(self.ch3, 3, strides=2, batch_norm=self.batch_norm)(x, train=train)
+    a = ConvModule(self.ch3, 3, strides=2, batch_norm=self.batch_norm, dtype=self.dtype)(
+        x, train=train)
     b = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
     return jnp.concatenate([a, b], axis=-1)
 
@@ -73,29 +80,32 @@ class SmallInception(nn.Module):
   num_classes: int
   batch_norm: bool = True
   dropout: float = 0.0
+  dtype: Any = None  # computation dtype (models/dtypes.py); None: float32
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool):
-    bn = self.batch_norm
-    h = ConvModule(96, 3, batch_norm=bn)(x, train=train)
+    bn, dt = self.batch_norm, self.dtype
+    h = ConvModule(96, 3, batch_norm=bn, dtype=dt)(x, train=train)
     for c1, c3 in ((32, 32), (32, 48)):
-      h = InceptionModule(c1, c3, bn)(h, train=train)
-    h = DownsampleModule(80, bn)(h, train=train)
+      h = InceptionModule(c1, c3, bn, dt)(h, train=train)
+    h = DownsampleModule(80, bn, dt)(h, train=train)
     for c1, c3 in ((112, 48), (96, 64), (80, 80), (48, 96)):
-      h = InceptionModule(c1, c3, bn)(h, train=train)
-    h = DownsampleModule(96, bn)(h, train=train)
+      h = InceptionModule(c1, c3, bn, dt)(h, train=train)
+    h = DownsampleModule(96, bn, dt)(h, train=train)
     for c1, c3 in ((176, 160), (176, 160)):
-      h = InceptionModule(c1, c3, bn)(h, train=train)
+      h = InceptionModule(c1, c3, bn, dt)(h, train=train)
     h = jnp.mean(h, axis=(1, 2))  # global mean pool (7x7 on 28x28 inputs)
     if self.dropout > 0:
       h = nn.Dropout(self.dropout, deterministic=not train)(h)
     self.sow("intermediates", "features", h)
-    return nn.Dense(self.num_classes)(h)
+    return nn.Dense(self.num_classes, dtype=self.dtype)(h)
 
 
 def inception(model_spec: specs.ModelSpec, num_classes: int) -> nn.Module:
-  return SmallInception(num_classes, batch_norm=True, dropout=model_spec.dropout)
+  return SmallInception(num_classes, batch_norm=True, dropout=model_spec.dropout,
+                        dtype=dtypes.compute_dtype(model_spec))
 
 
 def inception_nobn(model_spec: specs.ModelSpec, num_classes: int) -> nn.Module:
-  return SmallInception(num_classes, batch_norm=False, dropout=model_spec.dropout)
+  return SmallInception(num_classes, batch_norm=False, dropout=model_spec.dropout,
+                        dtype=dtypes.compute_dtype(model_spec))

@@ -19,9 +19,12 @@ Options (spec.model; each leaves existing specs' parameters unchanged at its def
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 
 from memobench import specs
+from memobench.models import dtypes
 
 
 ACTIVATIONS = {"relu": nn.relu, "linear": lambda h: h}
@@ -31,11 +34,12 @@ class ExpandedDense(nn.Module):
   """Dense(features) as a product of `factors` linear layers (Dense_0 ... Dense_{d-1})."""
   features: int
   factors: int
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, h):
     for k in range(self.factors):
-      h = nn.Dense(self.features, use_bias=k == self.factors - 1)(h)
+      h = nn.Dense(self.features, use_bias=k == self.factors - 1, dtype=self.dtype)(h)
     return h
 
 
@@ -45,13 +49,14 @@ class MLP(nn.Module):
   dropout: float = 0.0
   activation: str = "relu"
   linear_expansion: int = 1
+  dtype: Any = None  # computation dtype (models/dtypes.py); None: float32
 
   def _dense(self, features: int):
     # At expansion 1 the plain (auto-named Dense_i) layer, so existing specs keep
     # their parameter names and values.
     if self.linear_expansion == 1:
-      return nn.Dense(features)
-    return ExpandedDense(features, self.linear_expansion)
+      return nn.Dense(features, dtype=self.dtype)
+    return ExpandedDense(features, self.linear_expansion, self.dtype)
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -104,7 +109,7 @@ def check(model_spec: specs.ModelSpec, sized: bool) -> None:
 
 def _mlp(model_spec: specs.ModelSpec, num_classes: int, hidden: tuple[int, ...]) -> MLP:
   return MLP(num_classes, hidden, model_spec.dropout, model_spec.activation,
-             model_spec.linear_expansion)
+             model_spec.linear_expansion, dtypes.compute_dtype(model_spec))
 
 
 def mlp1x512(model_spec: specs.ModelSpec, num_classes: int) -> nn.Module:

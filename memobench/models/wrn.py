@@ -12,33 +12,39 @@ residual blocks"). BatchNorm statistics live in 'batch_stats'.
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from memobench import specs
+from memobench.models import dtypes
 
 
-def _bn(train: bool) -> nn.BatchNorm:
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)
+def _bn(train: bool, dtype: Any) -> nn.BatchNorm:
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype)
 
 
 class WideBlock(nn.Module):
   features: int
   strides: int
   dropout: float = 0.0
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x, *, train: bool):
-    pre = nn.relu(_bn(train)(x))
+    dt = self.dtype
+    pre = nn.relu(_bn(train, dt)(x))
     h = nn.Conv(self.features, (3, 3), (self.strides, self.strides), padding="SAME",
-                use_bias=False)(pre)
-    h = nn.relu(_bn(train)(h))
+                use_bias=False, dtype=dt)(pre)
+    h = nn.relu(_bn(train, dt)(h))
     if self.dropout > 0:
       h = nn.Dropout(self.dropout, deterministic=not train)(h)
-    h = nn.Conv(self.features, (3, 3), padding="SAME", use_bias=False)(h)
+    h = nn.Conv(self.features, (3, 3), padding="SAME", use_bias=False, dtype=dt)(h)
     if x.shape[-1] != self.features or self.strides != 1:
-      x = nn.Conv(self.features, (1, 1), (self.strides, self.strides), use_bias=False)(pre)
+      x = nn.Conv(self.features, (1, 1), (self.strides, self.strides), use_bias=False,
+                  dtype=dt)(pre)
     return x + h
 
 
@@ -47,20 +53,22 @@ class WideResNet(nn.Module):
   depth: int = 28
   width: int = 1
   dropout: float = 0.0
+  dtype: Any = None  # computation dtype (models/dtypes.py); None: float32
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool):
     blocks = (self.depth - 4) // 6
-    h = nn.Conv(16, (3, 3), padding="SAME", use_bias=False)(x)
+    h = nn.Conv(16, (3, 3), padding="SAME", use_bias=False, dtype=self.dtype)(x)
     for group, strides in enumerate((1, 2, 2)):
       for i in range(blocks):
         h = WideBlock(16 * 2**group * self.width, strides if i == 0 else 1,
-                      self.dropout)(h, train=train)
-    h = nn.relu(_bn(train)(h))
+                      self.dropout, self.dtype)(h, train=train)
+    h = nn.relu(_bn(train, self.dtype)(h))
     h = jnp.mean(h, axis=(1, 2))
     self.sow("intermediates", "features", h)
-    return nn.Dense(self.num_classes)(h)
+    return nn.Dense(self.num_classes, dtype=self.dtype)(h)
 
 
 def wrn28_1(model_spec: specs.ModelSpec, num_classes: int) -> nn.Module:
-  return WideResNet(num_classes, depth=28, width=1, dropout=model_spec.dropout)
+  return WideResNet(num_classes, depth=28, width=1, dropout=model_spec.dropout,
+                    dtype=dtypes.compute_dtype(model_spec))

@@ -198,7 +198,8 @@ def train(workload: Workload, data: corruptions.CorruptedData,
   return train_group(workload, [member], vmapped=False)[0]
 
 
-def train_group(workload: Workload, members: list[Member], vmapped: bool) -> list[RunOutcome]:
+def train_group(workload: Workload, members: list[Member], vmapped: bool,
+                members_per_slice: int | None = None) -> list[RunOutcome]:
   """Trains runs of `workload` that differ only in their seed; one outcome per member.
 
   vmapped=False: one after another, each with its own program (what `train` does).
@@ -218,6 +219,8 @@ def train_group(workload: Workload, members: list[Member], vmapped: bool) -> lis
   groups, one per step.
   On preemption every member still training checkpoints; members of a group not
   reached yet then train one evaluation interval and checkpoint too.
+  members_per_slice: a vmapped group's program runs its members in slices of
+  this many, one slice after another (programs.map_members); None: all in one vmap.
   """
   spec = workload.spec
   base = dataclasses.replace(spec, seed=0)
@@ -228,7 +231,7 @@ def train_group(workload: Workload, members: list[Member], vmapped: bool) -> lis
                           f"{jax.default_backend()}, so its seeds cannot share a vmapped "
                           "program; train them one after another")
   with runtime.PreemptionWatcher() as watcher:
-    group = _Group(workload, members)
+    group = _Group(workload, members, members_per_slice)
     runs = [group.resume(m) for m in members]
     todo = [r for r in runs if r.finished is None and r.step < group.schedule.total_steps]
     if vmapped:
@@ -284,9 +287,11 @@ class _MemberState:
 class _Group:
   """What the members of a group share: the workload, the mesh and the jitted programs."""
 
-  def __init__(self, workload: Workload, members: list[Member]):
+  def __init__(self, workload: Workload, members: list[Member],
+               members_per_slice: int | None = None):
     self.t_start = time.perf_counter()
     self.workload = workload
+    self.members_per_slice = members_per_slice
     self.spec = spec = members[0].spec
     self.mesh = mesh = runtime.make_mesh()
     self.n_dev = mesh.size
@@ -383,7 +388,7 @@ class _Group:
           else np.asarray(r.member.loss_weights, np.float32) for r in runs]) if weighted else None
       compile_s, advance = programs.vmapped_program(
           self.workload, self.mesh, [r.key for r in runs], state, data, shared_data=shared,
-          loss_weights=loss_weights)
+          loss_weights=loss_weights, members_per_slice=self.members_per_slice)
       member_state = jax.jit(lambda tree, k: jax.tree.map(lambda x: x[k], tree),
                              out_shardings=self.replicated)
       eval_fn = self.shared_eval_fn if shared else self.stacked_eval_fn

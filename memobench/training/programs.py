@@ -118,15 +118,37 @@ def single_program(workload: Workload, steps: Steps, replicated: NamedSharding, 
   return time.perf_counter() - t0, advance
 
 
+def map_members(fn: Callable, args: tuple, batched: tuple[bool, ...],
+                members_per_slice: int | None = None) -> Any:
+  """`fn` over the members of the stacked `args` (those flagged in `batched`; the rest shared).
+
+  members_per_slice None: one jax.vmap over every member (one batched op per
+  layer for the whole group). An int c: jax.lax.map over slices of c members,
+  each slice vmapped, one after another in the same program: a population
+  larger than the caches then streams through them a slice at a time
+  (docs/BENCHMARKS.md, "Populations"). A different slice width can sum a
+  batched matmul in another order, so it is part of what reproduces a result.
+  """
+  if members_per_slice is None:
+    return jax.vmap(fn, in_axes=tuple(0 if b else None for b in batched))(*args)
+  mapped = tuple(a if b else None for a, b in zip(args, batched))
+
+  def one(xs):
+    return fn(*(x if b else a for x, a, b in zip(xs, args, batched)))
+  return jax.lax.map(one, mapped, batch_size=members_per_slice)
+
+
 def vmapped_program(workload: Workload, mesh: jax.sharding.Mesh, keys: list[jax.Array],
                     state, data, shared_data: bool = False,
-                    loss_weights: np.ndarray | None = None) -> tuple[float, Advance]:
+                    loss_weights: np.ndarray | None = None,
+                    members_per_slice: int | None = None) -> tuple[float, Advance]:
   """One program that trains every member of a stacked group (`state`, `data` stacked).
 
   shared_data: `data` is one dataset that every member trains on, unbatched
   (vmap in_axes None), rather than a stack of K copies.
   loss_weights: (members, training examples) per-example loss weights
   (loop.Member.loss_weights), or None: the plain mean loss.
+  members_per_slice: see `map_members` (None: every member in one vmap).
   """
   keys = jnp.stack(keys)
   chunk_len = min(workload.eval_every_steps, workload.schedule.total_steps)
@@ -138,9 +160,9 @@ def vmapped_program(workload: Workload, mesh: jax.sharding.Mesh, keys: list[jax.
       # and valid are shared, so each epoch's order is a real lax.cond, not a select.
       return fused_steps_carrying_order(make_steps(workload, key, mesh, loss_weights=w), state,
                                         data, n, start_step, order, valid)
-    new, order = jax.vmap(one, in_axes=(0, None if weights is None else 0, 0,
-                                        None if shared_data else 0, 0))(
-                                            keys, weights, state, data, order)
+    new, order = map_members(one, (keys, weights, state, data, order),
+                             (True, weights is not None, True, not shared_data, True),
+                             members_per_slice)
     # Finished members keep their state.
     return jax.tree.map(
         lambda a, b: jnp.where(active.reshape((-1,) + (1,) * (a.ndim - 1)), a, b), new,
