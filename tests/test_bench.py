@@ -52,13 +52,14 @@ def test_quick_run_writes_well_formed_tables(tmp_path):
   assert markdown.strip() == proc.stdout.strip()
   assert "backend `cpu`" in markdown and "Command: `python -m memobench.bench --quick`" in markdown
   headings = [line for line in markdown.splitlines() if line.startswith("### ")]
-  assert len(headings) == len(harness.SECTIONS) + 1  # every section, then the targets
+  # every section, the breakdown's profile table, then the targets
+  assert len(headings) == len(harness.SECTIONS) + 2
   tables = _tables(markdown)
   by_prefix = {t.split(" (")[0].split(":")[0]: t for t in tables}
   for prefix in ("Peak matmul throughput", "memobench train step per model",
                  "Where an MLP step's time goes", "Batch order", "memobench's loop against a hand-written jitted loop",
                  "Step fusion per model", "vmapped ensembles of mlp1x512 against sequential runs",
-                 "--seeds=K end to end", "Targets"):
+                 "--seeds=K end to end", "Profile of the mlp1x512 step", "Targets"):
     assert prefix in by_prefix, (prefix, list(tables))
   for title, (header, rows) in tables.items():
     assert rows, title
@@ -75,6 +76,12 @@ def test_quick_run_writes_well_formed_tables(tmp_path):
   data = json.loads(raw.read_text())
   assert data["config"] == "quick" and data["environment"]["backend"] == "cpu"
   assert data["models"][0]["flops_per_step"] > 0
+  # The profile names the step's operations: its matmuls and its update among them.
+  ops = [p["op"] for p in data["profile"]]
+  assert any(o.startswith(("ynn_fusion", "dot")) for o in ops), ops
+  assert all(p["min_s"] > 0 and p["calls_per_step"] > 0 for p in data["profile"])
+  ensemble = data["ensemble"][0]
+  assert ensemble["sliced_ratio"] > 0 and ensemble["ratio"] > 0
 
 
 def test_bad_section_is_one_line_error():
@@ -187,3 +194,37 @@ def test_unfused_loop_matches_fused_loop():
   assert fused.final.step == unfused.final.step == 66
   for a, b in zip(jax.tree.leaves(fused.state.params), jax.tree.leaves(unfused.state.params)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_accelerator_command_dry_run_on_cpu(tmp_path):
+  # The accelerator command at tiny sizes (its CPU dry run): every part writes its
+  # table and results.json, the generated CIFAR-10-shaped data loads through TFDS.
+  from memobench.bench import accelerator
+  out = accelerator.run(accelerator.TINY, str(tmp_path / "out"), str(tmp_path / "tfds"),
+                        budget_s=600.0, parts=list(accelerator.PARTS))
+  for part in accelerator.PARTS:
+    assert (tmp_path / "out" / f"{part}.md").read_text().startswith("### ")
+  assert set(out["peak_flops"]) >= {"float32"}
+  assert [(m["model"], m["dtype"]) for m in out["models"]] == [
+      ("mlp1x512", "float32"), ("mlp1x512", "bfloat16")]
+  assert all(m["fused_s"] > 0 and m["unfused_s"] > 0 and m["flops_per_step"] > 0
+             for m in out["models"])
+  cifar = out["cifar10"]
+  assert cifar["spec"] == "cifar10_randpix" and cifar["epochs"] == 2.0 and cifar["epoch_s"] > 0
+  assert [e["models"] for e in out["estimator"]] == [1, 3]
+  assert all(e["steps_per_model"] > 0 and e["train_s"] > 0 for e in out["estimator"])
+  assert out["seeds"]["speedup"] > 0 and len(out["seeds"]["true"]["steps_to_fit"]) == 2
+  lines = accelerator.summary(out)
+  assert lines[0].startswith("accelerator run on cpu") and any("--seeds" in l for l in lines)
+
+
+def test_accelerator_budget_skips_parts_in_their_tables(tmp_path):
+  from memobench.bench import accelerator
+  cfg = dataclasses.replace(accelerator.TINY, shares=(("peak", 0.0), ("models", 0.0),
+                                                      ("cifar10", 0.0), ("estimator", 0.0),
+                                                      ("seeds", 0.0)))
+  out = accelerator.run(cfg, str(tmp_path), str(tmp_path / "tfds"), budget_s=0.0,
+                        parts=["models", "estimator"])
+  assert "models" not in out or not out["models"]
+  assert "not measured" in (tmp_path / "estimator.md").read_text()
+  assert "Not measured" in (tmp_path / "models.md").read_text()

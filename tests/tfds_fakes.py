@@ -2,7 +2,7 @@
 
 Two ways, both read through memobench's real loading code (tfds_data.load):
 
-* `write_prepared` writes a real prepared TFDS dataset -- dataset_info.json,
+* `write_prepared` (memobench/bench/generated_tfds.py) writes a real prepared TFDS dataset -- dataset_info.json,
   features.json and array_record shards of serialized examples -- to a data dir.
   Images are PNG-encoded with PIL, so no TensorFlow is needed; TFDS reads it
   exactly as it reads a dataset prepared by `python -m memobench.prepare`.
@@ -19,57 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
-import os
 from unittest import mock
 
-import numpy as np
-from PIL import Image
-
+from memobench.bench.generated_tfds import write_prepared  # noqa: F401  (the tests' writer)
 from memobench.data import tfds_data
-
-
-def write_prepared(name: str, data_dir: str, num_train: int, num_test: int, seed: int = 0):
-  """Writes a real, prepared (array_record) TFDS dataset `name` of random images.
-
-  Returns {split: (uint8 images, int labels)}, what was written, in order.
-  """
-  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-  from array_record.python.array_record_module import ArrayRecordWriter  # pylint: disable=import-outside-toplevel
-  b = tfds_data.builder(name, data_dir)
-  features = b.info.features
-  shape = features["image"].shape
-  rng = np.random.RandomState(seed)
-  os.makedirs(b.data_path, exist_ok=True)
-  split_infos, written = [], {}
-  for split, n in (("train", num_train), ("test", num_test)):
-    writer = ArrayRecordWriter(
-        os.path.join(b.data_path, f"{b.name}-{split}.array_record-00000-of-00001"),
-        "group_size:1")
-    num_bytes = 0
-    images, labels = np.empty((n, *shape), np.uint8), np.empty((n,), np.int64)
-    for i in range(n):
-      img = rng.randint(0, 256, shape, np.uint8)
-      png = io.BytesIO()
-      Image.fromarray(img[..., 0] if shape[-1] == 1 else img).save(png, format="PNG")
-      example = {"image": png.getvalue()}
-      for key, feature in features.items():
-        if key == "id":
-          example[key] = f"{split}_{i}"
-        elif key != "image":
-          example[key] = int(rng.randint(feature.num_classes))
-      images[i], labels[i] = img, example["label"]
-      record = features.serialize_example(example)
-      num_bytes += len(record)
-      writer.write(record)
-    writer.close()
-    written[split] = (images, labels)
-    split_infos.append(tfds.core.SplitInfo(name=split, shard_lengths=[n], num_bytes=num_bytes,
-                                           filename_template=None))
-  b.info.set_file_format("array_record", override=True)
-  b.info.set_splits(tfds.core.SplitDict(split_infos))
-  b.info.write_to_directory(b.data_path)
-  return written
 
 
 class _BoundGetitems(mock.MagicMock):

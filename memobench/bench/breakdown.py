@@ -6,7 +6,9 @@ batch gather alone, and memobench's whole fused step, against the f32 matmul
 peak (section `peak`). What the step spends beyond its matmuls is the gather,
 elementwise work and loop overhead; what the matmuls reach against the
 square-matmul peak bounds the step's MFU. (No trace viewer is needed: each part
-is timed on its own.)
+is timed on its own.) A second table profiles memobench's fused mlp1x512 step
+with JAX's profiler: the time of every HLO operation XLA:CPU ran (its fastest
+call, times its calls per step), so that what is not a matmul is named.
 """
 
 from __future__ import annotations
@@ -25,13 +27,54 @@ class BreakdownConfig:
   chunk_steps: int            # steps of the whole step's fused chunk (as the models section's)
   repeats: int
   budget_s: float
+  profile_chunks: int = 6     # fused chunks traced by the profiler (0: no profile table)
 
 
 # The whole step is timed as the models table times it: same data, same chunk.
 FULL = BreakdownConfig(batch=128, num_train=mfu.FULL.num_train, chunk_steps=mfu.FULL.chunk_steps,
                        repeats=5, budget_s=8.0)
 QUICK = BreakdownConfig(batch=32, num_train=mfu.QUICK.num_train,
-                        chunk_steps=mfu.QUICK.chunk_steps, repeats=2, budget_s=1.0)
+                        chunk_steps=mfu.QUICK.chunk_steps, repeats=2, budget_s=1.0,
+                        profile_chunks=1)
+
+
+def profile_ops(spec, data, chunk_steps: int, chunks: int) -> list[tuple[str, float, int]]:
+  """(HLO op, its fastest call in seconds, calls per step) of the fused step, from a trace.
+
+  The loop's fused chunk traced by jax.profiler for `chunks` calls; each
+  operation's fastest call is its cost without interference (a shared machine
+  slows some calls). An Eigen matmul (XLA:CPU's `dot`) hands part of its work to
+  a thread pool the trace does not show, so its entry is a lower bound.
+  """
+  # pylint: disable=import-outside-toplevel
+  import collections
+  import glob
+  import tempfile
+
+  import jax
+  steps, data, state = library.prepared_steps(spec, data)
+  compiled = library.fused_chunk(steps, chunk_steps).lower(
+      state, data, steps.epoch_order(0), True).compile()
+  order = steps.epoch_order(0)
+  state, order = jax.block_until_ready(compiled(state, data, order, True))
+  durations = collections.defaultdict(list)
+  with tempfile.TemporaryDirectory() as trace_dir:
+    with jax.profiler.trace(trace_dir):
+      for _ in range(chunks):
+        state, order = jax.block_until_ready(compiled(state, data, order, True))
+    (path,) = glob.glob(f"{trace_dir}/**/*.xplane.pb", recursive=True)
+    profile = jax.profiler.ProfileData.from_file(path)
+  for plane in profile.planes:
+    for line in plane.lines:
+      if not line.name.startswith("tf_XLA"):  # XLA's executor threads, not Python's
+        continue
+      for event in line.events:
+        if not event.name.startswith(("ThunkExecutor", "Threadpool", "SlinkyThreadPool",
+                                      "end:", "while")):
+          durations[event.name].append(event.duration_ns / 1e9)
+  per_step = chunks * chunk_steps
+  return sorted(((name, min(d), round(len(d) / per_step, 3)) for name, d in durations.items()),
+                key=lambda r: -r[1] * r[2])
 
 
 def run(ctx: Context, cfg: BreakdownConfig) -> Report:
@@ -70,6 +113,13 @@ def run(ctx: Context, cfg: BreakdownConfig) -> Report:
     rows.append(dict(model=model, batch=batch, matmul_flops=flops, matmul_s=t_mm,
                      gather_s=t_gather, step_s=step.sec_per_step))
   ctx.out["breakdown"] = rows
+  profile = []
+  if cfg.profile_chunks:
+    log(f"breakdown: profiling the mlp1x512 step (batch {batch})")
+    profile = profile_ops(library.bench_spec("mlp1x512", batch),
+                          step_timing.model_data(cfg.num_train, batch), cfg.chunk_steps,
+                          cfg.profile_chunks)
+    ctx.out["profile"] = [dict(op=n, min_s=t, calls_per_step=c) for n, t, c in profile]
   peak.remeasure(ctx)
 
   def table() -> Table:  # after every section: against the best-sampled peak
@@ -88,7 +138,27 @@ def run(ctx: Context, cfg: BreakdownConfig) -> Report:
                    "its matmuls is the gather, elementwise work (ReLU, softmax, SGD momentum) "
                    "and loop overhead; what the matmuls reach against the square-matmul peak "
                    "bounds the step's MFU.")
-    return t
+    if not profile:
+      return t
+    whole = next(r["step_s"] for r in rows if r["model"] == "mlp1x512")
+    shown = [p for p in profile if p[1] * p[2] >= 0.005 * whole][:14]
+    p = Table(f"Profile of the mlp1x512 step (batch {batch}, jax.profiler, fastest call of "
+              "each HLO operation)", ["HLO operation", "calls per step", "fastest call us",
+                                      "us per step", "share of the whole step"])
+    for name, seconds, calls in shown:
+      p.add(name, calls, seconds * 1e6, seconds * calls * 1e6,
+            f"{100 * seconds * calls / whole:.0f}%")
+    traced = sum(s_ * c for _, s_, c in profile)
+    p.notes.append(
+        f"Whole step {whole * 1e3:.2f} ms (table above); the operations shown are those over "
+        f"0.5% of it; all traced operations add up to {traced * 1e3:.2f} ms. Names are XLA's: "
+        "`ynn_fusion*` run in YNNPACK (the forward matmuls, the bias-gradient reductions), "
+        "`dot*` in Eigen (the weight gradients, x^T dh, whose operand is transposed; an Eigen "
+        "dot's work on its thread pool is not traced, so its entry is a lower bound and the "
+        "rest of the step is largely it), `multiply_add_fusion*` the SGD-momentum update "
+        "(momentum, then parameters: two passes over each weight), `gather*` the batch "
+        "gather. Reproduce: memobench.bench.breakdown.profile_ops.")
+    return [t, p]
   return table
 
 

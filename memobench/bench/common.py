@@ -69,9 +69,9 @@ def cell(value: Any) -> str:
   return str(value).replace("|", "\\|")
 
 
-# A section returns its table, or a function that builds it once every section
-# has run: the f32 peak (the MFU denominator) is sampled again by later sections.
-Report = Union[Table, Callable[[], Table]]
+# A section returns its table (or tables), or a function that builds them once every
+# section has run: the f32 peak (the MFU denominator) is sampled again by later sections.
+Report = Union[Table, list[Table], Callable[[], Union[Table, list[Table]]]]
 
 
 # --------------------------------------------------------------------------

@@ -24,6 +24,10 @@ class EstimatorConfig:
   models: int                 # 0: skipped
   subset_fraction: float
   epochs: int
+  # The same models' training again in slices of this many per vmapped slice
+  # (train_group(members_per_slice=...)), against one vmap of all: models per
+  # CPU-hour of each (None: not measured).
+  members_per_slice: int | None = 1
 
 
 FULL = EstimatorConfig(spec="mnist5k_partial20", models=200, subset_fraction=0.7, epochs=10)
@@ -59,6 +63,20 @@ def run(ctx: Context, cfg: EstimatorConfig) -> Report:
                      f"--models={cfg.models} --epochs={cfg.epochs}` "
                      "as a function call (memorization.run); wall time from loading the "
                      "data to the written scores.")
+  if cfg.members_per_slice is not None:
+    rates = {}
+    for label, slices in (("one vmap of all models (default)", None),
+                          (f"slices of {cfg.members_per_slice}", cfg.members_per_slice)):
+      log(f"estimator: {cfg.models} models' training, {label}")
+      r = library.estimator_models(library.get_spec(cfg.spec), cfg.models, cfg.epochs,
+                                   cfg.subset_fraction, members_per_slice=slices)
+      rates[label] = r
+      ctx.out.setdefault("estimator_programs", []).append(dict(members_per_slice=slices, **r))
+    rows = ", ".join(f"{label}: train {r['train_s']:.0f} s, {r['train_cpu_s']:.0f} CPU-s, "
+                     f"{3600 * cfg.models / r['train_cpu_s']:,.0f} models per CPU-hour"
+                     for label, r in rates.items())
+    table.notes.append(f"The same {cfg.models} models' training alone "
+                       f"(training.loop.train_group, evaluations included): {rows}.")
   return table
 
 

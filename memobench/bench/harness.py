@@ -190,7 +190,10 @@ def run(quick: bool, model_names: list[str], section_names: list[str],
   reports = [section.run(ctx, section.config(quick))
              for name, section in SECTIONS.items() if name in section_names]
   # Deferred tables are built now, with the peak as later sections left it.
-  tables = [r() if callable(r) else r for r in reports]
+  tables: list[Table] = []
+  for report in reports:
+    built = report() if callable(report) else report
+    tables += built if isinstance(built, list) else [built]
   tables.append(targets.table(out))
   others = share.others_share()
   out["others_cpu_share"] = others

@@ -192,6 +192,24 @@ def fused_steps(steps, state, data, num_steps: int):
   return steps_module.fused_steps(steps, state, data, num_steps)
 
 
+def fused_chunk(steps, num_steps: int):
+  """The loop's fused chunk, jitted: (state, data, order, order_valid) -> (state, order).
+
+  steps.fused_steps_carrying_order, as training/programs.py runs it (state and
+  order donated).
+  """
+  import jax
+  from memobench.training import steps as steps_module
+  return jax.jit(lambda state, data, order, valid: steps_module.fused_steps_carrying_order(
+      steps, state, data, num_steps, order=order, order_valid=valid), donate_argnums=(0, 2))
+
+
+def map_members(fn, args, batched, members_per_slice):
+  """programs.map_members: fn over stacked members, one vmap or lax.map over slices."""
+  from memobench.training import programs
+  return programs.map_members(fn, args, batched, members_per_slice)
+
+
 def uses_fused_steps(spec) -> bool:
   """workload.uses_fused_steps: whether memobench's loop fuses this spec's steps here."""
   from memobench import workload
@@ -214,6 +232,39 @@ def run_seeds(seed_specs: list, workdirs: list[str], nonstandard, vmap: str) -> 
   from memobench import run
   return run.run_seeds(seed_specs, workdirs, nonstandard=nonstandard,
                        logs=[lambda _: None] * len(seed_specs), vmap=vmap)
+
+
+def run_spec(spec, workdir: str, nonstandard, data_dir: str | None) -> dict[str, Any]:
+  """run.run_spec, silent: what `python -m memobench.main --spec=... --data_dir=...` runs."""
+  from memobench import run
+  return run.run_spec(spec, workdir, nonstandard=nonstandard, data_dir=data_dir,
+                      log=lambda _: None)
+
+
+def estimator_models(spec, models: int, epochs: int, subset_fraction: float = 0.7,
+                     members_per_slice: int | None = None) -> dict[str, Any]:
+  """The subsample estimator's training alone: `models` models of `spec` in one program.
+
+  As memorization.run trains them (estimators/subsample.py: estimator_workload,
+  model_keys, one loop.Member per key sharing the data, loop.train_group
+  vmapped), without the scoring; one model is a group of one. Returns the
+  loop's compile and training seconds (CPU seconds too) and steps per model.
+  """
+  from memobench.data import datasets
+  from memobench.estimators import subsample
+  from memobench.training import loop
+  config = subsample.EnsembleConfig(models=models, subset_fraction=subset_fraction,
+                                    epochs=epochs)
+  dataset = datasets.load(spec.dataset)
+  workload = subsample.estimator_workload(spec, config, dataset, None)
+  data = workload.corrupted_data(spec.seed)
+  keys = subsample.model_keys(spec.seed, models)
+  members = [loop.Member(workload.spec, data, log=lambda _: None, key=keys[k])
+             for k in range(models)]
+  outcome = loop.train_group(workload, members, vmapped=models > 1,
+                             members_per_slice=members_per_slice)[0]
+  return dict(compile_s=outcome.compile_s, train_s=outcome.train_s,
+              train_cpu_s=outcome.train_cpu_s, steps_per_model=workload.schedule.total_steps)
 
 
 def has_memorization() -> bool:

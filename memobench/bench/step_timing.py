@@ -10,7 +10,8 @@ Fusion modes (`time_steps`):
   loop                 a Python loop of one jitted step, blocking every
                        programs._MAX_QUEUED_STEPS steps (the loop's unfused path)
   unrolled             K steps traced one after the other in one jit
-  scan                 K steps in one lax.fori_loop (train.fused_steps, the fused path)
+  scan                 K steps in one lax.fori_loop, each chunk handing its epoch's batch
+                       order to the next (steps.fused_steps_carrying_order, the fused path)
   scan_order_per_step  the same loop with every step computing the epoch's
                        batch order itself (the loop before the harness)
 """
@@ -97,6 +98,16 @@ def time_steps(spec, data, mode: str, k: int, repeats: int, budget_s: float) -> 
         if (i + 1) % block_every == 0:
           jax.block_until_ready(state.step)
       return state
+  elif mode == "scan":  # as the loop's fused path: chunks hand the epoch's order on
+    chunk = library.fused_chunk(steps, k)
+    compiled = chunk.lower(state, data, steps.epoch_order(0), True).compile()
+    carried = {"order": steps.epoch_order(0), "epoch": 0, "step": 0}
+    def run(state):
+      step = carried["step"]
+      valid = carried["epoch"] == step // spe
+      state, carried["order"] = compiled(state, data, carried["order"], valid)
+      carried["step"], carried["epoch"] = step + k, (step + k) // spe
+      return state
   else:
     def unrolled(state, data):
       order = steps.epoch_order(state.step // spe)
@@ -109,8 +120,7 @@ def time_steps(spec, data, mode: str, k: int, repeats: int, budget_s: float) -> 
       return state
     def scan_order_per_step(state, data):
       return jax.lax.fori_loop(0, k, lambda _, s: steps.train_step(s, data), state)
-    fns = {"unrolled": unrolled, "scan": lambda s, d: library.fused_steps(steps, s, d, k),
-           "scan_order_per_step": scan_order_per_step}
+    fns = {"unrolled": unrolled, "scan_order_per_step": scan_order_per_step}
     if mode not in fns:
       raise BenchError(f"unknown fusion mode {mode!r}")
     compiled = jax.jit(fns[mode], donate_argnums=0).lower(state, data).compile()

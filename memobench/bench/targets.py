@@ -26,21 +26,32 @@ def table(out: dict[str, Any]) -> Table:
   loop = out.get("loop")
   row("memobench loop within 10% of hand-written (training images/s ratio >= 0.90)",
       loop and loop["ratio_train"], "{:.2f}x", lambda v: v >= 0.9)
+  # Issue 26: the CPU step past PyTorch, and near the step-at-peak limit.
   for r in out.get("torch", []):
-    row(f"{r['model']}: >= 2x PyTorch images/s (batch {r['batch']})", r["ratio"],
-        "{:.2f}x", lambda v: v >= 2.0)
-  # m["mfu"] is set by the models table, which is built before this one.
-  mlps = [m for m in out.get("models", []) if m["model"] in MLP_HIDDEN and m["batch"] >= 128]
+    row(f"{r['model']}: >= 1.2x PyTorch eager images/s (batch {r['batch']})", r["ratio"],
+        "{:.2f}x", lambda v: v >= 1.2)
+  # m["mfu"] is set by the models table, which is built before this one: the step's
+  # FLOPs at the measured f32 peak over its time, i.e. its share of the step-at-peak limit.
+  mlps = [m for m in out.get("models", []) if m["model"] in MLP_HIDDEN and m["batch"] == 128]
   for m in mlps:
-    row(f"{m['model']} batch {m['batch']}: >= 60% of f32 matmul peak", m["mfu"],
-        "{:.0%}", lambda v: v >= 0.6)
+    row(f"{m['model']} batch 128: >= 80% of the step-at-peak limit (MFU)", m["mfu"],
+        "{:.0%}", lambda v: v >= 0.8)
   if not mlps:
-    row("MLP training >= 60% of f32 matmul peak at batch >= 128", None, "", None)
-  ens = [e for e in out.get("ensemble", []) if e["dataset"] == "mnist1d" and e["k"] == 32]
+    row("MLP batch 128: >= 80% of the step-at-peak limit (MFU)", None, "", None)
+  # Populations that pay off: K models in one program never lose to K launches.
+  ens = out.get("ensemble", [])
+  for dataset in sorted({e["dataset"] for e in ens}):
+    rows = [e for e in ens if e["dataset"] == dataset and e["k"] > 1]
+    worst = min((e["ratio"] for e in rows), default=None)
+    row(f"{dataset}: K vmapped mlp1x512 >= 1.0x K single-model programs at every K "
+        "(default: one vmap)", worst, "{:.2f}x (worst K)", lambda v: v >= 1.0)
+    sliced = [e["sliced_ratio"] for e in rows if e.get("sliced_ratio") is not None]
+    if sliced:
+      row(f"{dataset}: the same, models in slices (members_per_slice)", min(sliced),
+          "{:.2f}x (worst K)", lambda v: v >= 1.0)
+  ens32 = [e for e in ens if e["dataset"] == "mnist1d" and e["k"] == 32]
   row("32 vmapped mlp1x512 on mnist1d >= 8x 32 sequential memobench.training.loop.train runs",
-      ens[0]["ratio_vs_train_runs"] if ens else None, "{:.1f}x", lambda v: v >= 8.0)
-  row("32 vmapped mlp1x512 on mnist1d >= 8x 32 runs of the compiled single-model program",
-      ens[0]["ratio"] if ens else None, "{:.2f}x", lambda v: v >= 8.0)
+      ens32[0]["ratio_vs_train_runs"] if ens32 else None, "{:.1f}x", lambda v: v >= 8.0)
   est = out.get("estimator")
   row("Feldman-Zhang estimator, 200 models on mnist5k, 10 epochs: < 300 s",
       est and est["wall_s"], "{:.0f} s", lambda v: v < 300)
