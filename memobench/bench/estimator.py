@@ -65,7 +65,7 @@ def run(ctx: Context, cfg: EstimatorConfig) -> Report:
                      "data to the written scores.")
   if cfg.members_per_slice is not None:
     rates = {}
-    for label, slices in (("one vmap of all models (default)", None),
+    for label, slices in (("one vmap of all models", None),
                           (f"slices of {cfg.members_per_slice}", cfg.members_per_slice)):
       log(f"estimator: {cfg.models} models' training, {label}")
       r = library.estimator_models(library.get_spec(cfg.spec), cfg.models, cfg.epochs,
