@@ -6,10 +6,10 @@ Command:
     python experiments/turnover2021_memorization.py --dataset=mnist5k
     python experiments/turnover2021_memorization.py --quick    # smoke test: digits, few steps
 
-Runtime: 2m10s wall (174 CPU-s) for the default on the idle 2-core machine
-(2026-12-02): phase (i), 9 tracked runs in 3 vmapped programs, 60 s; phase (ii),
-10 retrainings of 3 vmapped seeds, ~7 s each. --quick: 52 s wall
-alone (64 s in the test suite beside a second worker).
+Runtime: 8m52s wall, 82 CPU-s for the default (2026-12-04, load average 23-25 on the
+shared 2-core machine; 2m10s wall on the idle machine of 2026-12-02): phase (i), 9
+tracked runs in 3 vmapped programs; phase (ii), 10 retrainings of 3 vmapped seeds,
+~4 CPU-s each. --quick: ~30 CPU-s.
 
 The paper ("Understanding memorization from the perspective of optimization via
 efficient influence estimation", arXiv 2112.08798) estimates each training
@@ -27,7 +27,7 @@ What this script measures (memobench's turn-over dropout, rate 0.5, on the
 dataset's MLP 1x512 with its catalogue optimizer, SGD momentum 0.9, lr 0.1;
 default digits; analysis.turnover_every_eval gives every example's own-mask loss
 and self-influence at every evaluation, once per epoch):
- (i) three runs per seed, each for a fixed EPOCHS epochs (no stop on fitting):
+ (i) three runs per seed, each for a fixed 20 epochs (no stop on fitting):
      clean labels ("real"), 40% label resampling ("partial") and random labels
      ("random"). Groups: the terciles of each run's FINAL self-influence (easy =
      lowest third, medium, difficult = highest third), the partial run's clean
@@ -39,34 +39,49 @@ and self-influence at every evaluation, once per epoch):
  (ii) the clean run's final self-influence ranks the training examples (each
      seed its own ranking); the plain model (no turn-over dropout) is retrained
      from scratch on the training set with the top k% (difficult), the bottom
-     k% (easy) or a random k% removed, k in {10, 20, 30}, for RETRAIN_EPOCHS
-     epochs (no stop on fitting), and its clean test accuracy compared with the
-     full training set's ("none").
+     k% (easy) or a random k% removed, k in {10, 20, 30}, for 10 epochs (no stop
+     on fitting), and its clean test accuracy compared with the full training
+     set's ("none").
+Differences are resolved beyond two standard errors (Welch, 3 seeds);
+summary.json gives every statistic's per-seed `values`.
 
-Measured (digits, 3 seeds, 20 epochs = 440 steps, an evaluation every 22 steps; means):
+Measured (digits, 3 seeds, 20 epochs = 440 steps, an evaluation every 22 steps;
+means; 2026-12-04):
 
   group              mean own-mask loss: first eval -> final   halving step   final mean SI
-  real (clean) all   0.256 -> 0.003                             44             0.58
-  partial clean      0.758 -> 0.006                             125            2.92
-  partial corrupted  2.904 -> 0.015                             125            17.96
-  random all         2.130 -> 0.070                             161            13.51
+  real (clean) all   0.256 -> 0.003                             44 +- 0        0.58
+  partial clean      0.758 -> 0.006                             125 +- 13      2.94
+  partial corrupted  2.904 -> 0.015                             125 +- 13      18.07
+  random all         2.130 -> 0.127                             161 +- 13      13.73
 
-(i) Agrees in part. Every group's loss falls from the first evaluations on (no
-group waits for another: "simultaneously"), and the real-label data is
-optimized fastest (its mean loss halves by step 44, the 40%-corrupted run's by
-~125, the random-label run's by ~161). The self-influence of every group is
-still rising at the end of the 20-epoch budget, so `peak_step` is the last
-evaluation (440) for almost every group (a censored value, not a peak); the
-paper's rise-then-fall of self-influence and its ordering of peaks were not
-observed within this budget. A 5x longer probe (`--epochs=100`, 2,200 steps,
-2m29s; not the default, results not committed) did not show them either:
-every group's mean self-influence still rises to the last evaluation (real
-0.58 -> 0.71, random 13.5 -> 17.1, partial corrupted 18.0 -> 22.4) while
-the own-mask losses fall below 0.004; its removal phase gave the same
-ordering (difficult removed 0.948 / 0.940 / 0.933 at k = 10 / 20 / 30%). Within the 40% run, corrupted and clean examples'
-losses halve at the same evaluation (~125), and corrupted ones carry ~6x the
-self-influence (17.96 vs 2.92).
-(ii) Agrees. Clean test accuracy (mean +- std, 3 seeds; 10 retraining epochs;
+  training accuracy after 20 epochs   evaluation mode   own masks   flipped masks
+  real (clean labels)                 0.974             1.000       0.857
+  partial (40% resampled)             0.627             1.000       0.250
+  random labels                       0.229             0.962       0.001
+
+The random-label run reaches only 0.23 training accuracy in evaluation mode
+(no dropout: the whole network; 0.200-0.247 over seeds), against 0.96 under
+each example's own mask and 0.00 under the flipped one: the noise is memorized
+under each example's own mask only (and the 40%-corrupted run's labels too:
+0.63 in evaluation mode). "Optimized" in (i) means the own-mask loss.
+
+Verdicts (summary.json "verdicts", computed from these numbers by rules in code):
+(i) PARTLY. Every group's mean own-mask loss falls from the first evaluation
+to the second (14 of 14 groups: "simultaneously"), and the real-label data is
+optimized faster than the random-label data (its loss halves by step 44 vs
+161, +117 +- 7 steps). Within the 40%-corrupted run, the clean (easy) and the
+corrupted (difficult) examples' losses halve at the same evaluation (125 +-
+13 both): no faster optimization of the easy ones at this resolution (one
+evaluation = 22 steps), though corrupted ones carry ~6x the self-influence
+(18.1 vs 2.9).
+(i') the same finding read by timing (easy examples' self-influence peaks
+before difficult ones'): INCONCLUSIVE. Every group's mean self-influence is still rising at
+the last evaluation of the 20-epoch budget, so `peak_step` is censored there
+(the last evaluation in every seed for every whole group). A 5x longer probe
+(--epochs=100, 2026-12-02, not committed) still rose at its end (real 0.58 ->
+0.71, random 13.5 -> 17.1) while the own-mask losses fell below 0.004; a
+budget in which the self-influence peaks would decide it.
+(ii) AGREES. Clean test accuracy (mean +- std, 3 seeds; 10 retraining epochs;
 "none" = the full training set, 0.963 +- 0.007):
 
   removed          k = 10%            20%                30%
@@ -75,16 +90,17 @@ self-influence (17.96 vs 2.92).
   random           0.970 +- 0.004     0.969 +- 0.006     0.966 +- 0.010
 
 Removing the most self-influential ("difficult") examples costs 1.2, 2.3 and
-2.9 points at k = 10, 20, 30%, growing with k; removing as many easy or random
-ones costs nothing measurable (every easy/random mean is within a std of, or
-above, the full set's).
+2.9 points at k = 10, 20, 30%, growing with k, and every difficult-removed
+accuracy is below the easy- and the random-removed one beyond 2 se (6 of 6);
+removing as many easy or random ones costs nothing measurable. Matched: the
+same number of examples removed, the same retraining and seeds.
 
-Outputs in the workdir: turnover2021.png, summary.json (`groups.<group>.peak_step`,
-`groups.<group>.loss_halving_step`, `removal.<k>.{difficult,easy,random}.test_accuracy`
-and `removal.0.none.test_accuracy`, cells {mean, std, ci95, n} over seeds),
-leaderboard.json/.html (the phase (i) runs), runs/<cell>/seed<N>/ (turnover.npz holds
-the per-evaluation arrays) and removal/<kind>_k<k>.json (resumable retraining).
---shard is refused: phase (ii) needs every phase (i) result.
+Outputs in the workdir: turnover2021.png, summary.json (`groups.<group>.{peak_step,
+peak_at_last_evaluation,loss_halving_step,examples}`, `removal.<k>.<kind>.test_accuracy`,
+`train_accuracy_by_mask.<run>.{eval_mode,own_mask,flipped_mask}`, `verdicts`; cells
+{mean, std, ci95, n, values} over seeds), leaderboard.json/.html (the phase (i) runs),
+runs/<cell>/seed<N>/ (turnover.npz holds the per-evaluation arrays),
+cells/groups/record.json and cells/removal_<kind>_k<k>/record.json.
 """
 
 from __future__ import annotations
@@ -95,7 +111,7 @@ import os
 
 import numpy as np
 
-from experiments import driver, summaries
+from experiments import driver, summaries, verdicts
 from experiments.cells import ComputedCell, SpecCell
 from experiments.knobs import knob
 
@@ -322,34 +338,182 @@ def grid(config: Config) -> list:
 # --------------------------------------------------------------------------
 
 
+def _stat(values: list, bounds: tuple[float, float] | None = None) -> dict:
+  """Seed statistics with the per-seed values (None: a seed without a value)."""
+  return {**summaries.summarize(values, bounds), "values": list(values)}
+
+
+def _mask_accuracy(runs: list[dict], key: str) -> dict:
+  return _stat([r["memorization"]["turnover"][key]["all"] for r in runs], (0.0, 1.0))
+
+
 def summarize(config: Config, records: dict) -> dict:
   groups = records["groups"]
   group_summary, mean_curves = {}, {}
   for group, g in groups.items():
-    group_summary[group] = {"peak_step": summaries.summarize(g["peak"]),
-                            "loss_halving_step": summaries.summarize(g["halving"]),
-                            "examples": summaries.summarize(g["size"])}
+    last = [s[-1] for s in g["steps"]]
+    group_summary[group] = {"peak_step": _stat(g["peak"]),
+                            "peak_at_last_evaluation": sum(p == s for p, s in zip(g["peak"], last)),
+                            "loss_halving_step": _stat(g["halving"]),
+                            "examples": _stat(g["size"]), "seeds": g["seeds"]}
     e = min(len(s) for s in g["steps"])  # a run that fitted early stops early
     mean_curves[group] = {"step": [int(v) for v in g["steps"][0][:e]],
                           "self_influence": np.mean([s[:e] for s in g["si"]], 0).tolist(),
                           "loss": np.mean([s[:e] for s in g["loss"]], 0).tolist()}
   removal: dict = {}
   for percent, kind, _ in removal_plan(config):
-    accuracy = records[removal_key(kind, percent)]["test_accuracy"]
+    record = records[removal_key(kind, percent)]
     removal.setdefault(str(percent), {})[kind] = {
-        "test_accuracy": summaries.summarize(accuracy, (0.0, 1.0))}
-  return {
+        "test_accuracy": _stat(record["test_accuracy"], (0.0, 1.0)), "seeds": record["seeds"],
+        "kept_examples": record["kept_examples"]}
+  summary = {
       "experiment": "turnover2021_memorization", "paper": "arXiv 2112.08798",
       "dataset": config.dataset, "seeds": config.seeds, "quick": config.quick,
       "tracked_runs": dict(RUNS), "tracked_overrides": list(tracked_overrides(config)),
       "retrain_epochs": config.retrain_epochs,
       "groups": group_summary, "removal": removal,
-      "final_test_accuracy": {run: summaries.stat(records[c], "test_accuracy")
-                              for run, c in RUNS.items()},
-      "final_train_accuracy": {run: summaries.stat(records[c], "train_accuracy")
-                               for run, c in RUNS.items()},
+      "final_test_accuracy": {run: _stat([r["metrics"]["test_accuracy"] for r in records[c]],
+                                         (0.0, 1.0)) for run, c in RUNS.items()},
+      "final_train_accuracy": {run: _stat([r["metrics"]["train_accuracy"] for r in records[c]],
+                                          (0.0, 1.0)) for run, c in RUNS.items()},
+      # Training accuracy on the labels trained on, in evaluation mode (no dropout: the
+      # whole network) and under each example's own and flipped turn-over masks.
+      "train_accuracy_by_mask": {run: {
+          "eval_mode": _stat([r["metrics"]["train_accuracy"] for r in records[c]], (0.0, 1.0)),
+          "own_mask": _mask_accuracy(records[c], "own_mask_accuracy"),
+          "flipped_mask": _mask_accuracy(records[c], "flipped_mask_accuracy")}
+          for run, c in RUNS.items()},
       "curves": mean_curves,
   }
+  summary["verdicts"] = verdict_records(summary)
+  return summary
+
+
+# --------------------------------------------------------------------------
+# Verdicts (computed from the summary's numbers)
+# --------------------------------------------------------------------------
+
+
+def _contrast(a: dict, b: dict) -> tuple[float | None, float | None, int]:
+  """(b - a, its Welch standard error, sign resolved beyond 2 se or 0) of two seed stats."""
+  if a["mean"] is None or b["mean"] is None:
+    return None, None, 0
+  diff = b["mean"] - a["mean"]
+  se = (float(np.sqrt(a["std"] ** 2 / a["n"] + b["std"] ** 2 / b["n"]))
+        if a["std"] is not None and b["std"] is not None else None)
+  return diff, se, (0 if not verdicts.beyond(diff, se) else 1 if diff > 0 else -1)
+
+
+def _word(signs: list[int]) -> str:
+  """agrees: every comparison resolved the paper's way; partly: some; disagrees: every one
+  resolved the other way; inconclusive: none resolved."""
+  if signs and all(x == 1 for x in signs):
+    return "agrees"
+  if signs and all(x == -1 for x in signs):
+    return "disagrees"
+  if not signs or all(x == 0 for x in signs):
+    return "inconclusive"
+  return "partly" if any(x == 1 for x in signs) else "disagrees"
+
+
+def _halving(cell: dict) -> str:
+  h = cell["loss_halving_step"]
+  return "never" if h["mean"] is None else verdicts.fmt(h, 3)
+
+
+def verdict_records(summary: dict) -> list[dict]:
+  groups, out = summary["groups"], []
+  steps = summary["curves"]["real.all"]["step"]
+  budget = (f"a fixed {steps[-1]} steps ({len(steps)} evaluations), no stop at a fit"
+            if steps else "a fixed budget")
+  by_mask = summary["train_accuracy_by_mask"]
+  masks = (f"the random-label run reaches only {by_mask['random']['eval_mode']['mean']:.2f} "
+           "training accuracy in evaluation mode (the whole network) against "
+           f"{by_mask['random']['own_mask']['mean']:.2f} under each example's own mask and "
+           f"{by_mask['random']['flipped_mask']['mean']:.2f} under the flipped one: the noise is "
+           "memorized under each example's own mask only, so 'optimized' here means its own-mask "
+           "loss")
+  matched = ("the same model (MLP 1x512, turn-over dropout 0.5), optimizer and " + budget
+             + "; speed = the step at which a group's mean own-mask loss first falls below half "
+             "its first evaluation's")
+  # (i) simultaneously, easy faster: across runs (real vs random labels) and within the
+  # 40%-corrupted run (clean vs corrupted examples).
+  signs, rows = [], []
+  for easy, hard in (("real.all", "random.all"), ("partial.clean", "partial.corrupted")):
+    a, b = groups[easy], groups[hard]
+    diff, se, sign = _contrast(a["loss_halving_step"], b["loss_halving_step"])
+    if b["loss_halving_step"]["mean"] is None and a["loss_halving_step"]["mean"] is not None:
+      sign = 1  # the hard group's loss never halves within the budget
+    signs.append(sign)
+    rows.append(f"{easy} halves at {_halving(a)} vs {hard} {_halving(b)}"
+                + ("" if diff is None else f" ({diff:+.0f}" + (f" +- {se:.0f})" if se else ")")))
+  curves = summary["curves"]
+  falling = [g for g, c in curves.items() if len(c["loss"]) > 1 and c["loss"][1] < c["loss"][0]]
+  together = len(falling) == len(curves)
+  word = _word(signs) if together else ("partly" if any(x == 1 for x in signs) else "disagrees")
+  out.append(verdicts.verdict(
+      "(i) easy and difficult examples are optimized simultaneously, easy ones faster",
+      paper="arXiv 2112.08798, abstract, finding (i)", matched=matched,
+      measured=("; ".join(rows) + f"; {len(falling)} of {len(curves)} groups' mean own-mask "
+                "loss falls from the first evaluation to the second"),
+      verdict=word, decide=("more seeds or finer evaluations" if word == "inconclusive" else None),
+      figure="turnover2021.png",
+      departures=(masks, "an MLP 1x512 on digits; the paper: CNNs/ResNets on MNIST and CIFAR")))
+  # (i') the self-influence peaks, easy groups before difficult ones.
+  alls = [g for g in groups if g.endswith(".all") or g.startswith("partial.c")]
+  censored = [g for g in alls if groups[g]["peak_at_last_evaluation"] == len(groups[g]["seeds"])]
+  if len(censored) == len(alls):
+    word, measured = "inconclusive", (
+        f"every group's mean self-influence is still rising at the last evaluation ({budget}): "
+        f"peak_step is the last evaluation in every seed for {', '.join(censored)}")
+  else:
+    signs = []
+    for run in ("real", "partial", "random"):
+      _, _, sign = _contrast(groups[f"{run}.difficult"]["peak_step"],
+                             groups[f"{run}.easy"]["peak_step"])
+      signs.append(-sign)  # the paper: easy ones peak first
+    word = _word(signs)
+    measured = "; ".join(f"{run}: easy peaks at {verdicts.fmt(groups[f'{run}.easy']['peak_step'])}"
+                         f", difficult at {verdicts.fmt(groups[f'{run}.difficult']['peak_step'])}"
+                         for run in ("real", "partial", "random"))
+  out.append(verdicts.verdict(
+      "(i') read by timing: the self-influence of easy examples peaks before that of difficult "
+      "ones", paper="arXiv 2112.08798, finding (i) on its self-influence curves over training",
+      matched=matched,
+      measured=measured, verdict=word,
+      decide=("a budget long enough for the self-influence to peak (a 100-epoch probe of "
+              "2026-12-02, not committed, still rose at its end)" if word == "inconclusive"
+              else None), figure="turnover2021.png", departures=(masks,)))
+  # (ii) removing the most self-influential ("difficult") clean examples costs the most.
+  removal = summary["removal"]
+  signs, rows = [], []
+  for k, kinds in removal.items():
+    if k == "0":
+      continue
+    for other in ("easy", "random"):
+      diff, se, sign = _contrast(kinds["difficult"]["test_accuracy"],
+                                 kinds[other]["test_accuracy"])
+      signs.append(sign)
+    rows.append(f"k = {k}%: difficult {kinds['difficult']['test_accuracy']['mean']:.3f}, easy "
+                f"{kinds['easy']['test_accuracy']['mean']:.3f}, random "
+                f"{kinds['random']['test_accuracy']['mean']:.3f}")
+  word = _word(signs)
+  out.append(verdicts.verdict(
+      "(ii) for real data, a correct difficult example is more informative than an easy one",
+      paper="arXiv 2112.08798, abstract, finding (ii)",
+      matched=(f"as many examples removed (k% of the clean training set), the same retraining "
+               f"from scratch ({summary['retrain_epochs']} epochs, plain model, evaluated at the "
+               "end), the same seeds; difficult = highest final self-influence of the seed's own "
+               "clean run"),
+      measured=(f"clean test accuracy with the full set "
+                f"{removal['0']['none']['test_accuracy']['mean']:.3f}; " + "; ".join(rows)
+                + f" ({sum(x == 1 for x in signs)} of {len(signs)} difficult-vs-easy/random "
+                "comparisons resolved lower beyond 2 se)"),
+      verdict=word, decide=("more seeds" if word == "inconclusive" else None),
+      figure="turnover2021.png",
+      departures=("retraining for a fixed 10 epochs; the paper's retraining budget is its "
+                  "own",)))
+  return out
 
 
 def _fmt(cell, digits=0) -> str:
@@ -367,6 +531,11 @@ def report(config: Config, summary: dict) -> str:
   for k, kinds in summary["removal"].items():
     for kind, cell in kinds.items():
       lines.append(f"         {k:>3s} {kind:10s}  {_fmt(cell['test_accuracy'], 4)}")
+  for run, by in summary["train_accuracy_by_mask"].items():
+    lines.append(f"{run:8s} training accuracy: eval mode {by['eval_mode']['mean']:.3f}, own mask "
+                 f"{by['own_mask']['mean']:.3f}, flipped mask {by['flipped_mask']['mean']:.3f}")
+  for v in summary["verdicts"]:
+    lines.append(f"{v['verdict'].upper():12s} {v['claim']}: {v['measured']}")
   return "\n".join(lines)
 
 

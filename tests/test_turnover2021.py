@@ -143,6 +143,30 @@ def test_turnover2021_recorded_summary(recorded):
   assert records["removal_none_k0"]["kept_examples"] == 1437
   # Each kind removes other examples.
   assert len({records[f"removal_{k}_k10"]["kept_sha"][0] for k in t21.KINDS}) == 3
+  # Per-seed values beside every statistic (issue 24 item 10).
+  assert removal["10"]["difficult"]["test_accuracy"]["values"] == (
+      records["removal_difficult_k10"]["test_accuracy"])
+  assert groups["real.all"]["loss_halving_step"]["values"] == records["groups"]["real.all"]["halving"]
+  # Training accuracy in evaluation mode and under the turn-over masks, from each run's record.
+  by_mask = summary["train_accuracy_by_mask"]["random"]
+  (run,) = records["randlabels"]
+  assert by_mask["eval_mode"]["values"] == [run["metrics"]["train_accuracy"]]
+  assert by_mask["own_mask"]["values"] == [
+      run["memorization"]["turnover"]["own_mask_accuracy"]["all"]]
+  words = [v["verdict"] for v in summary["verdicts"]]
+  assert len(words) == 3 and set(words) <= {"agrees", "partly", "inconclusive", "disagrees"}
+  assert "evaluation mode" in summary["verdicts"][0]["departures"][0]
+
+
+def test_verdict_words_and_contrasts_known_answers():
+  a = {"mean": 100.0, "std": 10.0, "n": 3}
+  diff, se, sign = t21._contrast(a, {"mean": 150.0, "std": 10.0, "n": 3})
+  assert diff == 50.0 and se == pytest.approx(np.sqrt(200 / 3)) and sign == 1
+  assert t21._contrast(a, {"mean": 110.0, "std": 10.0, "n": 3})[2] == 0  # within 2 se
+  assert t21._contrast(a, {"mean": None, "std": None, "n": 0}) == (None, None, 0)
+  assert t21._word([1, 1]) == "agrees" and t21._word([1, 0]) == "partly"
+  assert t21._word([0, 0]) == "inconclusive" and t21._word([-1, -1]) == "disagrees"
+  assert t21._word([-1, 0]) == "disagrees"
 
 
 def test_a_tracked_runs_last_row_is_its_final_self_influence(tmp_path):
