@@ -1,14 +1,15 @@
 """Badger 2022, "Why deep learning generalizes": forced memorization, noise, size, stability.
 
-Command (offline default: MLP 1x512 on digits, 3 seeds per cell, 15 cells, 45 runs):
+Command (offline default: MLP 1x512 on digits, 3 seeds per cell; 15 spec cells, 45 runs, and
+6 stability cells that train the reference and the 5 noise levels again, 18 runs):
 
     python experiments/badger2022.py                      # -> /tmp/memobench/experiments/badger2022/digits
-    python experiments/badger2022.py --dataset=mnist5k    # 784-dimensional inputs, 21 min here
-    python experiments/badger2022.py --quick              # smoke test: digits, 3 epochs, 6 runs
+    python experiments/badger2022.py --dataset=mnist5k    # 784-dimensional inputs (an option)
+    python experiments/badger2022.py --quick              # smoke test: digits, 3 epochs
 
-Runtime: 5m15s wall (442 CPU-s) for the default on the idle 2-core machine
-(2026-12-02); each cell's 3 seeds in one vmapped program. --quick: 6 runs of
-3 epochs, 61 s wall alone (67 s in the test suite beside a second worker).
+Runtime: 26m26s wall, 220 CPU-s for the default (2026-12-04, load average 18-22 on the
+shared 2-core machine: other sessions' jobs; the same grid without the stability cells took
+142 CPU-s here, and 5m15s wall on the idle machine of 2026-12-02). --quick: 44 CPU-s.
 
 Reproduces Badger, "Why deep learning generalizes" (arXiv 2211.09639) as its
 released code runs it (github.com/blbadger/learning-generality,
@@ -29,109 +30,118 @@ The paper's findings (abstract), in its terms:
   (3) "generalization results from a model's parameters being attracted to
       points of maximal stability with respect to that model's inputs".
 
-Grid (Adam lr 1e-3 constant, batch 100, one evaluation per epoch, fit =
-training accuracy >= 0.99 on the labels trained on; an MLP 1x512 with
+Grid (Adam lr 1e-3 constant, batch 40 (mnist5k: 100), one evaluation per epoch,
+fit = training accuracy >= 0.99 on the labels trained on; an MLP 1x512 with
 softmax-bounded CE where the released code trains a CNN on CIFAR-10 at Adam
 lr 5e-6 for 2,000 epochs of 20 batches of 512):
-  reference   plain CE (generalization), clean, same n, for (1)'s "relative to".
+  reference   plain CE (generalization), clean, same n, stopping at its fit: (1)'s
+              "relative to".
   noise       forced_memorization_test (held-out = the test split, equal in size
               to the training set as in the released code: n = 360 digits and
-              the 360 test digits; mnist5k: 1,000 and 1,000; batch 40 / 100),
-              f in {0, 0.25, 0.5, 0.75, 1}; epochs and steps to fit, epochs to 0.9 training
-              accuracy, and held-out (= equally noisy test) accuracy.
+              the 360 test digits; mnist5k: 1,000 and 1,000), f in {0, 0.25, 0.5,
+              0.75, 1}; epochs and steps to fit, epochs to 0.9 training accuracy,
+              training and held-out (= equally noisy test) accuracy after 200 epochs.
   size        forced_memorization_pool (held-out = training examples n..2n-1,
               so it grows with n), n in {160, 320, 640} (mnist5k: 250..2000), for
               natural images (clean), random data (the released code's: f = 0
               noise inputs with their labels) and random labels (memobench's
               extra). Budget: 200 epochs, whatever n (the paper counts epochs).
-  stability   analysis.input_stability_samples (memobench/metrics/input_stability.py)
-              on every noise and reference cell: ||dCE/dx|| and ||df/dx||_F of
-              the logits on STABILITY_SAMPLES train, test and noise inputs at every
-              evaluation.
+  stability   computed cells: the reference and every noise run trained again for
+              the whole 200 epochs (the reference does not stop at its fit, so it is
+              compared with forced memorization at equal epochs; the forced runs end
+              exactly as their spec runs: `stability_runs_match_spec_runs` = 0), with
+              metrics/input_stability.py's ||dCE/dx|| (the released code's
+              loss_gradient) and ||df/dx||_F (the logits' input Jacobian) at every
+              epoch on 128 inputs of each set: the training inputs as trained on, the
+              test inputs (held out, so touched, by forced memorization), noise, and
+              "untouched" clean inputs (training-split examples 360..487 that no run
+              trains on or holds out). Compared at epochs 25, 50, 100, 200 and at
+              each seed's first epoch at 0.9 training accuracy.
 Fit times are right-censored: a seed that never fits within the budget
 counts at its budget (a lower bound); each cell says how many seeds were
-censored (`censored`, `is_lower_bound`).
+censored (`censored`, `is_lower_bound`). Differences are resolved beyond two
+standard errors (Welch, 3 seeds).
 
-Measured (digits, 3 seeds, mean +- sample std; 2026-12-02):
+Measured (digits, 3 seeds, mean +- sample std; 2026-12-04):
 
   reference (plain CE, clean, n = 360): fits (0.99) in 22.3 +- 1.5 epochs, test 0.944.
 
   forced memorization, held-out = test   f = 0      0.25           0.5            0.75           1 (clean)
   epochs to fit (0.99)                   >= 200 (3/3 censored at the budget, every f)
-  epochs to 0.9 training accuracy        >= 200     >= 198.7       137.7 +- 21.5  >= 174.7       154.3 +- 2.3
-  training accuracy after 200 epochs     0.875      0.891          0.964          0.938          0.921
-  held-out (noisy test) accuracy         0.056      0.081          0.085          0.096          0.114
+  epochs to 0.9 training accuracy        >= 200     >= 198.0       137.3 +- 21.5  >= 174.3       155.0 +- 7.2
+  training accuracy after 200 epochs     0.875      0.888          0.965          0.938          0.921
+  held-out (noisy test) accuracy         0.059      0.080          0.087          0.114          0.107
 
-  size (held-out pool n..2n-1)   final training accuracy at n = 160 / 320 / 640 (epochs to 0.9 at n = 160)
-  natural (clean)                0.921 / 0.840 / 0.810   (145.0 +- 19.3; n >= 320: >= 200, censored)
-  random inputs (f = 0)          0.935 / 0.881 / 0.823   (100.7 +- 1.5; n = 320: >= 185.0)
-  random labels                  0.794 / 0.688 / 0.604   (>= 200 at every n)
+  size (held-out pool n..2n-1)   final training accuracy at n = 160 / 320 / 640
+  natural (clean)                0.921 / 0.842 / 0.808
+  random inputs (f = 0)          0.935 / 0.883 / 0.823
+  random labels                  0.796 / 0.689 / 0.604
   (epochs to fit 0.99: >= 200, every seed censored, in every size cell)
 
-  stability, epoch 1 -> end (mean over 128 inputs, 3 seeds)
-                        ||dCE/dx|| train   test           ||df/dx||_F test
-  plain CE              0.71 -> 0.55       0.71 -> 0.82   2.4 -> 16.3
-  forced f = 1          0.71 -> 3.85       0.73 -> 29.7   2.4 -> 67.1
-  forced f = 0          0.71 -> 2.34       0.74 -> 13.9   2.3 -> 36.7
-  (noise inputs: plain CE 0.69 -> 2.41, forced f = 1 0.63 -> 2.01)
+  stability, plain CE vs forced memorization (f = 1), both trained 200 epochs
+                       ||dCE/dx|| train   untouched       ||df/dx||_F train   untouched
+  epoch 25             0.51 vs 2.41       0.70 vs 3.08    17.0 vs 11.6        16.9 vs 11.5
+  epoch 50             0.26 vs 3.77       0.73 vs 6.17    23.2 vs 21.4        23.2 vs 21.3
+  epoch 100            0.09 vs 4.57       0.84 vs 10.1    30.3 vs 37.6        30.3 vs 37.6
+  epoch 200            0.03 vs 3.81       0.98 vs 17.1    37.9 vs 66.8        37.9 vs 66.8
+  at 0.9 train acc.    0.95 vs 3.80       0.94 vs 14.2    5.2 vs 55.2         5.2 vs 55.1
+  (plain CE reaches 0.9 at epoch 4.3, forced f = 1 at 155; from epoch 1, every
+  norm starts at 0.7 (||dCE/dx||) and 2.4 (||df/dx||_F) under every objective)
 
-Paper vs measured:
-  (1) "memorization is difficult relative to generalization": AGREES. Plain
-      CE fits the 360 digits in 22 epochs; forced memorization fits none of 9
-      seeds (any f) in 200 epochs. "adding noise makes memorization easier":
-      PARTLY. Half noise (f = 0.5) reaches 0.9 training accuracy ~17 epochs
-      sooner than clean inputs and ends higher (0.964 vs 0.921), f = 0.75
-      ends higher too (0.938), but more noise than that makes memorization
-      harder (f = 0.25: 0.891; pure noise, f = 0: 0.875, never 0.9): the
-      final training accuracy peaks at f = 0.5, not monotone in f. On
-      64-dimensional digits, noise inputs are far from orthogonal (unlike
-      CIFAR's 3,072 dimensions in the paper); on 784-dimensional mnist5k
-      (below) noise does make memorization easier.
+Verdicts (summary.json "verdicts", computed from these numbers by rules in code):
+  (1) "memorization is difficult relative to generalization": AGREES. Plain CE
+      fits the 360 digits in 22 epochs; forced memorization fits none of 15
+      runs (any f) in 200 epochs.
+      "adding noise makes memorization easier": PARTLY. At equal epochs (200),
+      half noise (f = 0.5) ends higher than clean inputs (0.965 vs 0.921, +0.044
+      +- 0.011), f = 0.75 is not resolved, and more noise makes memorization
+      harder (f = 0.25: -0.033 +- 0.010; pure noise: -0.046 +- 0.009). The
+      epochs to 0.9 training accuracy of f = 0.5 and clean inputs (137 +- 22 vs
+      155 +- 7) are within noise (-17.7 +- 13.1): half noise is not resolved
+      faster. On 64-dimensional digits noise inputs are far from orthogonal
+      (CIFAR's 3,072 dimensions in the paper).
   (2) "more samples make overfitting easier for random data, but somewhat
-      harder for natural images": natural images AGREE (0.921, 0.840, 0.810
-      at n = 160, 320, 640); random data DISAGREES: more samples make it
-      harder here too, monotonically, for noise inputs (0.935, 0.881, 0.823)
-      and random labels (0.794, 0.688, 0.604), in epochs at a fixed 200-epoch
-      budget (so with 4x the steps at n = 640).
+      harder for natural images": PARTLY. Natural images agree (0.921, 0.842,
+      0.808 at n = 160, 320, 640); random data disagrees: more samples make
+      it harder here too, for noise inputs (0.935, 0.883, 0.823) and random
+      labels (0.796, 0.689, 0.604), at a fixed 200 epochs (4x the steps at
+      n = 640).
   (3) "parameters attracted to points of maximal stability with respect to
-      the inputs": NOT SUPPORTED as measured. The input-Jacobian norm grows
-      during training under every objective (7x under plain CE) and the
-      test-input loss gradient grows too; what holds is the weaker contrast:
-      the generalizing solution (plain CE) ends ~4x more stable than the
-      forced memorizing ones (Jacobian 16 vs 37-67; test ||dCE/dx|| 0.8 vs
-      14-30). The paper's own measure of stability is not released.
---dataset=mnist5k (same settings, n = 1,000 noise sweep at batch 100, sizes
-250..2000; 3 seeds; 21m20s wall, 2,013 CPU-s, so an option, not the default;
-experiments/results/badger2022_mnist5k/):
-  reference plain CE fits in 10.0 +- 0.0 epochs, test 0.903.
-  forced, f =             0          0.25           0.5            0.75       1 (clean)
-  epochs to fit (0.99)    >= 200     >= 122 (1/3)   111.7 +- 20.6  >= 200     >= 200
-  epochs to 0.9           74.3       55.7           57.3           102.0      50.3
-  final training acc.     0.967      0.989          0.990          0.980      0.953
-  size, final training accuracy at n = 250 / 500 / 1000 / 2000:
-  natural 0.988 / 0.961 / 0.950 / 0.962; random inputs 0.996 / 0.993 / 0.974 /
-  0.821; random labels 0.924 / 0.912 / 0.862 / 0.848.
-  stability: ||df/dx||_F on test inputs, plain CE 3.1 -> 10.8, forced 2.1-2.4
-  -> 41-70.
-  On mnist5k (1) AGREES more closely: every noisy f ends closer to a fit than
-  clean inputs (0.967-0.990 vs 0.953) and f = 0.5 fits all 3 seeds (clean
-  none), though clean inputs reach 0.9 soonest; memorization stays far
-  harder than generalization (10 vs >= 112 epochs). (2) as on digits:
-  natural images get harder with n (not monotonically at 2000), random data
-  too (DISAGREES). (3) as on digits: NOT SUPPORTED, with the same weaker
-  contrast (plain CE ends 4-7x more stable).
+      the inputs": PARTLY. Over its 200 epochs plain CE's loss gradient on its
+      training inputs vanishes (0.71 -> 0.03: it fits them), but on untouched
+      inputs it grows (0.70 -> 0.98) and the input Jacobian grows 15x on both
+      (2.4 -> 37.9): the generalizing model becomes less stable to its inputs,
+      not more, except in the loss on the points it fitted.
+  (3') the generalizing solution is more stable than a memorizing one (the
+      contrast the previous protocol tested at unequal epochs: CE at its fit
+      epoch ~22 vs forced at 200): PARTLY. In the released code's measure,
+      ||dCE/dx||, plain CE is more stable at every matched epoch and at
+      matched fit, on training and on untouched inputs (e.g. 0.98 vs 17.1
+      untouched at epoch 200). In the label-free Jacobian the sign depends on
+      the epoch: forced memorization is more stable at epochs 25 and 50 (11.6
+      vs 17.0; 21.4 vs 23.2, resolved), plain CE at 100 and 200 (30.3 vs 37.6;
+      37.9 vs 66.8) and at matched fit (5.2 vs 55.2). The "4x more stable" of
+      the previous protocol was an artifact of comparing epoch 22 with 200.
 
 No setting was tuned toward the paper: Adam lr 1e-3, batch 40, the 0.99 fit
-threshold and the 200-epoch budget were fixed before the run (the 0.9 column
-was added because every 0.99 fit time is censored). The first committed run
-(under heavy load) had 3 noise levels and 2 sizes; the grid was widened to 5
-and 3 on an idle machine, chosen before that run; the cells both runs share
-gave the same numbers.
+threshold, the 200-epoch budget and the compared epochs (25, 50, 100, 200)
+were fixed before the runs; the 0.9 column was added (earlier) because every
+0.99 fit time is censored. The verdict rule of (3)/(3') first read
+||df/dx||_F only; ||dCE/dx|| was added after seeing that the two measures
+disagree (both were measured and reported since the first version).
+
+--dataset=mnist5k (an option; experiments/results/badger2022_mnist5k/ holds
+its run under the previous protocol, 2026-12-03: no stability cells, no
+verdicts; not rerun here for time): the same grid on 784-dimensional inputs,
+where every noisy f ended closer to a fit than clean inputs.
 
 Outputs in the workdir: badger2022.png (four panels), summary.json
 (`reference`, `noise.<f>.{epochs_to_fit,steps_to_fit,heldout_accuracy,...}`,
-`size.<data>.<n>.{epochs_to_fit,steps_to_fit}`, `stability.<split>.<cell>.<measure>`:
-per evaluation epoch, over seeds), leaderboard.json/.html, runs/<cell>/seed<N>/.
+`size.<data>.<n>.{epochs_to_fit,steps_to_fit,train_accuracy}`,
+`stability.<set>.<cell>.{epoch,<measure>.{mean,std,n}}` per evaluation,
+`matched_epochs.<epoch>.<cell>.<set>.<measure>` and `matched_fit.<cell>...`
+(with per-seed `values`), `verdicts`), leaderboard.json/.html, runs/<cell>/seed<N>/,
+cells/stability_<cell>/record.json (per-seed curves).
 """
 
 from __future__ import annotations
@@ -140,8 +150,8 @@ import dataclasses
 
 import numpy as np
 
-from experiments import driver, summaries
-from experiments.cells import SpecCell
+from experiments import driver, summaries, verdicts
+from experiments.cells import ComputedCell, SpecCell
 from experiments.knobs import KnobError, knob
 
 NOISE_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -153,8 +163,14 @@ SETTINGS = {"digits": (360, 40, (160, 320, 640)),
 OTHER_SETTINGS = (1000, 100, (250, 500, 1000, 2000))
 SIZE_DATA = {"natural": ("clean", None), "random_inputs": ("noise_both", 0.0),
              "random_labels": ("randlabels", None)}
-SPLITS = ("train", "test", "noise")
+# The stability cells' input sets: the first samples training inputs as trained on, the first
+# test inputs as the run sees them (noisy for f < 1; held out by forced memorization), the
+# released code's noise, and clean training-split examples n..n+samples-1 that no run of the
+# noise sweep trains on or holds out ("untouched").
+SPLITS = ("train", "test", "noise", "untouched")
 MEASURES = ("input_gradient_norm", "logit_jacobian_norm")
+# The 0.9 training-accuracy threshold of the fit-time columns and of the matched-fit comparison.
+FIT_09 = 0.9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,13 +186,15 @@ class Config:
                                              "digits 160,320,640, else 250,...,2000)", lo=1)
   max_epochs: int = knob(200, "epochs of every cell's budget", lo=1)
   lr: float = knob(1e-3, "Adam learning rate (constant)", lo=1e-8, hi=1.0)
-  stability_samples: int = knob(128, "train, test and noise inputs whose input-gradient and "
-                                     "input-Jacobian norms are measured", lo=1)
+  stability_samples: int = knob(128, "inputs of each set (train, test, noise, untouched) whose "
+                                     "input-gradient and input-Jacobian norms are measured", lo=1)
+  compare_epochs: tuple[int, ...] = knob((25, 50, 100, 200), "epochs at which the stability "
+                                         "of the plain-CE and forced runs is compared", lo=1)
   quick: bool = False
 
 
 QUICK = Config(seeds=1, fractions=(0.0, 1.0), noise_n=120, sizes=(80,), max_epochs=3,
-               stability_samples=16, quick=True)
+               stability_samples=16, compare_epochs=(1, 3), quick=True)
 
 
 def settings(config: Config) -> tuple[int, int, tuple[int, ...]]:
@@ -204,29 +222,118 @@ def size_key(data: str, n: int) -> str:
   return f"size_{data}_n{n}"
 
 
-def grid(config: Config) -> list[SpecCell]:
-  from memobench import catalogue  # pylint: disable=import-outside-toplevel
+def stability_key(label: str) -> str:
+  return f"stability_{label}"
+
+
+def stability_labels(config: Config) -> dict[str, str]:
+  """{label: the spec cell whose run a stability cell retrains}: plain CE and every f."""
+  return {"ce": "reference_ce", **{f"forced_f{f:g}": noise_key(f) for f in config.fractions}}
+
+
+def grid(config: Config) -> list:
+  from memobench import catalogue, specs  # pylint: disable=import-outside-toplevel
   noise_n, batch, sizes = settings(config)
   spec = catalogue.get(f"{config.dataset}_clean")
-  stability = (f"analysis.input_stability_samples={config.stability_samples}",)
-  cells = [SpecCell("reference_ce", spec, _base(config, noise_n, batch) + stability,
-                    config.seeds)]
+  cells: list = [SpecCell("reference_ce", spec, _base(config, noise_n, batch), config.seeds)]
   for f in config.fractions:
     cells.append(SpecCell(noise_key(f), spec, _base(config, noise_n, batch)
                           + _corruption("noise_both", f)
-                          + ("analysis.objective=forced_memorization_test",) + stability,
-                          config.seeds))
+                          + ("analysis.objective=forced_memorization_test",), config.seeds))
   for data, (kind, level) in SIZE_DATA.items():
     for n in sizes:
       cells.append(SpecCell(size_key(data, n), spec, _base(config, n, batch)
                             + _corruption(kind, level)
                             + ("analysis.objective=forced_memorization_pool",), config.seeds))
+  spec_cells = {c.key: c for c in cells}
+  for label, key in stability_labels(config).items():
+    cell = spec_cells[key]
+    resolved, _ = specs.with_overrides(cell.spec, list(cell.overrides))
+    cells.append(ComputedCell(stability_key(label), compute_stability,
+                              StabilityConfig(resolved, config.seeds, config.stability_samples)))
   return cells
 
 
 def check(config: Config) -> None:
   if len(set(config.fractions)) != len(config.fractions):
     raise KnobError(f"fractions={','.join(map(str, config.fractions))}: expected distinct values")
+  if 1.0 not in config.fractions:
+    raise KnobError("fractions must include 1 (clean inputs: the forced run that the plain-CE "
+                    "reference and the noisy ones are compared with)")
+  late = [e for e in config.compare_epochs if e > config.max_epochs]
+  if late:
+    raise KnobError(f"compare_epochs={','.join(map(str, config.compare_epochs))}: "
+                    f"{late[0]} is past max_epochs={config.max_epochs}")
+
+
+# --------------------------------------------------------------------------
+# Stability cells: the reference and forced runs again, for the whole budget, measured
+# at every epoch on four input sets (computed cells)
+# --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class StabilityConfig:
+  """A stability cell: `seeds` runs of `spec` (its overrides applied) to the end of its budget."""
+  spec: object          # memobench.specs.Spec
+  seeds: int
+  samples: int
+
+
+class _Track:
+  """A run's on_eval: epoch, accuracies and the stability measures of every input set."""
+
+  def __init__(self, inputs: dict, steps_per_epoch: int):
+    self.inputs, self.steps_per_epoch = inputs, steps_per_epoch
+    self.rows: dict = {"epoch": [], "train_accuracy": [], "test_accuracy": [],
+                       **{f"{s}.{m}": [] for s in SPLITS for m in MEASURES}}
+
+  def __call__(self, ev) -> None:
+    from memobench.metrics import input_stability  # pylint: disable=import-outside-toplevel
+    out = input_stability.measure(*ev.model(), self.inputs)
+    self.rows["epoch"].append(ev.step / self.steps_per_epoch)
+    self.rows["train_accuracy"].append(float(ev.train_accuracy))
+    self.rows["test_accuracy"].append(float(ev.test_accuracy))
+    for split in SPLITS:
+      for measure in MEASURES:
+        self.rows[f"{split}.{measure}"].append(out[split][measure])
+
+
+def compute_stability(config: StabilityConfig, ctx) -> dict:
+  """Trains each seed of the spec for its whole budget (no stop on fitting: the plain-CE
+  reference runs as many epochs as forced memorization) in one vmapped program, and
+  measures metrics/input_stability.py's two norms at every evaluation on the train, test
+  and noise inputs of that metric plus `samples` untouched clean inputs (training-split
+  examples n..n+samples-1, outside the n trained on; the noise sweep holds out the test
+  split, so no run touches them)."""
+  from memobench import specs, workload as workload_lib  # pylint: disable=import-outside-toplevel
+  from memobench.data import datasets  # pylint: disable=import-outside-toplevel
+  from memobench.metrics import input_stability  # pylint: disable=import-outside-toplevel
+  from memobench.training import loop  # pylint: disable=import-outside-toplevel
+  spec, m = config.spec, config.samples
+  n = spec.dataset.train_size
+  full = datasets.load(dataclasses.replace(spec.dataset, train_size=None), ctx.data_dir)
+  if n is None or n + m > full.num_train:
+    raise specs.SpecError(f"the stability cells need {m} untouched training examples after the "
+                          f"{n} trained on; {full.name} has {full.num_train}")
+  untouched = (np.asarray(full.x_train[n:n + m], np.float32),
+               np.asarray(full.y_train[n:n + m], np.int32))
+  workload = workload_lib.resolve(spec, ctx.data_dir, stops_on_fit=False)
+  measured = dataclasses.replace(spec, analysis=dataclasses.replace(
+      spec.analysis, input_stability_samples=m))
+  members, tracks = [], []
+  for seed in range(spec.seed, spec.seed + config.seeds):
+    data = workload.corrupted_data(seed)
+    inputs = input_stability.stability_inputs(dataclasses.replace(measured, seed=seed),
+                                               data.x_train, data.y_train, data.x_test,
+                                               data.y_test)
+    tracks.append(_Track({**inputs, "untouched": untouched}, workload.schedule.steps_per_epoch))
+    members.append(loop.Member(dataclasses.replace(spec, seed=seed), data, log=lambda _: None,
+                               on_eval=tracks[-1]))
+  vmapped = ctx.vmap != "false" and len(members) > 1 and workload.fused
+  outcomes = loop.train_group(workload, members, vmapped=vmapped)
+  return {"seeds": list(range(spec.seed, spec.seed + config.seeds)),
+          "statuses": [o.status for o in outcomes], "runs": [t.rows for t in tracks]}
 
 
 # --------------------------------------------------------------------------
@@ -273,20 +380,71 @@ def threshold_cell(runs: list[dict], threshold: float) -> dict:
   return out
 
 
-def stability_curves(runs: list[dict], steps_per_epoch: int) -> dict:
-  """{split: {measure: [stat per evaluation]}, "epoch": [...]} over the seeds that reached it."""
-  tracks = [r["memorization"]["input_stability"]["over_training"] for r in runs]
-  longest = max(tracks, key=lambda t: len(t["train"]["step"]))
-  epochs = [s / steps_per_epoch for s in longest["train"]["step"]]
+def stability_curves(record: dict) -> dict:
+  """{split: {"epoch": [...], measure: {"mean": [...], "std": [...], "n": seeds}}} of a
+  stability cell (every seed is evaluated at the same epochs: no run stops early)."""
+  runs = record["runs"]
+  epochs = min((r["epoch"] for r in runs), key=len)
   out = {}
   for split in SPLITS:
     out[split] = {"epoch": epochs}
     for measure in MEASURES:
-      out[split][measure] = [
-          summaries.summarize(t[split][measure][i] for t in tracks
-                              if i < len(t[split][measure]))
-          for i in range(len(epochs))]
+      stats = [summaries.summarize(r[f"{split}.{measure}"][i] for r in runs)
+               for i in range(len(epochs))]
+      out[split][measure] = {"mean": [c["mean"] for c in stats],
+                             "std": [c["std"] for c in stats], "n": len(runs)}
   return out
+
+
+def curve_point(curve: dict, i: int) -> dict:
+  """Evaluation i of a stability curve as a seed statistic {mean, std, n}."""
+  return {"mean": curve["mean"][i], "std": curve["std"][i], "n": curve["n"]}
+
+
+def _row_at(run: dict, epoch: float, key: str) -> float:
+  """A stability run's `key` at its evaluation of `epoch` (inf if it has none)."""
+  hit = [i for i, e in enumerate(run["epoch"]) if abs(e - epoch) < 1e-9]
+  return run[key][hit[0]] if hit else float("inf")
+
+
+def _with_values(values: list) -> dict:
+  return {**summaries.summarize(values), "values": values}
+
+
+def at_epoch(record: dict, epoch: float) -> dict | None:
+  """{split: {measure: stat with per-seed values}, train_accuracy} at evaluation `epoch`."""
+  rows = []
+  for r in record["runs"]:
+    hit = [i for i, e in enumerate(r["epoch"]) if abs(e - epoch) < 1e-9]
+    if not hit:
+      return None
+    rows.append((r, hit[0]))
+  return {"train_accuracy": _with_values([r["train_accuracy"][i] for r, i in rows]),
+          **{split: {m: _with_values([r[f"{split}.{m}"][i] for r, i in rows]) for m in MEASURES}
+             for split in SPLITS}}
+
+
+def at_fit(record: dict, threshold: float) -> dict:
+  """The same at each seed's first evaluation with training accuracy >= threshold (a seed that
+  never reaches it: None)."""
+  firsts = [next((i for i, a in enumerate(r["train_accuracy"]) if a >= threshold), None)
+            for r in record["runs"]]
+  pick = lambda r, i, k: None if i is None else r[k][i]  # noqa: E731
+  runs = list(zip(record["runs"], firsts))
+  return {"threshold": threshold, "epoch": _with_values([pick(r, i, "epoch") for r, i in runs]),
+          **{split: {m: _with_values([pick(r, i, f"{split}.{m}") for r, i in runs])
+                     for m in MEASURES} for split in SPLITS}}
+
+
+def contrast(a: dict | None, b: dict | None) -> dict:
+  """b - a of two cells' seed statistics: difference of means and its (Welch) standard error;
+  resolved beyond two standard errors."""
+  if a is None or b is None or a["mean"] is None or b["mean"] is None:
+    return {"difference": None, "se": None, "resolved": False}
+  diff = b["mean"] - a["mean"]
+  se = (float(np.sqrt(a["std"] ** 2 / a["n"] + b["std"] ** 2 / b["n"]))
+        if a["std"] is not None and b["std"] is not None else None)
+  return {"difference": diff, "se": se, "resolved": verdicts.beyond(diff, se)}
 
 
 def summarize(config: Config, records: dict) -> dict:
@@ -299,9 +457,11 @@ def summarize(config: Config, records: dict) -> dict:
                    "max_epochs": config.max_epochs, "noise_train_size": noise_n,
                    "fit_threshold": ref[0]["spec"]["resolved"]["budget"]["fit_threshold"],
                    "model": ref[0]["spec"]["resolved"]["model"]["name"],
-                   "stability_samples": config.stability_samples},
+                   "stability_samples": config.stability_samples,
+                   "untouched_inputs": f"training-split examples {noise_n}.."
+                                       f"{noise_n + config.stability_samples - 1} (clean)"},
       "reference": {"objective": "ce", "epochs_to_fit": fit_cell(ref, "epochs_to_fit"),
-                    "epochs_to_train_accuracy_0.9": threshold_cell(ref, 0.9),
+                    "epochs_to_train_accuracy_0.9": threshold_cell(ref, FIT_09),
                     "steps_to_fit": fit_cell(ref, "steps_to_fit"),
                     "test_accuracy": summaries.stat(ref, "test_accuracy")},
       "noise": {}, "size": {}, "stability": {s: {} for s in SPLITS}}
@@ -310,9 +470,10 @@ def summarize(config: Config, records: dict) -> dict:
     summary["noise"][f"{f:g}"] = {
         "epochs_to_fit": fit_cell(runs, "epochs_to_fit"),
         "steps_to_fit": fit_cell(runs, "steps_to_fit"),
-        "epochs_to_train_accuracy_0.9": threshold_cell(runs, 0.9),
+        "epochs_to_train_accuracy_0.9": threshold_cell(runs, FIT_09),
         "heldout_accuracy": summaries.stat(runs, "test_accuracy"),
-        "train_accuracy": summaries.stat(runs, "train_accuracy")}
+        "train_accuracy": summaries.stat(runs, "train_accuracy"),
+        "train_accuracy_by_seed": [r["metrics"]["train_accuracy"] for r in runs]}
   for data in SIZE_DATA:
     summary["size"][data] = {}
     for n in sizes:
@@ -320,15 +481,206 @@ def summarize(config: Config, records: dict) -> dict:
       summary["size"][data][str(n)] = {
           "epochs_to_fit": fit_cell(runs, "epochs_to_fit"),
           "steps_to_fit": fit_cell(runs, "steps_to_fit"),
-          "epochs_to_train_accuracy_0.9": threshold_cell(runs, 0.9),
-          "train_accuracy": summaries.stat(runs, "train_accuracy")}
-  spe = max(1, noise_n // batch)
-  stab_cells = {"ce": "reference_ce", **{f"forced_f{f:g}": noise_key(f) for f in config.fractions}}
-  for label, key in stab_cells.items():
-    curves = stability_curves(records[key], spe)
+          "epochs_to_train_accuracy_0.9": threshold_cell(runs, FIT_09),
+          "train_accuracy": summaries.stat(runs, "train_accuracy"),
+          "train_accuracy_by_seed": [r["metrics"]["train_accuracy"] for r in runs]}
+  labels = stability_labels(config)
+  stab = {label: records[stability_key(label)] for label in labels}
+  for label, record in stab.items():
+    curves = stability_curves(record)
     for split in SPLITS:
       summary["stability"][split][label] = curves[split]
+  # The stability cells retrain the spec cells' runs (same spec and seeds), only without the
+  # stop at a fit: at each spec run's last epoch their training accuracies must agree.
+  summary["stability_runs_match_spec_runs"] = {
+      label: max(abs(_row_at(r, s["run"]["epochs"], "train_accuracy")
+                     - s["metrics"]["train_accuracy"])
+                 for r, s in zip(stab[label]["runs"], records[key]))
+      for label, key in labels.items()}
+  summary["matched_epochs"] = {str(e): {label: at_epoch(stab[label], float(e))
+                                        for label in labels} for e in config.compare_epochs}
+  summary["matched_fit"] = {label: at_fit(stab[label], FIT_09) for label in labels}
+  summary["verdicts"] = verdict_records(config, summary)
   return summary
+
+
+# --------------------------------------------------------------------------
+# Verdicts (computed from the summary's numbers)
+# --------------------------------------------------------------------------
+
+
+def _pm(cell: dict, digits: int = 3) -> str:
+  return verdicts.fmt(cell, digits)
+
+
+# The two stability measures of metrics/input_stability.py, as the verdicts name them.
+SHOWN = (("input_gradient_norm", "||dCE/dx||"), ("logit_jacobian_norm", "||df/dx||_F"))
+MEASURE_DEPARTURES = (
+    "the paper's own measure of stability is not released; both of memobench's enter the rule: "
+    "||dCE/dx|| (the released code's loss_gradient) and the label-free ||df/dx||_F of the "
+    "logits, on 128 inputs per set (a first version of the rule read ||df/dx||_F only; "
+    "||dCE/dx|| was added after seeing the results, where the two measures disagree)",)
+
+
+def _word(signs: list[int]) -> str:
+  """agrees / disagrees when every resolved comparison (and at least one) has one sign and
+  none the other; partly when they differ; inconclusive when none is resolved."""
+  if not signs or all(x == 0 for x in signs):
+    return "inconclusive"
+  if all(x >= 0 for x in signs):
+    return "agrees"
+  if all(x <= 0 for x in signs):
+    return "disagrees"
+  return "partly"
+
+
+def _decide(verdict: str, what: str) -> str | None:
+  return what if verdict == "inconclusive" else None
+
+
+def verdict_records(config: Config, summary: dict) -> list[dict]:
+  out = []
+  s = summary["settings"]
+  budget = s["max_epochs"]
+  matched_base = (f"same n ({s['noise_train_size']}), model, Adam lr {config.lr}, batch "
+                  f"{s['batch_size']}; {budget} epochs; fit = {s['fit_threshold']} training "
+                  "accuracy on the labels trained on")
+  figure = "badger2022.png"
+  # (1) memorization is difficult relative to generalization.
+  ref_fit = summary["reference"]["epochs_to_fit"]
+  noise = summary["noise"]
+  censored = sum(c["epochs_to_fit"]["censored"] for c in noise.values())
+  total = sum(c["epochs_to_fit"]["n"] for c in noise.values())
+  forced_fastest = min((c["epochs_to_fit"]["mean"] for c in noise.values()
+                        if c["epochs_to_fit"]["mean"] is not None), default=None)
+  if ref_fit["censored"] == 0 and ref_fit["mean"] is not None and forced_fastest is not None:
+    v1 = ("agrees" if forced_fastest > ref_fit["mean"] else "disagrees")
+  else:
+    v1 = "inconclusive"
+  out.append(verdicts.verdict(
+      "(1) memorization is difficult relative to generalization", paper="Badger 2022, abstract",
+      matched=matched_base + "; plain CE stops at its fit, forced memorization runs its budget",
+      measured=(f"plain CE fits in {_pm(ref_fit)} epochs; forced memorization: {censored} of "
+                f"{total} runs (every f) censored at {budget} epochs"),
+      verdict=v1, decide=_decide(v1, "a reference that fits within the budget"), figure=figure,
+      departures=(f"{s['model']} on {s['noise_train_size']} {summary['dataset']} examples, Adam "
+                  f"{config.lr}, {budget} epochs; the released code: a CNN on CIFAR-10, Adam 5e-6, "
+                  "2,000 epochs",)))
+  # (1') adding noise makes memorization easier: final training accuracy at equal epochs.
+  clean = noise["1"]
+  rows, easier, harder = [], 0, 0
+  for f, cell in noise.items():
+    if f == "1":
+      continue
+    c = contrast(_with_values(clean["train_accuracy_by_seed"]),
+                 _with_values(cell["train_accuracy_by_seed"]))
+    easier += c["resolved"] and c["difference"] > 0
+    harder += c["resolved"] and c["difference"] < 0
+    rows.append(f"f={f}: {cell['train_accuracy']['mean']:.3f} ({c['difference']:+.3f}"
+                + (f" +- {c['se']:.3f}" if c["se"] is not None else "") + ")")
+  half = noise.get("0.5")
+  fit_note = ""
+  if half is not None:
+    a, b = clean["epochs_to_train_accuracy_0.9"], half["epochs_to_train_accuracy_0.9"]
+    if a["mean"] is not None and b["mean"] is not None and a["std"] is not None:
+      se = float(np.sqrt(a["std"] ** 2 / a["n"] + b["std"] ** 2 / b["n"]))
+      within = not verdicts.beyond(b["mean"] - a["mean"], se)
+      fit_note = (f"; epochs to 0.9 training accuracy f=0.5 {_pm(b)} vs clean {_pm(a)}: "
+                  f"difference {b['mean'] - a['mean']:+.1f} +- {se:.1f}, "
+                  + ("within noise" if within else "resolved")
+                  + (" (lower bounds: censored seeds)" if a["is_lower_bound"]
+                     or b["is_lower_bound"] else ""))
+  n_noisy = len(rows)
+  v2 = ("inconclusive" if easier + harder == 0 else "agrees" if easier == n_noisy
+        else "disagrees" if harder == n_noisy else "partly")
+  out.append(verdicts.verdict(
+      "(1') adding noise to the inputs makes memorization easier", paper="Badger 2022, abstract",
+      matched=matched_base + "; inputs x*f + noise*(1-f) in training and held-out sets; "
+              "compared at the end of the budget",
+      measured=(f"final training accuracy, clean (f=1) {clean['train_accuracy']['mean']:.3f}; "
+                + ", ".join(rows) + f" (difference to clean +- se; {easier} of {n_noisy} noisy "
+                f"levels resolved easier, {harder} harder)" + fit_note),
+      verdict=v2, decide=_decide(v2, "more seeds: no noise level differs from clean by 2 se"),
+      figure=figure,
+      departures=("64-dimensional digits: noise inputs are far from orthogonal (CIFAR's 3,072 "
+                  "in the paper)",)))
+  # (2) more samples: harder for natural images, easier for random data.
+  size = summary["size"]
+  ns = list(size["natural"])
+  parts, signs = [], {}
+  for data, want in (("natural", -1), ("random_inputs", +1), ("random_labels", +1)):
+    c = contrast(_with_values(size[data][ns[0]]["train_accuracy_by_seed"]),
+                 _with_values(size[data][ns[-1]]["train_accuracy_by_seed"]))
+    signs[data] = (0 if not c["resolved"] else 1 if np.sign(c["difference"]) == want else -1)
+    parts.append(f"{data} " + " / ".join(f"{size[data][n]['train_accuracy']['mean']:.3f}"
+                                        for n in ns))
+  natural_ok, random_ok = signs["natural"], min(signs["random_inputs"], signs["random_labels"])
+  v3 = ("agrees" if natural_ok == 1 and random_ok == 1
+        else "disagrees" if natural_ok == -1 and random_ok == -1
+        else "inconclusive" if natural_ok == 0 and random_ok == 0 else "partly")
+  out.append(verdicts.verdict(
+      "(2) more training samples make overfitting easier for random data, harder for natural "
+      "images", paper="Badger 2022, abstract",
+      matched=f"equal epochs ({budget}) at every n (so more steps at larger n); held-out pool "
+              "n..2n-1 of the training split",
+      measured=f"final training accuracy at n = {' / '.join(ns)}: " + "; ".join(parts),
+      verdict=v3, decide=_decide(v3, "more seeds or sizes"), figure=figure,
+      departures=("random labels are memobench's extra; the released code's random data is "
+                  "noise inputs (random_inputs)",)))
+  # (3) stability grows during training (attraction to points of maximal stability).
+  stab = summary["stability"]
+  first, last = (stab["train"]["ce"]["epoch"][k] for k in (0, -1))
+  grew, signs = [], []
+  for measure, name in SHOWN:
+    for split in ("train", "untouched"):
+      curve = stab[split]["ce"][measure]
+      c = contrast(curve_point(curve, 0), curve_point(curve, -1))
+      signs.append(0 if not c["resolved"] else 1 if c["difference"] < 0 else -1)
+      grew.append(f"{name} {split} {curve['mean'][0]:.2f} -> {curve['mean'][-1]:.2f}")
+  v5 = _word(signs)
+  out.append(verdicts.verdict(
+      "(3) the parameters of a generalizing model are attracted to points of maximal "
+      "stability with respect to its inputs", paper="Badger 2022, abstract",
+      matched=f"plain CE trained the whole {budget}-epoch budget (no stop at its fit), "
+              "measured at every epoch",
+      measured=f"plain CE, epoch {first:g} -> {last:g}: " + "; ".join(grew)
+               + " (stability = a falling norm)",
+      verdict=v5, decide=_decide(v5, "more seeds (the change over training is not resolved)"),
+      figure=figure, departures=MEASURE_DEPARTURES))
+  # (3') the generalizing model is more stable than a memorizing one, at matched epochs.
+  signs3, rows3 = [], []
+  pairs = [(f"epoch {e}", cells_at["ce"], cells_at["forced_f1"])
+           for e, cells_at in summary["matched_epochs"].items()]
+  fit = summary["matched_fit"]
+  pairs.append(("at 0.9 training accuracy", fit["ce"], fit["forced_f1"]))
+  for where, a, b in pairs:
+    if a is None or b is None:
+      continue
+    parts = []
+    for measure, name in SHOWN:
+      for split in ("train", "untouched"):
+        c = contrast(a[split][measure], b[split][measure])
+        if c["difference"] is None:
+          continue
+        signs3.append(0 if not c["resolved"] else 1 if c["difference"] > 0 else -1)
+        parts.append(f"{name} {split} {a[split][measure]['mean']:.2f} vs "
+                     f"{b[split][measure]['mean']:.2f}")
+    if parts:
+      rows3.append(f"{where}: " + ", ".join(parts))
+  v4 = _word(signs3)
+  out.append(verdicts.verdict(
+      "(3') the generalizing solution is more stable with respect to its inputs than a "
+      "memorizing one", paper="Badger 2022, abstract (the contrast this reproduction tests)",
+      matched=f"equal epochs ({', '.join(summary['matched_epochs'])}; plain CE and forced "
+              "memorization at f=1 both trained the whole budget) and equal fit (each seed's "
+              "first epoch at 0.9 training accuracy); on the training inputs and on clean inputs "
+              "neither run touched",
+      measured="plain CE vs forced memorization: " + "; ".join(rows3),
+      verdict=v4, decide=_decide(v4, "more seeds (no comparison resolves the difference)"),
+      figure=figure, departures=MEASURE_DEPARTURES + (
+          "the held-out test inputs are touched by forced memorization (it raises their loss), "
+          "so the untouched set is training-split examples beyond n",)))
+  return out
 
 
 # --------------------------------------------------------------------------
@@ -359,10 +711,11 @@ def report(config: Config, summary: dict) -> str:
     lines.append(f"size {data:14s} epochs to fit  {row}")
   for split in SPLITS:
     for label, curve in summary["stability"][split].items():
-      g = [c["mean"] for c in curve["input_gradient_norm"]]
-      j = [c["mean"] for c in curve["logit_jacobian_norm"]]
-      lines.append(f"stability {split:5s} {label:10s} ||dL/dx|| {g[0]:.3f} -> {g[-1]:.3f}  "
+      g, j = curve["input_gradient_norm"]["mean"], curve["logit_jacobian_norm"]["mean"]
+      lines.append(f"stability {split:9s} {label:10s} ||dL/dx|| {g[0]:.3f} -> {g[-1]:.3f}  "
                    f"||df/dx||_F {j[0]:.2f} -> {j[-1]:.2f}")
+  for v in summary["verdicts"]:
+    lines.append(f"{v['verdict'].upper():12s} {v['claim']}: {v['measured']}")
   return "\n".join(lines)
 
 
@@ -400,15 +753,17 @@ def plot(config: Config, summary: dict) -> dict:
          ylim=(0, 1.02), title="(2) dataset size (epochs to fit: summary.json)")
   ax.legend(fontsize=7)
   ax = axes[3]
-  labels = list(summary["stability"]["test"])
+  labels = list(summary["stability"]["train"])
   for (label, color) in zip(labels, ("C0", "C3", "C4", "C5", "C6", "C2", "C7")):
-    for split, ls in (("test", "-"), ("noise", ":")):
+    for split, ls in (("train", "-"), ("untouched", ":")):
       curve = summary["stability"][split][label]
-      ys = [c["mean"] for c in curve["input_gradient_norm"]]
-      ax.plot(curve["epoch"], ys, ls=ls, color=color,
-              label=f"{label} {split}" if split == "test" else None)
-  ax.set(yscale="log", xlabel="epoch", ylabel="||dCE/dx|| (test solid, noise dotted)",
-         title="(3) input-gradient norm over training")
+      ax.plot(curve["epoch"], curve["logit_jacobian_norm"]["mean"], ls=ls, color=color,
+              label=f"{label} {split}" if split == "train" else None)
+  for e in summary["matched_epochs"]:
+    ax.axvline(float(e), color="0.85", lw=0.8, zorder=0)
+  ax.set(yscale="log", xlabel="epoch (grey: compared epochs)",
+         ylabel="||df/dx||_F (train solid, untouched dotted)",
+         title="(3) input-Jacobian norm over training")
   ax.legend(fontsize=6)
   fig.suptitle(f"Badger 2022 on {summary['dataset']} ({summary['seeds']} seed(s))"
                + (" [--quick]" if summary["quick"] else ""))

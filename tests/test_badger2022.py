@@ -238,10 +238,23 @@ def test_badger2022_recorded_summary(recorded):
     assert 0 <= cell["heldout_accuracy"]["mean"] <= 1
   assert set(summary["size"]) == {"natural", "random_inputs", "random_labels"}
   assert all(set(v) == {"80"} for v in summary["size"].values())
-  for split in ("train", "test", "noise"):
-    curve = summary["stability"][split]["forced_f1"]
-    assert len(curve["epoch"]) == len(curve["input_gradient_norm"]) >= 1
-    assert all(c["mean"] > 0 for c in curve["logit_jacobian_norm"])
+  for split in ("train", "test", "noise", "untouched"):
+    for label in ("ce", "forced_f0", "forced_f1"):
+      curve = summary["stability"][split][label]
+      assert curve["epoch"] == [1.0, 2.0, 3.0]  # every epoch of the budget, the reference too
+      assert len(curve["input_gradient_norm"]["mean"]) == 3
+      assert all(m > 0 for m in curve["logit_jacobian_norm"]["mean"])
+  # The stability cells retrain the spec cells' runs: the same training accuracy at their end.
+  assert all(v == pytest.approx(0.0, abs=1e-6)
+             for v in summary["stability_runs_match_spec_runs"].values())
+  assert set(summary["matched_epochs"]) == {"1", "3"}
+  at3 = summary["matched_epochs"]["3"]["ce"]["untouched"]["logit_jacobian_norm"]
+  assert at3["values"][0] == pytest.approx(
+      summary["stability"]["untouched"]["ce"]["logit_jacobian_norm"]["mean"][-1])
+  # Untouched inputs are clean training-split examples beyond the n trained on.
+  assert summary["settings"]["untouched_inputs"] == "training-split examples 120..135 (clean)"
+  words = [v["verdict"] for v in summary["verdicts"]]
+  assert len(words) == 5 and set(words) <= {"agrees", "partly", "inconclusive", "disagrees"}
 
 
 def test_fit_and_threshold_cells_count_censored_seeds_at_their_budget():
@@ -260,6 +273,32 @@ def test_fit_and_threshold_cells_count_censored_seeds_at_their_budget():
   assert [hit["mean"], hit["censored"]] == [pytest.approx(3.5), 1] and hit["threshold"] == 0.9
 
 
+def test_contrast_and_verdict_words_known_answers():
+  a = {"mean": 1.0, "std": 0.1, "n": 3}
+  b = {"mean": 1.5, "std": 0.2, "n": 3}
+  c = badger2022.contrast(a, b)
+  assert c["difference"] == pytest.approx(0.5) and c["resolved"]
+  assert c["se"] == pytest.approx(math.sqrt(0.01 / 3 + 0.04 / 3))
+  assert not badger2022.contrast(a, {"mean": 1.1, "std": 0.2, "n": 3})["resolved"]
+  assert not badger2022.contrast(a, {"mean": 9.0, "std": None, "n": 1})["resolved"]  # one seed
+  assert badger2022.contrast(a, None)["difference"] is None
+  assert badger2022._word([1, 0, 1]) == "agrees" and badger2022._word([-1, 0]) == "disagrees"
+  assert badger2022._word([1, -1]) == "partly" and badger2022._word([0, 0]) == "inconclusive"
+  assert badger2022._word([]) == "inconclusive"
+
+
+def test_matched_fit_takes_each_seeds_first_epoch_at_the_threshold():
+  rows = lambda accs: {"epoch": [1.0, 2.0, 3.0], "train_accuracy": accs,  # noqa: E731
+                       **{f"{s}.{m}": [10.0, 20.0, 30.0] for s in badger2022.SPLITS
+                          for m in badger2022.MEASURES}}
+  record = {"runs": [rows([0.5, 0.95, 0.99]), rows([0.2, 0.3, 0.4])]}
+  fit = badger2022.at_fit(record, 0.9)
+  assert fit["epoch"]["values"] == [2.0, None] and fit["epoch"]["n"] == 1
+  assert fit["untouched"]["logit_jacobian_norm"]["values"] == [20.0, None]
+  assert badger2022.at_epoch(record, 3.0)["train"]["input_gradient_norm"]["mean"] == 30.0
+  assert badger2022.at_epoch(record, 4.0) is None
+
+
 def test_badger2022_docstring_and_bad_input():
   import ast  # pylint: disable=import-outside-toplevel
   path = os.path.join(REPO, "experiments", "badger2022.py")
@@ -270,3 +309,7 @@ def test_badger2022_docstring_and_bad_input():
     driver.configure(badger2022.EXPERIMENT, True, ["max_epochs=0"])
   with pytest.raises(knobs.KnobError, match=r"fractions=0.0,1.5: expected each value in \[0, 1\]"):
     driver.configure(badger2022.EXPERIMENT, False, ["fractions=0,1.5"])
+  with pytest.raises(knobs.KnobError, match="fractions must include 1"):
+    driver.configure(badger2022.EXPERIMENT, False, ["fractions=0,0.5"])
+  with pytest.raises(knobs.KnobError, match="250 is past max_epochs=200"):
+    driver.configure(badger2022.EXPERIMENT, False, ["compare_epochs=25,250"])
