@@ -67,3 +67,20 @@ def fmt(stat: dict[str, Any] | None, digits: int = 3) -> str:
   std = stat.get("std")
   return (num(stat["mean"], digits) + (f" +- {num(std, 2)}" if std is not None else "")
           + f" (n={stat.get('n')})")
+
+
+def word(signs: list[int]) -> str:
+  """The verdict of several comparisons, each +1 (resolved with the paper's sign), -1 (resolved
+  against it) or 0 (not resolved): agrees when every one is +1; partly when some are; disagrees
+  when none is and one is -1; inconclusive when none is resolved (or there is none)."""
+  if signs and all(x == 1 for x in signs):
+    return "agrees"
+  if any(x == 1 for x in signs):
+    return "partly"
+  return "disagrees" if any(x == -1 for x in signs) else "inconclusive"
+
+
+def sign(a: dict[str, Any], b: dict[str, Any], k: float = 2.0) -> int:
+  """+1 / -1: the mean of a is above / below b's beyond k standard errors; 0: not resolved."""
+  d, se = difference(a, b)
+  return 0 if not beyond(d, se, k) else 1 if d > 0 else -1
