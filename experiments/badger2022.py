@@ -76,7 +76,6 @@ Measured (digits, 3 seeds, mean +- sample std; 2026-12-04):
   natural (clean)                0.921 / 0.842 / 0.808
   random inputs (f = 0)          0.935 / 0.883 / 0.823
   random labels                  0.796 / 0.689 / 0.604
-  (epochs to fit 0.99: >= 200, every seed censored, in every size cell)
 
   stability, plain CE vs forced memorization (f = 1), both trained 200 epochs
                        ||dCE/dx|| train   untouched       ||df/dx||_F train   untouched
@@ -85,43 +84,30 @@ Measured (digits, 3 seeds, mean +- sample std; 2026-12-04):
   epoch 100            0.09 vs 4.57       0.84 vs 10.1    30.3 vs 37.6        30.3 vs 37.6
   epoch 200            0.03 vs 3.81       0.98 vs 17.1    37.9 vs 66.8        37.9 vs 66.8
   at 0.9 train acc.    0.95 vs 3.80       0.94 vs 14.2    5.2 vs 55.2         5.2 vs 55.1
-  (plain CE reaches 0.9 at epoch 4.3, forced f = 1 at 155; from epoch 1, every
-  norm starts at 0.7 (||dCE/dx||) and 2.4 (||df/dx||_F) under every objective)
+  (0.9 reached at epoch 4.3 and 155; at epoch 1 every run is at 0.7 and 2.4)
 
 Verdicts (summary.json "verdicts", computed from these numbers by rules in code):
-  (1) "memorization is difficult relative to generalization": AGREES. Plain CE
-      fits the 360 digits in 22 epochs; forced memorization fits none of 15
-      runs (any f) in 200 epochs.
-      "adding noise makes memorization easier": PARTLY. At equal epochs (200),
-      half noise (f = 0.5) ends higher than clean inputs (0.965 vs 0.921, +0.044
-      +- 0.011), f = 0.75 is not resolved, and more noise makes memorization
-      harder (f = 0.25: -0.033 +- 0.010; pure noise: -0.046 +- 0.009). The
-      epochs to 0.9 training accuracy of f = 0.5 and clean inputs (137 +- 22 vs
-      155 +- 7) are within noise (-17.7 +- 13.1): half noise is not resolved
-      faster. On 64-dimensional digits noise inputs are far from orthogonal
-      (CIFAR's 3,072 dimensions in the paper).
-  (2) "more samples make overfitting easier for random data, but somewhat
-      harder for natural images": PARTLY. Natural images agree (0.921, 0.842,
-      0.808 at n = 160, 320, 640); random data disagrees: more samples make
-      it harder here too, for noise inputs (0.935, 0.883, 0.823) and random
-      labels (0.796, 0.689, 0.604), at a fixed 200 epochs (4x the steps at
-      n = 640).
-  (3) "parameters attracted to points of maximal stability with respect to
-      the inputs": PARTLY. Over its 200 epochs plain CE's loss gradient on its
-      training inputs vanishes (0.71 -> 0.03: it fits them), but on untouched
-      inputs it grows (0.70 -> 0.98) and the input Jacobian grows 15x on both
-      (2.4 -> 37.9): the generalizing model becomes less stable to its inputs,
-      not more, except in the loss on the points it fitted.
-  (3') the generalizing solution is more stable than a memorizing one (the
-      contrast the previous protocol tested at unequal epochs: CE at its fit
-      epoch ~22 vs forced at 200): PARTLY. In the released code's measure,
-      ||dCE/dx||, plain CE is more stable at every matched epoch and at
-      matched fit, on training and on untouched inputs (e.g. 0.98 vs 17.1
-      untouched at epoch 200). In the label-free Jacobian the sign depends on
-      the epoch: forced memorization is more stable at epochs 25 and 50 (11.6
-      vs 17.0; 21.4 vs 23.2, resolved), plain CE at 100 and 200 (30.3 vs 37.6;
-      37.9 vs 66.8) and at matched fit (5.2 vs 55.2). The "4x more stable" of
-      the previous protocol was an artifact of comparing epoch 22 with 200.
+  (1) memorization is difficult relative to generalization: AGREES (22 epochs
+      vs none of 15 forced runs fitted in 200).
+      Adding noise makes memorization easier: PARTLY. At equal epochs, f = 0.5
+      ends above clean inputs (+0.044 +- 0.011), f = 0.75 is not resolved, more
+      noise is harder (f = 0.25: -0.033 +- 0.010; f = 0: -0.046 +- 0.009). The
+      epochs to 0.9 of f = 0.5 and clean (137 +- 22 vs 155 +- 7) are within
+      noise (-17.7 +- 13.1). On 64-dimensional digits noise inputs are far from
+      orthogonal (CIFAR's 3,072 dimensions in the paper).
+  (2) more samples: PARTLY. Natural images get harder with n, as the paper says;
+      random data gets harder too (noise inputs and random labels), at a fixed
+      200 epochs (4x the steps at n = 640).
+  (3) attraction to maximal input stability: PARTLY. Over 200 epochs plain CE's
+      loss gradient on the inputs it fits vanishes (0.71 -> 0.03), but on
+      untouched inputs it grows (0.70 -> 0.98) and its input Jacobian grows 15x.
+  (3') the generalizing model more stable than a memorizing one: PARTLY. In the
+      released code's measure, ||dCE/dx||, plain CE is more stable at every
+      matched epoch and at matched fit, on training and untouched inputs; in
+      the label-free Jacobian forced memorization is more stable at epochs 25
+      and 50 (resolved), plain CE at 100, 200 and at matched fit. The previous
+      protocol's "CE ends ~4x more stable" compared CE at its fit epoch (~22)
+      with forced memorization at 200.
 
 No setting was tuned toward the paper: Adam lr 1e-3, batch 40, the 0.99 fit
 threshold, the 200-epoch budget and the compared epochs (25, 50, 100, 200)
@@ -130,10 +116,8 @@ were fixed before the runs; the 0.9 column was added (earlier) because every
 ||df/dx||_F only; ||dCE/dx|| was added after seeing that the two measures
 disagree (both were measured and reported since the first version).
 
---dataset=mnist5k (an option; experiments/results/badger2022_mnist5k/ holds
-its run under the previous protocol, 2026-12-03: no stability cells, no
-verdicts; not rerun here for time): the same grid on 784-dimensional inputs,
-where every noisy f ended closer to a fit than clean inputs.
+--dataset=mnist5k is an option: experiments/results/badger2022_mnist5k/ holds its
+run under the previous protocol (no stability cells, no verdicts; not rerun, for time).
 
 Outputs in the workdir: badger2022.png (four panels), summary.json
 (`reference`, `noise.<f>.{epochs_to_fit,steps_to_fit,heldout_accuracy,...}`,
@@ -336,11 +320,6 @@ def compute_stability(config: StabilityConfig, ctx) -> dict:
           "statuses": [o.status for o in outcomes], "runs": [t.rows for t in tracks]}
 
 
-# --------------------------------------------------------------------------
-# Statistics (pure)
-# --------------------------------------------------------------------------
-
-
 def fit_cell(runs: list[dict], metric: str) -> dict:
   """{mean, std, ci95, n} of a fit time with censored seeds at their budget (lower bounds)."""
   values, censored = [], 0
@@ -401,50 +380,31 @@ def curve_point(curve: dict, i: int) -> dict:
   return {"mean": curve["mean"][i], "std": curve["std"][i], "n": curve["n"]}
 
 
-def _row_at(run: dict, epoch: float, key: str) -> float:
-  """A stability run's `key` at its evaluation of `epoch` (inf if it has none)."""
-  hit = [i for i, e in enumerate(run["epoch"]) if abs(e - epoch) < 1e-9]
-  return run[key][hit[0]] if hit else float("inf")
-
-
 def _with_values(values: list) -> dict:
   return {**summaries.summarize(values), "values": values}
 
 
-def at_epoch(record: dict, epoch: float) -> dict | None:
-  """{split: {measure: stat with per-seed values}, train_accuracy} at evaluation `epoch`."""
-  rows = []
-  for r in record["runs"]:
-    hit = [i for i, e in enumerate(r["epoch"]) if abs(e - epoch) < 1e-9]
-    if not hit:
-      return None
-    rows.append((r, hit[0]))
-  return {"train_accuracy": _with_values([r["train_accuracy"][i] for r, i in rows]),
-          **{split: {m: _with_values([r[f"{split}.{m}"][i] for r, i in rows]) for m in MEASURES}
-             for split in SPLITS}}
+def _epoch_index(run: dict, epoch: float) -> int | None:
+  return next((i for i, e in enumerate(run["epoch"]) if abs(e - epoch) < 1e-9), None)
+
+
+def _at(record: dict, index_of) -> dict:
+  """Epoch, training accuracy and every {set: {measure}} of a stability cell's seeds, each at
+  evaluation index_of(run) (None: that seed has none), as stats with per-seed values."""
+  idx = [(r, index_of(r)) for r in record["runs"]]
+  pick = lambda key: _with_values([None if i is None else r[key][i] for r, i in idx])  # noqa: E731
+  return {"epoch": pick("epoch"), "train_accuracy": pick("train_accuracy"),
+          **{split: {m: pick(f"{split}.{m}") for m in MEASURES} for split in SPLITS}}
+
+
+def at_epoch(record: dict, epoch: float) -> dict:
+  return _at(record, lambda r: _epoch_index(r, epoch))
 
 
 def at_fit(record: dict, threshold: float) -> dict:
-  """The same at each seed's first evaluation with training accuracy >= threshold (a seed that
-  never reaches it: None)."""
-  firsts = [next((i for i, a in enumerate(r["train_accuracy"]) if a >= threshold), None)
-            for r in record["runs"]]
-  pick = lambda r, i, k: None if i is None else r[k][i]  # noqa: E731
-  runs = list(zip(record["runs"], firsts))
-  return {"threshold": threshold, "epoch": _with_values([pick(r, i, "epoch") for r, i in runs]),
-          **{split: {m: _with_values([pick(r, i, f"{split}.{m}") for r, i in runs])
-                     for m in MEASURES} for split in SPLITS}}
-
-
-def contrast(a: dict | None, b: dict | None) -> dict:
-  """b - a of two cells' seed statistics: difference of means and its (Welch) standard error;
-  resolved beyond two standard errors."""
-  if a is None or b is None or a["mean"] is None or b["mean"] is None:
-    return {"difference": None, "se": None, "resolved": False}
-  diff = b["mean"] - a["mean"]
-  se = (float(np.sqrt(a["std"] ** 2 / a["n"] + b["std"] ** 2 / b["n"]))
-        if a["std"] is not None and b["std"] is not None else None)
-  return {"difference": diff, "se": se, "resolved": verdicts.beyond(diff, se)}
+  """At each seed's first evaluation with training accuracy >= threshold."""
+  return {"threshold": threshold, **_at(record, lambda r: next(
+      (i for i, a in enumerate(r["train_accuracy"]) if a >= threshold), None))}
 
 
 def summarize(config: Config, records: dict) -> dict:
@@ -493,8 +453,8 @@ def summarize(config: Config, records: dict) -> dict:
   # The stability cells retrain the spec cells' runs (same spec and seeds), only without the
   # stop at a fit: at each spec run's last epoch their training accuracies must agree.
   summary["stability_runs_match_spec_runs"] = {
-      label: max(abs(_row_at(r, s["run"]["epochs"], "train_accuracy")
-                     - s["metrics"]["train_accuracy"])
+      label: max(float("inf") if (i := _epoch_index(r, s["run"]["epochs"])) is None
+                 else abs(r["train_accuracy"][i] - s["metrics"]["train_accuracy"])
                  for r, s in zip(stab[label]["runs"], records[key]))
       for label, key in labels.items()}
   summary["matched_epochs"] = {str(e): {label: at_epoch(stab[label], float(e))
@@ -504,13 +464,10 @@ def summarize(config: Config, records: dict) -> dict:
   return summary
 
 
-# --------------------------------------------------------------------------
-# Verdicts (computed from the summary's numbers)
-# --------------------------------------------------------------------------
-
-
-def _pm(cell: dict, digits: int = 3) -> str:
-  return verdicts.fmt(cell, digits)
+def _pm_diff(a: dict, b: dict, digits: int = 3) -> str:
+  """'+d +- se' of mean(a) - mean(b)."""
+  d, se = verdicts.difference(a, b)
+  return "n/a" if d is None else f"{d:+.{digits}f}" + ("" if se is None else f" +- {se:.{digits}f}")
 
 
 # The two stability measures of metrics/input_stability.py, as the verdicts name them.
@@ -522,164 +479,122 @@ MEASURE_DEPARTURES = (
     "||dCE/dx|| was added after seeing the results, where the two measures disagree)",)
 
 
-def _word(signs: list[int]) -> str:
-  """agrees / disagrees when every resolved comparison (and at least one) has one sign and
-  none the other; partly when they differ; inconclusive when none is resolved."""
-  if not signs or all(x == 0 for x in signs):
-    return "inconclusive"
-  if all(x >= 0 for x in signs):
-    return "agrees"
-  if all(x <= 0 for x in signs):
-    return "disagrees"
-  return "partly"
-
-
-def _decide(verdict: str, what: str) -> str | None:
-  return what if verdict == "inconclusive" else None
-
-
 def verdict_records(config: Config, summary: dict) -> list[dict]:
-  out = []
-  s = summary["settings"]
+  s, noise, size = summary["settings"], summary["noise"], summary["size"]
   budget = s["max_epochs"]
-  matched_base = (f"same n ({s['noise_train_size']}), model, Adam lr {config.lr}, batch "
-                  f"{s['batch_size']}; {budget} epochs; fit = {s['fit_threshold']} training "
-                  "accuracy on the labels trained on")
-  figure = "badger2022.png"
-  # (1) memorization is difficult relative to generalization.
-  ref_fit = summary["reference"]["epochs_to_fit"]
-  noise = summary["noise"]
-  censored = sum(c["epochs_to_fit"]["censored"] for c in noise.values())
-  total = sum(c["epochs_to_fit"]["n"] for c in noise.values())
-  forced_fastest = min((c["epochs_to_fit"]["mean"] for c in noise.values()
-                        if c["epochs_to_fit"]["mean"] is not None), default=None)
-  if ref_fit["censored"] == 0 and ref_fit["mean"] is not None and forced_fastest is not None:
-    v1 = ("agrees" if forced_fastest > ref_fit["mean"] else "disagrees")
-  else:
-    v1 = "inconclusive"
-  out.append(verdicts.verdict(
-      "(1) memorization is difficult relative to generalization", paper="Badger 2022, abstract",
-      matched=matched_base + "; plain CE stops at its fit, forced memorization runs its budget",
-      measured=(f"plain CE fits in {_pm(ref_fit)} epochs; forced memorization: {censored} of "
-                f"{total} runs (every f) censored at {budget} epochs"),
-      verdict=v1, decide=_decide(v1, "a reference that fits within the budget"), figure=figure,
+  base = (f"same n ({s['noise_train_size']}), model, Adam lr {config.lr}, batch "
+          f"{s['batch_size']}; {budget} epochs; fit = {s['fit_threshold']} training accuracy "
+          "on the labels trained on")
+  out = []
+
+  def add(claim, word, decide, **kw):
+    out.append(verdicts.verdict(claim, paper="Badger 2022, abstract", verdict=word,
+                                decide=decide if word == "inconclusive" else None,
+                                figure="badger2022.png", **kw))
+
+  # (1) memorization is difficult relative to generalization: fit times.
+  ref = summary["reference"]["epochs_to_fit"]
+  forced = [c["epochs_to_fit"] for c in noise.values()]
+  fastest = min((c["mean"] for c in forced if c["mean"] is not None), default=None)
+  add("(1) memorization is difficult relative to generalization",
+      "inconclusive" if ref["censored"] or ref["mean"] is None or fastest is None
+      else "agrees" if fastest > ref["mean"] else "disagrees",
+      "a reference that fits within the budget",
+      matched=base + "; plain CE stops at its fit, forced memorization runs its budget",
+      measured=(f"plain CE fits in {verdicts.fmt(ref)} epochs; forced memorization: "
+                f"{sum(c['censored'] for c in forced)} of {sum(c['n'] for c in forced)} runs "
+                f"(every f) censored at {budget} epochs"),
       departures=(f"{s['model']} on {s['noise_train_size']} {summary['dataset']} examples, Adam "
-                  f"{config.lr}, {budget} epochs; the released code: a CNN on CIFAR-10, Adam 5e-6, "
-                  "2,000 epochs",)))
+                  f"{config.lr}, {budget} epochs; the released code: a CNN on CIFAR-10, Adam "
+                  "5e-6, 2,000 epochs",))
   # (1') adding noise makes memorization easier: final training accuracy at equal epochs.
   clean = noise["1"]
-  rows, easier, harder = [], 0, 0
-  for f, cell in noise.items():
-    if f == "1":
-      continue
-    c = contrast(_with_values(clean["train_accuracy_by_seed"]),
-                 _with_values(cell["train_accuracy_by_seed"]))
-    easier += c["resolved"] and c["difference"] > 0
-    harder += c["resolved"] and c["difference"] < 0
-    rows.append(f"f={f}: {cell['train_accuracy']['mean']:.3f} ({c['difference']:+.3f}"
-                + (f" +- {c['se']:.3f}" if c["se"] is not None else "") + ")")
-  half = noise.get("0.5")
+  noisy = {f: c for f, c in noise.items() if f != "1"}
+  signs = [verdicts.sign(c["train_accuracy"], clean["train_accuracy"]) for c in noisy.values()]
   fit_note = ""
-  if half is not None:
-    a, b = clean["epochs_to_train_accuracy_0.9"], half["epochs_to_train_accuracy_0.9"]
-    if a["mean"] is not None and b["mean"] is not None and a["std"] is not None:
-      se = float(np.sqrt(a["std"] ** 2 / a["n"] + b["std"] ** 2 / b["n"]))
-      within = not verdicts.beyond(b["mean"] - a["mean"], se)
-      fit_note = (f"; epochs to 0.9 training accuracy f=0.5 {_pm(b)} vs clean {_pm(a)}: "
-                  f"difference {b['mean'] - a['mean']:+.1f} +- {se:.1f}, "
-                  + ("within noise" if within else "resolved")
-                  + (" (lower bounds: censored seeds)" if a["is_lower_bound"]
-                     or b["is_lower_bound"] else ""))
-  n_noisy = len(rows)
-  v2 = ("inconclusive" if easier + harder == 0 else "agrees" if easier == n_noisy
-        else "disagrees" if harder == n_noisy else "partly")
-  out.append(verdicts.verdict(
-      "(1') adding noise to the inputs makes memorization easier", paper="Badger 2022, abstract",
-      matched=matched_base + "; inputs x*f + noise*(1-f) in training and held-out sets; "
-              "compared at the end of the budget",
+  if "0.5" in noisy:
+    a, b = noisy["0.5"]["epochs_to_train_accuracy_0.9"], clean["epochs_to_train_accuracy_0.9"]
+    d, se = verdicts.difference(a, b)
+    if d is not None and se is not None:
+      fit_note = (f"; epochs to 0.9 training accuracy f=0.5 {verdicts.fmt(a)} vs clean "
+                  f"{verdicts.fmt(b)}: "
+                  f"{d:+.1f} +- {se:.1f}, "
+                  + ("resolved" if verdicts.beyond(d, se) else "within noise")
+                  + (" (lower bounds)" if a["is_lower_bound"] or b["is_lower_bound"] else ""))
+  add("(1') adding noise to the inputs makes memorization easier",
+      # not verdicts.word: every level counts, resolved either way
+      "agrees" if signs and all(x == 1 for x in signs) else
+      "inconclusive" if all(x == 0 for x in signs) else
+      "disagrees" if all(x == -1 for x in signs) else "partly",
+      "more seeds: no noise level differs from clean by 2 se",
+      matched=base + "; inputs x*f + noise*(1-f) in training and held-out sets; compared at "
+              "the end of the budget",
       measured=(f"final training accuracy, clean (f=1) {clean['train_accuracy']['mean']:.3f}; "
-                + ", ".join(rows) + f" (difference to clean +- se; {easier} of {n_noisy} noisy "
-                f"levels resolved easier, {harder} harder)" + fit_note),
-      verdict=v2, decide=_decide(v2, "more seeds: no noise level differs from clean by 2 se"),
-      figure=figure,
+                + ", ".join(f"f={f}: {c['train_accuracy']['mean']:.3f} ("
+                            f"{_pm_diff(c['train_accuracy'], clean['train_accuracy'])})"
+                            for f, c in noisy.items())
+                + f" (difference to clean +- se; {signs.count(1)} of {len(signs)} noisy levels "
+                f"resolved easier, {signs.count(-1)} harder)" + fit_note),
       departures=("64-dimensional digits: noise inputs are far from orthogonal (CIFAR's 3,072 "
-                  "in the paper)",)))
+                  "in the paper)",))
   # (2) more samples: harder for natural images, easier for random data.
-  size = summary["size"]
   ns = list(size["natural"])
-  parts, signs = [], {}
-  for data, want in (("natural", -1), ("random_inputs", +1), ("random_labels", +1)):
-    c = contrast(_with_values(size[data][ns[0]]["train_accuracy_by_seed"]),
-                 _with_values(size[data][ns[-1]]["train_accuracy_by_seed"]))
-    signs[data] = (0 if not c["resolved"] else 1 if np.sign(c["difference"]) == want else -1)
-    parts.append(f"{data} " + " / ".join(f"{size[data][n]['train_accuracy']['mean']:.3f}"
-                                        for n in ns))
-  natural_ok, random_ok = signs["natural"], min(signs["random_inputs"], signs["random_labels"])
-  v3 = ("agrees" if natural_ok == 1 and random_ok == 1
-        else "disagrees" if natural_ok == -1 and random_ok == -1
-        else "inconclusive" if natural_ok == 0 and random_ok == 0 else "partly")
-  out.append(verdicts.verdict(
-      "(2) more training samples make overfitting easier for random data, harder for natural "
-      "images", paper="Badger 2022, abstract",
+  by = {data: verdicts.sign(size[data][ns[-1]]["train_accuracy"],
+                            size[data][ns[0]]["train_accuracy"]) * want
+        for data, want in (("natural", -1), ("random_inputs", 1), ("random_labels", 1))}
+  add("(2) more training samples make overfitting easier for random data, harder for natural "
+      "images", verdicts.word([by["natural"], min(by["random_inputs"], by["random_labels"])]),
+      "more seeds or sizes",
       matched=f"equal epochs ({budget}) at every n (so more steps at larger n); held-out pool "
               "n..2n-1 of the training split",
-      measured=f"final training accuracy at n = {' / '.join(ns)}: " + "; ".join(parts),
-      verdict=v3, decide=_decide(v3, "more seeds or sizes"), figure=figure,
+      measured=f"final training accuracy at n = {' / '.join(ns)}: " + "; ".join(
+          f"{data} " + " / ".join(f"{size[data][n]['train_accuracy']['mean']:.3f}" for n in ns)
+          for data in by),
       departures=("random labels are memobench's extra; the released code's random data is "
-                  "noise inputs (random_inputs)",)))
+                  "noise inputs (random_inputs)",))
   # (3) stability grows during training (attraction to points of maximal stability).
   stab = summary["stability"]
   first, last = (stab["train"]["ce"]["epoch"][k] for k in (0, -1))
-  grew, signs = [], []
+  signs, rows = [], []
   for measure, name in SHOWN:
     for split in ("train", "untouched"):
       curve = stab[split]["ce"][measure]
-      c = contrast(curve_point(curve, 0), curve_point(curve, -1))
-      signs.append(0 if not c["resolved"] else 1 if c["difference"] < 0 else -1)
-      grew.append(f"{name} {split} {curve['mean'][0]:.2f} -> {curve['mean'][-1]:.2f}")
-  v5 = _word(signs)
-  out.append(verdicts.verdict(
-      "(3) the parameters of a generalizing model are attracted to points of maximal "
-      "stability with respect to its inputs", paper="Badger 2022, abstract",
+      signs.append(verdicts.sign(curve_point(curve, 0), curve_point(curve, -1)))  # +1: falls
+      rows.append(f"{name} {split} {curve['mean'][0]:.2f} -> {curve['mean'][-1]:.2f}")
+  add("(3) the parameters of a generalizing model are attracted to points of maximal "
+      "stability with respect to its inputs", verdicts.word(signs),
+      "more seeds (the change over training is not resolved)",
       matched=f"plain CE trained the whole {budget}-epoch budget (no stop at its fit), "
               "measured at every epoch",
-      measured=f"plain CE, epoch {first:g} -> {last:g}: " + "; ".join(grew)
-               + " (stability = a falling norm)",
-      verdict=v5, decide=_decide(v5, "more seeds (the change over training is not resolved)"),
-      figure=figure, departures=MEASURE_DEPARTURES))
-  # (3') the generalizing model is more stable than a memorizing one, at matched epochs.
-  signs3, rows3 = [], []
-  pairs = [(f"epoch {e}", cells_at["ce"], cells_at["forced_f1"])
-           for e, cells_at in summary["matched_epochs"].items()]
+      measured=(f"plain CE, epoch {first:g} -> {last:g}: " + "; ".join(rows)
+                + " (stability = a falling norm)"),
+      departures=MEASURE_DEPARTURES)
+  # (3') the generalizing model is more stable than a memorizing one, at matched epochs / fit.
   fit = summary["matched_fit"]
+  pairs = [(f"epoch {e}", at["ce"], at["forced_f1"]) for e, at in summary["matched_epochs"].items()]
   pairs.append(("at 0.9 training accuracy", fit["ce"], fit["forced_f1"]))
-  for where, a, b in pairs:
-    if a is None or b is None:
-      continue
+  signs, rows = [], []
+  for where, ce, mem in pairs:
     parts = []
     for measure, name in SHOWN:
       for split in ("train", "untouched"):
-        c = contrast(a[split][measure], b[split][measure])
-        if c["difference"] is None:
+        if None in (ce[split][measure]["mean"], mem[split][measure]["mean"]):
           continue
-        signs3.append(0 if not c["resolved"] else 1 if c["difference"] > 0 else -1)
-        parts.append(f"{name} {split} {a[split][measure]['mean']:.2f} vs "
-                     f"{b[split][measure]['mean']:.2f}")
+        signs.append(verdicts.sign(mem[split][measure], ce[split][measure]))  # +1: CE lower
+        parts.append(f"{name} {split} {ce[split][measure]['mean']:.2f} vs "
+                     f"{mem[split][measure]['mean']:.2f}")
     if parts:
-      rows3.append(f"{where}: " + ", ".join(parts))
-  v4 = _word(signs3)
-  out.append(verdicts.verdict(
-      "(3') the generalizing solution is more stable with respect to its inputs than a "
-      "memorizing one", paper="Badger 2022, abstract (the contrast this reproduction tests)",
+      rows.append(f"{where}: " + ", ".join(parts))
+  add("(3') the generalizing solution is more stable with respect to its inputs than a "
+      "memorizing one", verdicts.word(signs), "more seeds (no comparison resolves it)",
       matched=f"equal epochs ({', '.join(summary['matched_epochs'])}; plain CE and forced "
               "memorization at f=1 both trained the whole budget) and equal fit (each seed's "
               "first epoch at 0.9 training accuracy); on the training inputs and on clean inputs "
               "neither run touched",
-      measured="plain CE vs forced memorization: " + "; ".join(rows3),
-      verdict=v4, decide=_decide(v4, "more seeds (no comparison resolves the difference)"),
-      figure=figure, departures=MEASURE_DEPARTURES + (
+      measured="plain CE vs forced memorization: " + "; ".join(rows),
+      departures=MEASURE_DEPARTURES + (
           "the held-out test inputs are touched by forced memorization (it raises their loss), "
-          "so the untouched set is training-split examples beyond n",)))
+          "so the untouched set is training-split examples beyond n",))
   return out
 
 

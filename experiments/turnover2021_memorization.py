@@ -394,28 +394,6 @@ def summarize(config: Config, records: dict) -> dict:
 # --------------------------------------------------------------------------
 
 
-def _contrast(a: dict, b: dict) -> tuple[float | None, float | None, int]:
-  """(b - a, its Welch standard error, sign resolved beyond 2 se or 0) of two seed stats."""
-  if a["mean"] is None or b["mean"] is None:
-    return None, None, 0
-  diff = b["mean"] - a["mean"]
-  se = (float(np.sqrt(a["std"] ** 2 / a["n"] + b["std"] ** 2 / b["n"]))
-        if a["std"] is not None and b["std"] is not None else None)
-  return diff, se, (0 if not verdicts.beyond(diff, se) else 1 if diff > 0 else -1)
-
-
-def _word(signs: list[int]) -> str:
-  """agrees: every comparison resolved the paper's way; partly: some; disagrees: every one
-  resolved the other way; inconclusive: none resolved."""
-  if signs and all(x == 1 for x in signs):
-    return "agrees"
-  if signs and all(x == -1 for x in signs):
-    return "disagrees"
-  if not signs or all(x == 0 for x in signs):
-    return "inconclusive"
-  return "partly" if any(x == 1 for x in signs) else "disagrees"
-
-
 def _halving(cell: dict) -> str:
   h = cell["loss_halving_step"]
   return "never" if h["mean"] is None else verdicts.fmt(h, 3)
@@ -441,7 +419,8 @@ def verdict_records(summary: dict) -> list[dict]:
   signs, rows = [], []
   for easy, hard in (("real.all", "random.all"), ("partial.clean", "partial.corrupted")):
     a, b = groups[easy], groups[hard]
-    diff, se, sign = _contrast(a["loss_halving_step"], b["loss_halving_step"])
+    diff, se = verdicts.difference(b["loss_halving_step"], a["loss_halving_step"])
+    sign = verdicts.sign(b["loss_halving_step"], a["loss_halving_step"])  # +1: easy halves first
     if b["loss_halving_step"]["mean"] is None and a["loss_halving_step"]["mean"] is not None:
       sign = 1  # the hard group's loss never halves within the budget
     signs.append(sign)
@@ -450,7 +429,7 @@ def verdict_records(summary: dict) -> list[dict]:
   curves = summary["curves"]
   falling = [g for g, c in curves.items() if len(c["loss"]) > 1 and c["loss"][1] < c["loss"][0]]
   together = len(falling) == len(curves)
-  word = _word(signs) if together else ("partly" if any(x == 1 for x in signs) else "disagrees")
+  word = verdicts.word(signs if together else [*signs, -1])
   out.append(verdicts.verdict(
       "(i) easy and difficult examples are optimized simultaneously, easy ones faster",
       paper="arXiv 2112.08798, abstract, finding (i)", matched=matched,
@@ -467,12 +446,9 @@ def verdict_records(summary: dict) -> list[dict]:
         f"every group's mean self-influence is still rising at the last evaluation ({budget}): "
         f"peak_step is the last evaluation in every seed for {', '.join(censored)}")
   else:
-    signs = []
-    for run in ("real", "partial", "random"):
-      _, _, sign = _contrast(groups[f"{run}.difficult"]["peak_step"],
-                             groups[f"{run}.easy"]["peak_step"])
-      signs.append(-sign)  # the paper: easy ones peak first
-    word = _word(signs)
+    word = verdicts.word([verdicts.sign(groups[f"{run}.difficult"]["peak_step"],
+                                        groups[f"{run}.easy"]["peak_step"])  # easy peak first
+                          for run in ("real", "partial", "random")])
     measured = "; ".join(f"{run}: easy peaks at {verdicts.fmt(groups[f'{run}.easy']['peak_step'])}"
                          f", difficult at {verdicts.fmt(groups[f'{run}.difficult']['peak_step'])}"
                          for run in ("real", "partial", "random"))
@@ -490,14 +466,12 @@ def verdict_records(summary: dict) -> list[dict]:
   for k, kinds in removal.items():
     if k == "0":
       continue
-    for other in ("easy", "random"):
-      diff, se, sign = _contrast(kinds["difficult"]["test_accuracy"],
-                                 kinds[other]["test_accuracy"])
-      signs.append(sign)
+    signs += [verdicts.sign(kinds[other]["test_accuracy"], kinds["difficult"]["test_accuracy"])
+              for other in ("easy", "random")]  # +1: removing the difficult ones costs more
     rows.append(f"k = {k}%: difficult {kinds['difficult']['test_accuracy']['mean']:.3f}, easy "
                 f"{kinds['easy']['test_accuracy']['mean']:.3f}, random "
                 f"{kinds['random']['test_accuracy']['mean']:.3f}")
-  word = _word(signs)
+  word = verdicts.word(signs)
   out.append(verdicts.verdict(
       "(ii) for real data, a correct difficult example is more informative than an easy one",
       paper="arXiv 2112.08798, abstract, finding (ii)",

@@ -158,17 +158,6 @@ def test_turnover2021_recorded_summary(recorded):
   assert "evaluation mode" in summary["verdicts"][0]["departures"][0]
 
 
-def test_verdict_words_and_contrasts_known_answers():
-  a = {"mean": 100.0, "std": 10.0, "n": 3}
-  diff, se, sign = t21._contrast(a, {"mean": 150.0, "std": 10.0, "n": 3})
-  assert diff == 50.0 and se == pytest.approx(np.sqrt(200 / 3)) and sign == 1
-  assert t21._contrast(a, {"mean": 110.0, "std": 10.0, "n": 3})[2] == 0  # within 2 se
-  assert t21._contrast(a, {"mean": None, "std": None, "n": 0}) == (None, None, 0)
-  assert t21._word([1, 1]) == "agrees" and t21._word([1, 0]) == "partly"
-  assert t21._word([0, 0]) == "inconclusive" and t21._word([-1, -1]) == "disagrees"
-  assert t21._word([-1, 0]) == "disagrees"
-
-
 def test_a_tracked_runs_last_row_is_its_final_self_influence(tmp_path):
   """In a real run (in-process, 22 steps), turnover.npz's last row is the final score the
   metric reports: the same parameters, measured at the last evaluation."""
