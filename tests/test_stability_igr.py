@@ -167,7 +167,42 @@ def test_divergence_on_identical_datasets_is_exactly_zero():
   rows = trackers[0].rows[0]
   assert len(rows) == 2
   assert all(r["distance"] == 0.0 and r["test_loss_difference"] == 0.0
-             and r["replaced_loss_difference"] == 0.0 for r in rows)
+             and r["replaced_loss_difference"] == 0.0 and r["test_loss_difference_max"] == 0.0
+             and r["shared_loss_difference_max"] == 0.0 for r in rows)
+
+
+def _pair_row(epoch, replaced, test_max=0.0, shared_max=0.0):
+  return {"step": epoch * 10, "epoch": epoch, "replaced_loss_difference": replaced,
+          "test_loss_difference": test_max / 2, "test_loss_difference_max": test_max,
+          "shared_loss_difference_max": shared_max}
+
+
+def test_pooled_lemma22_estimate_and_sup_known_answers():
+  """Lemma 2.2's estimate pools every pair of every seed (mean, SE over pairs) against the
+  base runs' gap (SE over seeds); the sup per pair is over test points, shared training
+  points and z_i (|dCE|), reported as the mean and the max over pairs."""
+  def seed(replaced, test_max, shared_max, gap):
+    return {"pairs": [[_pair_row(1, r, t, m)] for r, t, m in zip(replaced, test_max, shared_max)],
+            "curve": [{"epoch": 1, "step": 10, "train_loss": 0.1, "test_loss": 0.1 + gap}]}
+  cell = {"seeds": [seed([0.1, 0.3], [0.05, 0.5], [0.2, 0.1], 0.10),
+                    seed([0.2, -0.4], [0.05, 0.05], [0.01, 0.02], 0.30)]}
+  out = hardt.pooled(cell, 1)
+  values = np.array([0.1, 0.3, 0.2, -0.4])
+  assert out["pairs"] == 4
+  assert out["lemma22"]["estimate"] == pytest.approx(values.mean())
+  assert out["lemma22"]["se"] == pytest.approx(values.std(ddof=1) / 2)
+  assert out["lemma22"]["gap"]["mean"] == pytest.approx(0.2)
+  se_gap = np.std([0.1, 0.3], ddof=1) / np.sqrt(2)
+  assert out["lemma22"]["se_difference"] == pytest.approx(np.hypot(values.std(ddof=1) / 2, se_gap))
+  assert out["lemma22"]["within_2se"] is True
+  # Per pair: max(test, shared, |replaced|) = 0.2, 0.5, 0.2, 0.4.
+  assert out["sup"]["any"] == {"mean_over_pairs": pytest.approx(1.3 / 4),
+                               "max_over_pairs": pytest.approx(0.5)}
+  assert out["sup"]["replaced"]["max_over_pairs"] == pytest.approx(0.4)  # |-0.4|
+  assert out["sup"]["test"]["max_over_pairs"] == pytest.approx(0.5)
+  # One seed: no standard error of the gap, so no verdict on Lemma 2.2 either way.
+  one = hardt.pooled({"seeds": cell["seeds"][:1]}, 1)
+  assert one["lemma22"]["se_difference"] is None and one["lemma22"]["within_2se"] is None
 
 
 # -- Hardt end to end: the computed-cell kind, preempted and resumed ----------------------------
@@ -199,6 +234,9 @@ def test_hardt2016_stability_sigterm_resume_and_divergence_starts_at_the_first_v
   div = h["divergence"]["0.05"]
   assert div["step"] == list(range(2, 241, 2)) and div["distance"][-1]["mean"] > 0
   assert {"mean", "std", "ci95", "n"} <= set(h["gap_by_epochs"]["1"])
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  assert [v["verdict"] for v in summary["verdicts"]][1] == "inconclusive"  # one seed: no SE
+  assert h["stability"]["0.05"][-1]["pairs"] == 2
   record = json.loads((tmp_path / "cells" / "lr0.05" / "record.json").read_text())["record"]
   assert record["status"] == "budget_exhausted"
   shuffle_key = jax.random.fold_in(prng.run_key(0), prng.SHUFFLE)
