@@ -286,29 +286,80 @@ def test_barrett2021_igr_recorded_quick_run():
   config, records, summary = driver.load_records(barrett.EXPERIMENT, RECORDS)
   igr = summary["igr"]
   # lambda 0 at h0 = 0.5 is the lr 0.5 cell: one training cell.
-  assert [c.key for c in barrett.grid(config)] == ["lr0.5"] and set(records) == {"lr0.5"}
+  assert [c.key for c in barrett.grid(config)] == ["init", "lr0.5"]
+  assert set(records) == {"init", "lr0.5"} and len(records["init"]["sharpness"]) == 1
+  assert summary["initial_sharpness"]["mean"] == records["init"]["sharpness"][0] > 0
   assert set(igr["by_lr"]) == {"0.5"} and set(igr["by_lambda"]) == {"0"}
   assert igr["by_lr"]["0.5"]["implicit_lambda"] == 0.125
   assert igr["by_lambda"]["0"]["total_lambda"] == 0.125
   cell = igr["by_lr"]["0.5"]
-  assert 0 < cell["test_accuracy"]["mean"] <= 1 and cell["grad_norm_sq"]["mean"] > 0
-  assert igr["by_lambda"]["0"]["grad_norm_sq"] == cell["grad_norm_sq"]
-  assert records["lr0.5"]["max_steps"] == 8  # flow time 4 at h = 0.5
+  end = cell["at_flow_time"]
+  assert 0 < end["test_accuracy"]["mean"] <= 1 and end["grad_norm_sq"]["mean"] > 0
+  assert igr["by_lambda"]["0"]["at_flow_time"] == end
+  (run,) = records["lr0.5"]["runs"]
+  assert records["lr0.5"]["max_steps"] == 8 and run["steps"] == 8  # flow time 4 at h = 0.5
+  assert [r["step"] for r in run["trajectory"]] == list(range(1, 9))
+  assert [r["flow_time"] for r in run["trajectory"]] == [0.5 * s for s in range(1, 9)]
+  # The sharpness at every SHARPNESS_EVERY-th evaluation and the last.
+  assert [r["sharpness"] is not None for r in run["trajectory"]] == [True] + [False] * 6 + [True]
+  # Equal loss: the one run is its own target, reached at its last evaluation.
+  assert summary["equal_loss_target"] == run["trajectory"][-1]["train_loss"]
+  assert cell["at_loss"]["reached"] == 1 and cell["at_loss"]["flow_time"]["mean"] == 4.0
+  assert summary["verdicts"] == []  # one cell: nothing to compare
 
 
 def test_barrett2021_igr_cells_and_specs():
   """The explicit cells: the igr objective with lambda, plain GD at h0, the step budget
-  flow_time / h; lambda 0 at h0 shares h0's plain-GD cell; a changed knob changes exactly
-  the configs of the cells that read it."""
+  flow_time / h, no fit stop; lambda 0 at h0 shares h0's plain-GD cell; a changed knob
+  changes exactly the configs of the cells that read it."""
   config = driver.configure(barrett.EXPERIMENT, False, ["train_size=200"])
   cells = {c.key: c for c in barrett.grid(config)}
-  assert list(cells) == ["lr0.1", "lr0.2", "lr0.5", "lr1", "lr0.1_lambda0.05",
-                         "lr0.1_lambda0.125", "lr0.1_lambda0.25"]
-  spec = barrett.cell_spec(cells["lr0.1_lambda0.05"].config)
-  assert (spec.analysis.objective, spec.analysis.igr_lambda) == ("igr", 0.05)
+  assert list(cells) == ["init", "lr0.2", "lr0.5", "lr1", "lr1.2", "lr0.2_lambda0.3",
+                         "lr0.2_lambda1"]
+  spec = barrett.cell_spec(cells["lr0.2_lambda0.3"].config)
+  assert (spec.analysis.objective, spec.analysis.igr_lambda) == ("igr", 0.3)
   assert (spec.optimizer.momentum, spec.optimizer.lr_decay_per_epoch) == (0.0, 1.0)
-  assert spec.budget.batch_size == 200 and spec.budget.max_steps == 1000
-  assert barrett.cell_spec(cells["lr1"].config).budget.max_steps == 100
-  other = {c.key: c for c in barrett.grid(dataclasses.replace(config, lrs=(0.1, 0.2, 0.5, 2.0)))}
+  assert spec.budget.batch_size == 200 and spec.budget.max_steps == 5000
+  assert spec.budget.eval_every_steps == 50
+  assert barrett.cell_spec(cells["lr1.2"].config).budget.max_steps == 834
+  other = {c.key: c for c in barrett.grid(dataclasses.replace(config, lrs=(0.2, 0.5, 2.0)))}
   assert {k for k in cells if k in other and other[k].config == cells[k].config} == {
-      "lr0.1", "lr0.2", "lr0.5", "lr0.1_lambda0.05", "lr0.1_lambda0.125"}
+      "init", "lr0.2", "lr0.5", "lr0.2_lambda0.3", "lr0.2_lambda1"}
+
+
+def test_barrett_equal_loss_and_the_paired_rule():
+  trajectory = [{"train_loss": v, "test_accuracy": a} for v, a in
+                ((2.0, 0.1), (0.5, 0.8), (0.1, 0.9), (0.12, 0.95))]
+  assert barrett.at_loss(trajectory, 0.5)["test_accuracy"] == 0.8  # <=, the first one
+  assert barrett.at_loss(trajectory, 0.11)["test_accuracy"] == 0.9
+  assert barrett.at_loss(trajectory, 0.01) is None
+  a = {"per_seed": {"test_accuracy": [0.90, 0.91], "grad_norm_sq": [1.0, 2.0]}}
+  b = {"per_seed": {"test_accuracy": [0.92, 0.91], "grad_norm_sq": [0.5, 1.0]}}
+  pair = barrett.paired(a, b, "")
+  assert pair["accuracy_difference"] == pytest.approx([0.02, 0.0])
+  assert pair["grad_norm_sq_ratio"] == [0.5, 0.5]
+  assert barrett.rule(pair) == "partly"  # flatter in every seed, not more accurate in every
+  assert barrett.rule({"accuracy_difference": [0.01, 0.02],
+                       "grad_norm_sq_ratio": [0.9, 0.8]}) == "agrees"
+  assert barrett.rule({"accuracy_difference": [-0.01, -0.02],
+                       "grad_norm_sq_ratio": [0.9, 0.8]}) == "disagrees"
+  assert barrett.rule({"accuracy_difference": [0.01, None],
+                       "grad_norm_sq_ratio": [0.9, 0.8]}) == "inconclusive"
+
+
+def test_barrett_top_eigenvalue_matches_the_dense_hessian():
+  """Lanczos' largest Ritz value against eigvalsh of the dense Hessian of a tiny MLP's CE."""
+  from memobench.models import mlp  # pylint: disable=import-outside-toplevel
+  from jax.flatten_util import ravel_pytree  # pylint: disable=import-outside-toplevel
+  module = mlp.MLP(num_classes=3, hidden=(4,))
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(40, 5)), jnp.float32)
+  y = jnp.asarray(rng.integers(0, 3, 40), jnp.int32)
+  params = module.init(jax.random.key(0), x[:1], train=False)["params"]
+  flat, unravel = ravel_pytree(params)  # 5*4 + 4 + 4*3 + 3 = 39 parameters
+  loss = lambda q: jnp.mean(cross_entropy(module.apply({"params": unravel(q)}, x, train=False), y))  # noqa: E731
+  dense = np.linalg.eigvalsh(np.asarray(jax.hessian(loss)(flat), np.float64))
+  got = barrett.top_eigenvalue(module, params, {}, x, y)
+  assert got == pytest.approx(dense[-1], rel=1e-3)
+  assert barrett.grad_norm_sq(module, params, {}, x, y) == pytest.approx(
+      float(jnp.sum(jax.grad(loss)(flat) ** 2)), rel=1e-5)
