@@ -168,11 +168,20 @@ def test_quick_end_to_end(tmp_path):
     assert drop["n"] == 2 and {"mean", "std", "ci95", "censored"} <= set(drop)
     assert cell["final_test_accuracy"]["mean"] > 0.9  # k = 2 at n <= 15 is learned quickly
     curves = cell["curves"]
-    assert len(curves["step"]) == len(curves["loss"]) == len(curves["fourier_gap"]) > 2
-    assert curves["fourier_gap"][0]["mean"] is None  # no movement at step 0: 0 / 0
-    assert curves["fourier_gap"][-1]["mean"] > 1.5  # the learned rows moved most
+    assert len(curves["step"]) == len(curves["loss"]) == len(curves["movement_ratio"]) > 2
+    assert curves["movement_ratio"][0]["mean"] is None  # no movement at step 0: 0 / 0
+    assert curves["movement_ratio"][-1]["mean"] > 1.5  # the learned rows moved most
     assert curves["loss"][-1]["mean"] < curves["loss"][0]["mean"]
+    # n <= 15: the exact population measures; at the end the population is learned too.
+    hidden = cell["hidden_progress"]
+    assert hidden["at_init"]["population_gradient_gap"]["mean"] > 1  # a Fourier gap at init
+    assert 0.3 < hidden["at_init"]["population_accuracy"]["mean"] < 0.7  # chance
+    assert (hidden["at_fraction_of_drop"]["0.9"]["population_accuracy"]["mean"]
+            > hidden["at_init"]["population_accuracy"]["mean"])
+    assert len(curves["population_gradient_gap"]) == len(curves["step"])
+    assert cell["eval_every"] == 5
   assert summary["scaling"]["k2"]["n"] == [10, 15]
+  assert summary["setup"]["optimizer"]["lr"] == 0.1 and summary["setup"]["output"] == "scalar"
   assert "steps to drop" in out.stdout
   # One computed cell per (n, k), each record saved whole (the driver's tests cover resume).
   for key in ("n10_k2", "n15_k2"):
@@ -184,6 +193,8 @@ def test_quick_end_to_end(tmp_path):
     (["seeds=100000"], "seeds=100000: expected in [1, 64]"),
     (["eval_every=1000000000"], "eval_every=1000000000: expected in [1, 100000]"),
     (["max_steps=10", "eval_every=20"], "eval_every=20 exceeds max_steps=10"),
+    (["max_steps=10", "eval_every_k2=11"], "eval_every_k2=11 exceeds max_steps=10"),
+    (["output=logits"], "output=logits: expected one of scalar, margin"),
     (["n_k3=11"], "n=11 has no registered spec parity_n11_k3"),
     (["n_k2=none", "n_k3=none"], "no cells"),
     (["train_data=bogus"], "train_data=bogus: expected one of online, fixed"),
@@ -192,3 +203,61 @@ def test_bad_input_is_one_line_before_anything_trains(assignments, needle):
   with pytest.raises(knobs.KnobError) as e:
     driver.configure(barak.EXPERIMENT, True, assignments)
   assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+# -- the named program's pieces (experiments/programs/parity_online.py) ----------------------
+
+def test_all_inputs_enumerate_the_hypercube():
+  from experiments.programs import parity_online  # pylint: disable=import-outside-toplevel
+  x = parity_online.all_inputs(4)
+  assert x.shape == (16, 4) and set(np.unique(x)) == {-1.0, 1.0}
+  assert len({row.tobytes() for row in x}) == 16
+
+
+def test_hinge_and_uniform_init_known_answers():
+  from experiments.programs import parity_online  # pylint: disable=import-outside-toplevel
+  # label 1 -> t = +1, label 0 -> t = -1: max(0, 1 - t f).
+  np.testing.assert_allclose(parity_online.hinge(jnp.array([2.0, 2.0, -0.5, 0.0]),
+                                                 jnp.array([1, 0, 1, 0])), [0.0, 3.0, 1.5, 1.0])
+  params = {"Dense_0": {"kernel": jnp.zeros((20, 1000)), "bias": jnp.zeros(1000)},
+            "Dense_1": {"kernel": jnp.zeros((1000, 1)), "bias": jnp.zeros(1)}}
+  out = parity_online.uniform_init(params, jax.random.key(0))
+  for name, fan_in in (("Dense_0", 20), ("Dense_1", 1000)):
+    for leaf in ("kernel", "bias"):
+      w = np.asarray(out[name][leaf])
+      assert np.abs(w).max() <= 1 / np.sqrt(fan_in) and w.shape == params[name][leaf].shape
+  kernel = np.asarray(out["Dense_0"]["kernel"])  # U(-b, b): std b / sqrt(3)
+  assert abs(kernel.std() - 1 / np.sqrt(3 * 20)) < 0.01 * (1 / np.sqrt(20))
+  assert np.any(np.asarray(out["Dense_0"]["bias"]) != 0)  # biases drawn, not zero
+
+
+def test_population_measures_equal_a_brute_force_sum_over_every_input():
+  """The exact population loss, accuracy and first-kernel gradient gap of a hand-built
+  1-hidden-layer net, against numpy over all 2^n inputs, with margins on both sides of the
+  hinge's kink (the awkward case: examples beyond the margin contribute no gradient)."""
+  from experiments.programs import parity_online  # pylint: disable=import-outside-toplevel
+  n, width, coords = 6, 5, [1, 4]
+  rng = np.random.default_rng(0)
+  w, b = rng.normal(size=(n, width)), rng.normal(size=width)
+  a, c = rng.normal(size=width), 0.3
+  params = {"Dense_0": {"kernel": jnp.asarray(w, jnp.float32), "bias": jnp.asarray(b, jnp.float32)},
+            "Dense_1": {"kernel": jnp.asarray(a[:, None], jnp.float32),
+                        "bias": jnp.asarray([c], jnp.float32)}}
+
+  def f_of(p, x):
+    h = jax.nn.relu(x[..., 0] @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"])
+    return (h @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"])[..., 0]
+  x_all, y_all = parity_online.population_set(n, coords)
+  got = jax.jit(lambda p: parity_online.population_measures(f_of, p, x_all, y_all, coords))(params)
+  x = parity_online.all_inputs(n).astype(np.float64)
+  t = 2.0 * parity.label_of(x, coords) - 1.0
+  pre = x @ w + b
+  f = np.maximum(pre, 0) @ a + c
+  active = t * f < 1
+  assert 0 < active.mean() < 1  # both sides of the kink
+  grad = (((-t * active)[:, None] * (pre > 0) * a)[:, None, :] * x[:, :, None]).mean(0)
+  expected_gap = parity.coordinate_mass_ratio(grad, coords)
+  np.testing.assert_allclose(float(got["population_loss"]), np.maximum(0, 1 - t * f).mean(),
+                             rtol=1e-5)
+  assert float(got["population_accuracy"]) == pytest.approx(((f > 0) == (t > 0)).mean())
+  np.testing.assert_allclose(float(got["population_gradient_gap"]), expected_gap, rtol=1e-4)
