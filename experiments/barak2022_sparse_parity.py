@@ -362,10 +362,7 @@ def verdicts_of(config: Config, parity_cells: dict, scale: dict) -> list[dict]:
   # (ii) n^O(k): the log-log slope of steps to drop on n, larger for k = 3 than for k = 2.
   if "k2" in scale and "k3" in scale:
     s2, s3 = scale["k2"]["slope"], scale["k3"]["slope"]
-    def se(c):
-      return c["std"] / np.sqrt(c["n"]) if c["std"] is not None else None
-    resolved = (None not in (se(s2), se(s3), s2["mean"], s3["mean"])
-                and s3["mean"] - s2["mean"] > 2 * float(np.hypot(se(s2), se(s3))))
+    resolved = verdicts.sign(s3, s2) == 1
     positive = None not in (s2["mean"], s3["mean"]) and s2["mean"] > 0 and s3["mean"] > 0
     out.append(verdicts.verdict(
         "SGD needs n^O(k) steps: the steps to the drop grow polynomially in n, with an "

@@ -372,11 +372,10 @@ def pooled(cell: dict[str, Any], epoch: int) -> dict[str, Any]:
   base = [s["curve"][epoch_row(s["curve"], epoch)] for s in cell["seeds"]]
   replaced = np.array([r["replaced_loss_difference"] for r in rows], np.float64)
   gap = leaderboard.summarize(r["test_loss"] - r["train_loss"] for r in base)
-  estimate = float(np.mean(replaced))
-  se = float(np.std(replaced, ddof=1) / np.sqrt(len(replaced))) if len(replaced) > 1 else None
-  gap_se = gap["std"] / np.sqrt(gap["n"]) if gap["std"] is not None else None
-  difference = estimate - gap["mean"]
-  se_difference = (None if se is None or gap_se is None else float(np.hypot(se, gap_se)))
+  pairs = leaderboard.summarize(replaced.tolist())
+  estimate = pairs["mean"]
+  se = pairs["std"] / np.sqrt(pairs["n"]) if pairs["std"] is not None else None
+  difference, se_difference = verdicts.difference(pairs, gap)
   per_pair = {
       "test": [r["test_loss_difference_max"] for r in rows],
       "shared": [r["shared_loss_difference_max"] for r in rows],
@@ -422,17 +421,9 @@ def verdicts_of(config: Config, div: dict, gaps: dict, stability: dict) -> list[
            for k in keys]
   v3 = "agrees" if all(below) else "inconclusive"
   # 4. Train faster, generalize better: the gap grows with training length (beyond 2 SE).
-  trend = {}
-  for k in keys:
-    g = gaps[k]["loss"]
-    first, final = g[min(g, key=int)], g[max(g, key=int)]
-    se = np.hypot(*(c["std"] / np.sqrt(c["n"]) if c["std"] is not None else np.nan
-                    for c in (first, final)))
-    diff = final["mean"] - first["mean"]
-    trend[k] = 1 if diff > 2 * se else -1 if diff < -2 * se else 0
-  v4 = ("agrees" if all(t == 1 for t in trend.values())
-        else "disagrees" if all(t == -1 for t in trend.values())
-        else "partly" if any(t == 1 for t in trend.values()) else "inconclusive")
+  trend = {k: verdicts.sign(g[max(g, key=int)], g[min(g, key=int)])
+           for k, g in ((k, gaps[k]["loss"]) for k in keys)}
+  v4 = verdicts.word(list(trend.values()))
   lr_text = ", ".join(f"lr {k}" for k in keys)
   departures = ("the measured gap's SE is over seeds only: the fixed 360-example test set's "
                 "own sampling error is not in it",
@@ -469,7 +460,8 @@ def verdicts_of(config: Config, div: dict, gaps: dict, stability: dict) -> list[
               f"{last[k]['lemma22']['se'] or 0:.4f} (SE), gap {verdicts.fmt(last[k]['lemma22']['gap'])}"
               + (f", beyond 2 SE at epochs {outside[k]}" if outside[k] else "") for k in keys),
           verdict=v2, departures=departures,
-          decide=None if v2 != "inconclusive" else "two or more seeds (a standard error)"),
+          decide=None if v2 != "inconclusive" else "two or more seeds (a standard error)",
+          figure="stability.png"),
       verdicts.verdict(
           "the generalization gap is at most the uniform stability, a sup over z and over "
           "neighbouring datasets of the loss change (Theorem 2.2: a bound)",
