@@ -120,6 +120,46 @@ def test_huh2023_recorded_summary(recorded):
   assert init["gram_effective_rank"]["1"]["mean"] <= init["effective_rank"]["1"]["mean"]
   over = summary["overparameterization"]["digits"]
   assert set(over) == {"1", "2"} and 0.1 < over["2"]["test_accuracy"]["mean"] <= 1.0
+  for cell in over.values():  # each d at the grid's rate of lowest training loss
+    assert set(cell["grid"]) == {"0.1", "0.01"} and cell["lr"] in (0.1, 0.01)
+    losses = {float(lr): g["train_loss"]["mean"] for lr, g in cell["grid"].items()}
+    assert cell["lr"] == min(losses, key=losses.get)
+  words = [v["verdict"] for v in summary["verdicts"]]
+  assert len(words) == 3 and set(words) <= {"agrees", "partly", "inconclusive", "disagrees"}
+  assert "gram_entropy" in summary["verdicts"][0]["measured"].split(";")[0]  # the authors' form first
+
+
+def _run(train_loss, test_accuracy, status="budget_exhausted"):
+  ranks = {form: 1.0 for form in huh2023_low_rank.FORMS}
+  return {"metrics": {"train_loss": train_loss, "test_accuracy": test_accuracy,
+                      "train_accuracy": 1.0 if train_loss is not None else 0.1,
+                      "steps_to_fit": None},
+          "run": {"status": status}, "memorization": {"effective_rank": ranks}}
+
+
+def test_each_expansion_is_compared_at_its_lowest_training_loss_never_a_diverged_rate():
+  config = huh2023_low_rank.Config(overparam_lrs=(0.1, 0.03, 0.01))
+  key = lambda lr: huh2023_low_rank.overparam_key("digits", 4, lr)  # noqa: E731
+  records = {key(0.1): [_run(0.001, 0.9), _run(None, 0.1, "diverged")],  # lowest, but diverged
+             key(0.03): [_run(0.01, 0.95), _run(0.02, 0.97)],
+             key(0.01): [_run(0.05, 0.99), _run(0.05, 0.99)]}
+  cell = huh2023_low_rank.overparam_cell(config, records, "digits", 4)
+  assert cell["lr"] == 0.03 and not cell["lr_at_grid_edge"]
+  assert cell["test_accuracy"]["values"] == [0.95, 0.97] and cell["grid"]["0.1"]["diverged"] == 1
+  every = {k: [_run(None, 0.1, "diverged")] for k in records}
+  assert huh2023_low_rank.overparam_cell(config, every, "digits", 4)["lr"] is None
+
+
+def test_a_form_falls_with_depth_only_when_monotone_enough_and_resolved():
+  cell = lambda mean, std=0.01: {"mean": mean, "std": std, "n": 3}  # noqa: E731
+  falls = {"f": {"1": cell(2.0), "2": cell(2.1), "4": cell(1.8), "8": cell(1.7)}}  # rho -0.8
+  assert huh2023_low_rank._falls(falls, [1, 2, 4, 8], "f") == 1
+  noisy = {"f": {"1": cell(2.0, 0.5), "2": cell(1.9), "4": cell(1.8), "8": cell(1.7, 0.5)}}
+  assert huh2023_low_rank._falls(noisy, [1, 2, 4, 8], "f") == 0  # monotone, within noise
+  rises = {"f": {"1": cell(1.0), "2": cell(1.1), "4": cell(1.2), "8": cell(1.3)}}
+  assert huh2023_low_rank._falls(rises, [1, 2, 4, 8], "f") == -1
+  flat = {"f": {"1": cell(1.0), "2": cell(1.5), "4": cell(0.5), "8": cell(1.3)}}
+  assert huh2023_low_rank._falls(flat, [1, 2, 4, 8], "f") == 0
 
 
 def test_init_ranks_are_those_of_the_runs_initial_parameters(recorded):
