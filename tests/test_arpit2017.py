@@ -149,8 +149,10 @@ def test_randinput_replaces_a_nested_fraction_of_inputs_by_gaussian_noise():
 
 
 def test_arpit2017_memorization_on_recorded_cells():
-  """The --quick run's recorded cells (digits: clean and random labels, 20 steps, 4 runs
-  per easy-example replicate), summarized in-process."""
+  """The --quick run's recorded cells (digits: clean and random labels, 2 epochs on 1,000
+  examples with 437 held out for validation; 4 runs per easy-example replicate),
+  summarized in-process."""
+  from experiments.programs import validated_runs  # pylint: disable=import-outside-toplevel
   _, config, records, summary = recorded("arpit2017_memorization")
   assert set(records) == {"noise_clean", "noise_randlabels", "easy_real", "easy_random_labels"}
   easy = summary["easy_examples"]
@@ -160,14 +162,125 @@ def test_arpit2017_memorization_on_recorded_cells():
   assert easy["random_labels"]["never_misclassified"]["mean"] < 0.05
   assert easy["real"]["never_misclassified"]["n"] == 1
   assert len(records["easy_real"]["rates"][0]) == 1437          # one rate per training example
-  gini = summary["loss_sensitivity_gini"]
-  assert set(gini) == {"real", "random"} and 0 < gini["random"]["mean"] < 1
-  assert set(summary["loss_sensitivity_per_class"]["real"]) == {str(c) for c in range(10)}
+  # Every sweep run: the first 1,000 examples, exactly 2 epochs, evaluated after each.
+  assert summary["train_examples"] == 1000 and summary["validation_examples"] == 437
+  (run,) = records["noise_randlabels"]["runs"]
+  assert run["curve"]["epoch"] == [1.0, 2.0] and run["status"] == "budget_exhausted"
+  assert "dataset.train_size=1000" in records["noise_randlabels"]["overrides"]
+  # Early stopping reads the test accuracy at the best validation epoch, not the best test.
+  cell = summary["noise_fraction"]["labels"]["1"]
+  stop = validated_runs.early_stopped(run["curve"])
+  assert cell["test_accuracy_early_stopped"]["mean"] == stop["test_accuracy"]
+  assert cell["early_stopped_epoch"]["mean"] == stop["epoch"]
+  assert cell["test_accuracy_max_over_training"]["mean"] == max(run["curve"]["test_accuracy"])
+  assert cell["test_accuracy_final"]["mean"] == run["curve"]["test_accuracy"][-1]
   noise = summary["noise_fraction"]
   assert set(noise["labels"]) == {"0", "1"} and set(noise["inputs"]) == {"0"}
-  assert noise["labels"]["0"]["val_accuracy"]["mean"] > noise["labels"]["1"]["val_accuracy"]["mean"]
+  assert (noise["labels"]["0"]["test_accuracy_early_stopped"]["mean"]
+          > noise["labels"]["1"]["test_accuracy_early_stopped"]["mean"])
+  gini = summary["loss_sensitivity_gini"]
+  assert set(gini) == {"real", "random"} and 0 < gini["random"]["mean"] < gini["real"]["mean"] < 1
+  # Matched epochs: both runs have a Gini at the same two epochs.
+  by_epoch = summary["loss_sensitivity_gini_by_epoch"]
+  assert [e["epoch"] for e in by_epoch["real"]] == [e["epoch"] for e in by_epoch["random"]] == [
+      1.0, 2.0]
+  assert set(summary["loss_sensitivity_per_class"]["real"]) == {str(c) for c in range(10)}
   assert 0 <= summary["csr"]["final"]["real"]["mean"] <= 1
-  assert len(summary["csr"]["over_training"]["real"]) == 2     # evaluations at steps 10, 20
+  assert len(summary["csr"]["over_training"]["real"]) == 2     # after epochs 1 and 2
   # Capacity at the default width is the noise cell itself.
   assert summary["capacity"]["clean"]["512"] == noise["labels"]["0"]
-  assert config.quick and summary["epochs"] is None
+  # One seed resolves nothing: every verdict says what would decide it.
+  assert {v["verdict"] for v in summary["verdicts"]} == {"inconclusive"}
+  assert all(v["decide"] for v in summary["verdicts"]) and config.quick
+
+
+def test_arpit2017_memorization_bad_validation_is_one_failure(tmp_path):
+  """A validation split that leaves less than a batch to train on: one line, exit 1,
+  before anything trains."""
+  from experiments import arpit2017_memorization as m, driver  # pylint: disable=import-outside-toplevel
+  config = driver.configure(m.EXPERIMENT, True, ["validation=1400"])
+  with pytest.raises(driver.Failure, match="leaves 37 of the 1437 training examples") as e:
+    driver.run_experiment(m.EXPERIMENT, config, driver.Options(str(tmp_path)))
+  assert e.value.code == 1 and not (tmp_path / "cells" / "noise_clean").exists()
+
+
+def test_early_stopping_picks_the_best_validation_epoch_earliest_of_ties():
+  from experiments.programs import validated_runs  # pylint: disable=import-outside-toplevel
+  curve = {"step": [10, 20, 30, 40], "epoch": [1.0, 2.0, 3.0, 4.0],
+           "validation_accuracy": [0.5, 0.8, None, 0.8], "test_accuracy": [0.4, 0.7, 0.9, 0.75]}
+  # The highest validation accuracy (0.8) first at step 20: its test accuracy, never the
+  # test split's own maximum (0.9, at an evaluation without a validation accuracy).
+  assert validated_runs.early_stopped(curve) == {
+      "step": 20, "epoch": 2.0, "validation_accuracy": 0.8, "test_accuracy": 0.7}
+  assert validated_runs.early_stopped({**curve, "validation_accuracy": [None] * 4}) is None
+  assert validated_runs.early_stopped({**curve, "validation_accuracy": []}) is None
+
+
+def test_the_validation_split_is_the_training_examples_beyond_train_size_true_labels():
+  from experiments.programs import validated_runs  # pylint: disable=import-outside-toplevel
+  from memobench.data import datasets  # pylint: disable=import-outside-toplevel
+  spec = catalogue.get("digits_randlabels")
+  spec = dataclasses.replace(spec, dataset=dataclasses.replace(spec.dataset, train_size=1000))
+  x, y = validated_runs.validation_split(spec)
+  full = datasets.load(dataclasses.replace(spec.dataset, train_size=None))
+  assert len(y) == full.num_train - 1000 == 437
+  np.testing.assert_array_equal(x, full.x_train[1000:])
+  np.testing.assert_array_equal(y, full.y_train[1000:])      # true labels, not randomized
+  train = workload.resolve(spec).corrupted_data(0)
+  assert train.x_train.shape[0] == 1000                       # disjoint from the training set
+
+
+def test_validation_accuracy_by_hand_and_on_the_training_set_equals_train_accuracy():
+  from experiments.programs import validated_runs  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(3)
+  x = rng.normal(size=(1100, 2, 2)).astype(np.float32)       # more than one chunk (1024)
+  y = rng.integers(0, 3, 1100)
+  module = _Linear(3)
+  params = module.init(jax.random.key(1), jnp.zeros((1, 2, 2)), train=False)["params"]
+  logits = x.reshape(1100, 4) @ np.asarray(params["Dense_0"]["kernel"]) + np.asarray(
+      params["Dense_0"]["bias"])
+  assert validated_runs.accuracy(module, params, {}, x, y) == pytest.approx(
+      np.mean(logits.argmax(1) == y), abs=1e-12)
+  # Two vmapped seeds of 2 epochs whose "validation split" is their own clean training
+  # set: its accuracy is the loop's training accuracy at every evaluation.
+  spec, _ = specs.with_overrides(catalogue.get("digits_clean"), [
+      "dataset.train_size=1000", "budget.max_epochs=2", "budget.eval_every_steps=15",
+      "analysis.dynamics=false", "analysis.effective_rank=false"])
+  w = workload.resolve(spec, stops_on_fit=False)
+  data = w.corrupted_data(0)
+  records = validated_runs.train(w, [0, 1], (np.asarray(data.x_train), np.asarray(data.y_train)),
+                                 vmap="true")
+  for r in records:
+    assert r["curve"]["step"] == [15, 30] and r["status"] == "budget_exhausted"
+    assert r["curve"]["validation_accuracy"] == r["curve"]["train_accuracy"]
+    assert r["train_examples"] == 1000 and r["vmapped_seeds"] == [0, 1]
+  assert records[0]["curve"]["train_accuracy"] != records[1]["curve"]["train_accuracy"]
+
+
+def test_saturation_width_is_the_smallest_width_within_two_standard_errors_of_the_best():
+  from experiments import arpit2017_memorization as m  # pylint: disable=import-outside-toplevel
+  def cell(mean, std):
+    return {"test_accuracy_early_stopped": {"mean": mean, "std": std, "n": 3}}
+  # se of a difference at std 0.01, n 3: 0.0082; 2 se 0.016.
+  widths = {"32": cell(0.90, 0.01), "128": cell(0.93, 0.01), "512": cell(0.94, 0.01)}
+  assert m.saturation_width(widths) == 128
+  assert m.saturation_width({**widths, "32": cell(0.93, 0.01)}) == 32
+  assert m.saturation_width({**widths, "512": cell(0.96, 0.01)}) == 512
+  assert m.saturation_width({"32": cell(None, None)}) is None
+  assert m.compare(cell(0.9, None)["test_accuracy_early_stopped"],
+                   cell(0.5, None)["test_accuracy_early_stopped"]) == "unresolved"  # one seed
+
+
+def test_verdict_words_and_the_standard_error_of_a_difference():
+  from experiments import arpit2017_memorization as m, verdicts  # pylint: disable=import-outside-toplevel
+  d, se = verdicts.difference({"mean": 0.9, "std": 0.03, "n": 3}, {"mean": 0.8, "std": 0.04, "n": 4})
+  assert d == pytest.approx(0.1) and se == pytest.approx((0.03 ** 2 / 3 + 0.04 ** 2 / 4) ** 0.5)
+  assert verdicts.difference({"mean": 0.9, "std": None, "n": 1},
+                             {"mean": 0.8, "std": 0.0, "n": 3}) == (pytest.approx(0.1), None)
+  assert verdicts.difference({"mean": None}, {"mean": 0.8}) == (None, None)
+  assert m.word([True, True], [False, False]) == "agrees"
+  assert m.word([True, True], [False, False], also=False) == "partly"
+  assert m.word([True, False], [False, False]) == "partly"
+  assert m.word([True, False], [False, True]) == "disagrees"
+  assert m.word([False, False], [False, False]) == "inconclusive"
+  assert m.word([], []) == "inconclusive"
