@@ -152,9 +152,9 @@ def check(config: Config) -> None:
   if config.train_size + config.positions > total:
     raise knobs.KnobError(
         f"train_size={config.train_size}, positions={config.positions}: {config.dataset} has "
-        f"{total} training examples, and the {total - config.train_size} beyond train_size "
-        f"(the pool of fresh examples) must hold positions={config.positions}; "
-        f"expected train_size <= {total - config.positions}")
+        f"{total} training examples, and those beyond train_size (the pool of fresh "
+        f"examples, {max(total - config.train_size, 0)} here) must hold "
+        f"positions={config.positions}; expected train_size <= {total - config.positions}")
 
 
 def eval_interval(config) -> int:
