@@ -658,8 +658,6 @@ def report(config: Config, summary: dict) -> str:
     lines.append(f"  vs {kind} noise fraction: {cells(row)}")
   for label, row in summary["capacity"].items():
     lines.append(f"  vs width ({label}): {cells(row)}")
-  for v in summary["verdicts"]:
-    lines.append(f"{v['verdict']:12s} {v['claim']}")
   return "\n".join(lines)
 
 

@@ -629,8 +629,6 @@ def report(config: Config, summary: dict) -> str:
       g, j = curve["input_gradient_norm"]["mean"], curve["logit_jacobian_norm"]["mean"]
       lines.append(f"stability {split:9s} {label:10s} ||dL/dx|| {g[0]:.3f} -> {g[-1]:.3f}  "
                    f"||df/dx||_F {j[0]:.2f} -> {j[-1]:.2f}")
-  for v in summary["verdicts"]:
-    lines.append(f"{v['verdict'].upper():12s} {v['claim']}: {v['measured']}")
   return "\n".join(lines)
 
 

@@ -599,7 +599,6 @@ def report(config: Config, summary: dict[str, Any]) -> str:
     slope = s["slope"]["mean"]
     lines.append(f"{k}: log-log slope of steps to drop on n "
                  + ("n/a" if slope is None else f"{slope:.2f}"))
-  lines += [f"{v['verdict']:12s} {v['claim'][:90]}" for v in summary["verdicts"]]
   return "\n".join(lines)
 
 

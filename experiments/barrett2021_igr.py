@@ -182,12 +182,9 @@ def top_eigenvalue(module, params, model_state, x, y, seed: int = 0) -> float:
   """The top Hessian eigenvalue of the mean training CE (LANCZOS_ITERS Lanczos steps; the
   largest Ritz value, as metrics/sharpness.py computes it)."""
   import jax  # pylint: disable=import-outside-toplevel
+  from memobench.metrics import batch_hessian  # pylint: disable=import-outside-toplevel
   alphas, betas = _programs(module)[1](params, model_state, x, y, jax.random.key(seed))
-  alphas, betas = np.asarray(alphas, np.float64), np.asarray(betas, np.float64)
-  zero = np.flatnonzero(betas[:-1] == 0.0)
-  m = int(zero[0]) + 1 if zero.size else len(alphas)
-  t = np.diag(alphas[:m]) + np.diag(betas[:m - 1], 1) + np.diag(betas[:m - 1], -1)
-  return float(np.linalg.eigvalsh(t)[-1])
+  return batch_hessian.top_ritz_value(np.asarray(alphas), np.asarray(betas))
 
 
 class Trajectory:
@@ -515,7 +512,6 @@ def report(config: Config, summary: dict[str, Any]) -> str:
                    f"{hit['test_accuracy']['mean'] or 0:.4f}, ||grad||^2 "
                    f"{hit['grad_norm_sq']['mean'] or 0:.3g}; max h*lambda_max "
                    f"{v['max_edge']['mean'] or 0:.2f}")
-  lines += [f"{v['verdict']:12s} {v['claim'][:100]}" for v in summary["verdicts"]]
   return "\n".join(lines)
 
 

@@ -36,7 +36,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from experiments import cells as cells_lib, knobs
+from experiments import cells as cells_lib, knobs, verdicts
 from experiments.cells import ComputedCell, SpecCell
 from memobench import cli, results
 
@@ -500,3 +500,5 @@ def main(experiment: Experiment, argv: list[str] | None = None) -> None:
     cli.fail(program, str(e), e.code)
   if summary is not None and experiment.report is not None:
     print(experiment.report(config, summary))
+  if summary is not None:
+    print("\n".join(verdicts.lines(summary)))

@@ -573,7 +573,6 @@ def report(config: Config, summary: dict[str, Any]) -> str:
         f"{d['distance'][-1]['mean']:.4g}; test |dCE| last {d['test_loss_difference'][-1]['mean']:.4g}; "
         f"replaced-example dCE last {d['replaced_loss_difference'][-1]['mean']:.4g}; gap by epochs "
         + ", ".join(f"{e}: {c['mean']:.4f}" for e, c in h["gap_by_epochs_by_lr"][key]["loss"].items()))
-  lines += [f"{v['verdict']:12s} {v['claim'][:90]}" for v in summary["verdicts"]]
   return "\n".join(lines)
 
 

@@ -454,8 +454,6 @@ def report(config: Config, summary: dict) -> str:
         f"d={d}: every lr diverged" if c["lr"] is None else
         f"d={d}: {_m(c['test_accuracy'])} ({_m(c['gram_entropy'])}) at lr {c['lr']:g}"
         for d, c in by_d.items()))
-  for v in summary["verdicts"]:
-    lines.append(f"{v['verdict'].upper():12s} {v['claim']}")
   return "\n".join(lines)
 
 

@@ -508,8 +508,6 @@ def report(config: Config, summary: dict) -> str:
   for run, by in summary["train_accuracy_by_mask"].items():
     lines.append(f"{run:8s} training accuracy: eval mode {by['eval_mode']['mean']:.3f}, own mask "
                  f"{by['own_mask']['mean']:.3f}, flipped mask {by['flipped_mask']['mean']:.3f}")
-  for v in summary["verdicts"]:
-    lines.append(f"{v['verdict'].upper():12s} {v['claim']}: {v['measured']}")
   return "\n".join(lines)
 
 

@@ -84,3 +84,8 @@ def sign(a: dict[str, Any], b: dict[str, Any], k: float = 2.0) -> int:
   """+1 / -1: the mean of a is above / below b's beyond k standard errors; 0: not resolved."""
   d, se = difference(a, b)
   return 0 if not beyond(d, se, k) else 1 if d > 0 else -1
+
+
+def lines(summary: dict[str, Any]) -> list[str]:
+  """The printed table's verdict lines (the driver prints them after an experiment's report)."""
+  return [f"{v['verdict'].upper():12s} {v['claim']}" for v in summary.get("verdicts", [])]

@@ -29,3 +29,9 @@ def test_sign_is_resolved_only_beyond_two_standard_errors():
     ([-1, -1], "disagrees"), ([0, 0], "inconclusive"), ([], "inconclusive")])
 def test_word_of_several_comparisons(signs, word):
   assert verdicts.word(signs) == word
+
+
+def test_the_printed_verdict_lines_name_each_verdict_and_claim():
+  v = verdicts.verdict("the claim", paper="P", matched="m", measured="x", verdict="partly")
+  assert verdicts.lines({"verdicts": [v]}) == ["PARTLY       the claim"]
+  assert verdicts.lines({"no verdicts yet": 1}) == []
