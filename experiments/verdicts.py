@@ -80,6 +80,12 @@ def word(signs: list[int]) -> str:
   return "disagrees" if any(x == -1 for x in signs) else "inconclusive"
 
 
+def constant(value: float) -> dict[str, Any]:
+  """A known value (a paper's prediction, zero) as a summarize cell without error, so that
+  difference / sign compare a statistic with it: sign(stat, constant(0.5))."""
+  return {"mean": value, "std": 0.0, "n": 1}
+
+
 def sign(a: dict[str, Any], b: dict[str, Any], k: float = 2.0) -> int:
   """+1 / -1: the mean of a is above / below b's beyond k standard errors; 0: not resolved."""
   d, se = difference(a, b)

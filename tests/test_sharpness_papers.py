@@ -65,6 +65,78 @@ def test_eps_sharpness_of_a_rank_one_quadratic_away_from_its_minimum():
   out = eps_sharpness.eps_sharpness(f, x, eps, max_iters=30, key=KEY)
   assert out["loss"] == pytest.approx(loss, rel=1e-5)
   assert out["sharpness"] == pytest.approx(_phi(expected, loss), rel=1e-4)
+  # The first-order term: sum_i b_i |g_i|, g = u (u.d); here the corner is the maximizer.
+  first_order = np.sum(b * np.abs(u * np.dot(u, d)))
+  assert out["first_order"] == pytest.approx(first_order, rel=1e-4)
+  assert out["first_order_sharpness"] == pytest.approx(100 * first_order / (1 + loss), rel=1e-4)
+  assert out["corner_loss"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_eps_sharpness_finds_an_interior_maximum_that_the_corner_misses():
+  # Separable, curvature of both signs: f(x + t) = sum_i g_i t_i + k_i t_i^2 / 2. Where k_i < 0
+  # and |g_i / k_i| < b_i the coordinate's maximum is inside the box (g_i^2 / (2 |k_i|)), below
+  # which the gradient's corner falls; where k_i > 0 it is the corner b_i |g_i| + k_i b_i^2 / 2.
+  rng = np.random.default_rng(3)
+  n, eps = 24, 0.1
+  x0 = rng.normal(size=n)
+  b = eps * (np.abs(x0) + 1)
+  g = rng.choice([-1.0, 1.0], n) * rng.uniform(0.5, 1.0, n)
+  k = np.where(np.arange(n) % 2 == 0, -4 * np.abs(g) / b, rng.uniform(0.5, 2.0, n))
+  xj, gj, kj = (jnp.asarray(a, jnp.float32) for a in (x0, g, k))
+  f = lambda w: 1.0 + jnp.sum(gj * (w - xj) + 0.5 * kj * (w - xj) ** 2)
+  inside = k < 0  # t* = g / |k| = b / 4 sign(g): inside the box
+  exact = 1.0 + np.sum(np.where(inside, g ** 2 / (2 * np.abs(k)), b * np.abs(g) + 0.5 * k * b ** 2))
+  at_corner = 1.0 + np.sum(b * np.abs(g) + 0.5 * k * b ** 2)
+  out = eps_sharpness.eps_sharpness(f, xj, eps, max_iters=30, key=KEY)
+  assert out["loss"] == pytest.approx(1.0, rel=1e-6)
+  assert out["corner_loss"] == pytest.approx(at_corner, rel=1e-5) and at_corner < exact - 0.1
+  assert out["max_loss"] == pytest.approx(exact, rel=1e-4)
+  assert out["sharpness"] == pytest.approx(_phi(exact, 1.0), rel=1e-3)
+  assert out["sharpness"] > out["corner_sharpness"] and out["best_start"] != "x"
+  assert [s["start"] for s in out["starts"]] == ["corner", "random0", "random1"]
+
+
+def test_eps_sharpness_at_a_flat_converged_point_is_never_below_a_feasible_point():
+  # A small MLP trained to a near-zero loss (a flat point: tiny gradient, small curvature), where
+  # a few L-BFGS-B iterations from a random start stay far below the box's corners. The reported
+  # max must be at least f at the gradient's corner, at random vertices and at random points of
+  # the box, each evaluated here independently of the maximizer.
+  import optax  # pylint: disable=import-outside-toplevel
+  module = mlp.MLP(3, (32,))
+  x = jax.random.normal(jax.random.key(4), (48, 6))
+  y = jnp.arange(48) % 3
+  params = module.init(jax.random.key(5), x, train=False)["params"]
+  loss_fn = lambda p: losses.mean_cross_entropy(module.apply({"params": p}, x, train=False), y)
+  opt = optax.adam(1e-2)
+
+  @jax.jit
+  def step(p, s):
+    grads = jax.grad(loss_fn)(p)
+    updates, s = opt.update(grads, s)
+    return optax.apply_updates(p, updates), s
+
+  state = opt.init(params)
+  for _ in range(600):
+    params, state = step(params, state)
+  assert float(loss_fn(params)) < 1e-2  # converged: every example fitted with margin
+  eps = 1e-3
+  out = eps_sharpness.eps_sharpness(loss_fn, params, eps, max_iters=3, key=KEY, random_starts=1)
+  flat, unravel = ravel_pytree(params)
+  f = jax.jit(lambda w: loss_fn(unravel(w)))
+  b = eps * (np.abs(np.asarray(flat, np.float64)) + 1)
+  grad = np.asarray(jax.grad(f)(flat), np.float64)
+  corner = np.where(grad < 0, -1.0, 1.0) * b
+  rng = np.random.default_rng(6)
+  points = ([corner] + [rng.choice([-1.0, 1.0], b.shape) * b for _ in range(50)]
+            + [rng.uniform(-1, 1, b.shape) * b for _ in range(50)])
+  values = [float(f(jnp.asarray(flat + p, jnp.float32))) for p in points]
+  assert out["corner_loss"] == pytest.approx(values[0], rel=1e-5)
+  assert out["max_loss"] >= max(values) * (1 - 1e-6)
+  assert out["sharpness"] >= out["corner_sharpness"] > 0
+  # What the max over starts is for: the random start's own run alone stays below the corner.
+  random_run = next(s for s in out["starts"] if s["start"] == "random0")
+  assert random_run["max_loss"] < values[0]
+  assert out["first_order"] == pytest.approx(np.sum(b * np.abs(grad)), rel=1e-3)
 
 
 def test_projected_form_with_the_identity_equals_the_full_form_and_a_scaled_A_its_own_box():
@@ -99,7 +171,8 @@ def test_eps_sharpness_through_a_run_is_a_result_section(tmp_path):
   assert section["eps"] == 1e-3 and section["examples"] == 64 and section["max_iters"] == 3
   assert section["projected"]["dim"] == 10 and section["full"]["dim"] is None
   for form in ("full", "projected"):
-    assert section[form]["sharpness"] > 0 and 1 <= section[form]["iterations"] <= 3
+    assert section[form]["sharpness"] > 0
+    assert 1 <= section[form]["iterations"] <= 3 * (1 + section["random_starts"])  # per start
   schemas.validate(json.loads((tmp_path / "result.json").read_text()), "result")
   with pytest.raises(specs.SpecError, match="eps_sharpness_eps must be positive"):
     from memobench import workload  # pylint: disable=import-outside-toplevel
@@ -191,26 +264,50 @@ def _recorded(name):
   return module, config, module.summarize(config, records)
 
 
-def test_keskar_quick_summary_holds_both_batch_sizes_and_the_interpolation():
-  _, _, summary = _recorded("keskar2017_large_batch")
-  keskar = summary["keskar"]
-  for size in ("small", "large"):
-    for field in ("train_accuracy", "test_accuracy", "eps_sharpness_full",
-                  "eps_sharpness_projected", "top_eigenvalue"):
-      assert set(keskar[size][field]) >= {"mean", "std", "ci95", "n"}
-      assert keskar[size][field]["n"] == 1 and keskar[size][field]["mean"] > 0
-    assert set(keskar[size]["eps_sharpness_by_eps"]) == {"0.001", "0.0005"}
-  assert keskar["small"]["batch_size"] == 32 and keskar["large"]["batch_size"] == 144
-  inter = keskar["interpolation"]
+def test_keskar_quick_summary_compares_at_equal_epochs_and_at_matched_training_loss():
+  from experiments import verdicts  # pylint: disable=import-outside-toplevel
+  _, config, summary = _recorded("keskar2017_large_batch")
+  points = summary["points"]
+  assert list(points) == ["epoch2", "loss1", "loss0.8"]
+  assert summary["settings"]["small_batch"] == 32 and summary["settings"]["large_batch"] == 144
+  for name, p in points.items():
+    for size in ("small", "large"):
+      s = p[size]
+      assert s["seeds"] == [0]  # --quick: one seed, and it reached every point
+      e = s["eps_sharpness"]["0.001"]["full"]
+      # The max counts the corner: phi is never below the corner's own phi.
+      assert e["phi"]["mean"] >= e["corner"]["mean"] > 0 and e["first_order"]["mean"] > 0
+      assert set(s["eps_sharpness"]) == {"0.001", "0.0005"}
+      if name.startswith("loss"):  # the first evaluation at or below the level
+        assert s["train_loss"]["mean"] <= float(name[len("loss"):])
+  assert points["epoch2"]["small"]["epochs"]["mean"] == points["epoch2"]["large"]["epochs"]["mean"] == 2
+  ratio = points["loss0.8"]["large_over_small"]["per_seed"]
+  assert ratio["seed"] == [0] and 0.5 < ratio["train_loss_ratio"][0] < 2
+  inter = summary["interpolation"]["epoch2"]
   assert inter["alpha"][0] == -1.0 and inter["alpha"][-1] == 2.0
-  assert {"train_loss", "test_loss", "train_accuracy", "test_accuracy"} <= set(inter)
   # alpha = 0 is the small-batch minimizer itself: its recorded test accuracy.
   zero = inter["alpha"].index(0.0)
   assert inter["test_accuracy"][zero]["mean"] == pytest.approx(
-      keskar["small"]["test_accuracy"]["mean"], abs=1e-6)
+      points["epoch2"]["small"]["test_accuracy"]["mean"], abs=1e-6)
+  assert set(summary["interpolation"]) == {"epoch2", "loss0.8"}
+  assert len(summary["verdicts"]) == 3
+  for v in summary["verdicts"]:
+    assert v["verdict"] in verdicts.VERDICTS and "loss <= 0.8" in v["matched"]
 
 
-TINY_KESKAR = ["epochs=1", "examples=64", "dim=4", "lanczos_iters=3", "alphas=3", "eps_iters=2"]
+def test_keskar_matched_point_is_the_lowest_level_every_seed_of_both_reached():
+  from experiments import keskar2017_large_batch as keskar  # pylint: disable=import-outside-toplevel
+  per_seed = lambda seeds: {"large_over_small": {"per_seed": {"seed": seeds}}}  # pylint: disable=unnecessary-lambda-assignment
+  summary = {"seeds": 3, "points": {"epoch30": per_seed([0, 1, 2]), "loss0.02": per_seed([0, 1, 2]),
+                                    "loss0.002": per_seed([0, 1, 2]), "loss0.0006": per_seed([0, 2])}}
+  assert keskar.matched_point(summary) == "loss0.002"
+  summary["points"]["loss0.02"] = per_seed([1])
+  summary["points"]["loss0.002"] = per_seed([])
+  assert keskar.matched_point(summary) is None
+
+
+TINY_KESKAR = ["epochs=1", "large_epochs=2", "examples=64", "dim=4", "lanczos_iters=3",
+               "alphas=3", "eps_iters=2", "random_starts=0"]
 
 
 def test_keskar_a_changed_training_knob_retrains_and_a_measurement_knob_only_remeasures(tmp_path):
@@ -231,27 +328,31 @@ def test_keskar_a_changed_training_knob_retrains_and_a_measurement_knob_only_rem
     return json.loads((tmp_path / "cells" / key / "record.json").read_text())["record"]
 
   trainings = {"small_b32", "large_b144"}
+  measures = {f"measure_{size}_{point}" for size in ("small", "large")
+              for point in ("epoch1", "loss1", "loss0.8")}
   a, computed = run("lr=0.001")
-  assert trainings <= computed
+  assert computed == trainings | measures | {"interpolation_epoch1", "interpolation_loss0.8"}
   record_a = training("small_b32")
   b, computed = run("lr=0.05")
-  assert trainings <= computed and "interpolation" in computed
+  assert trainings <= computed and "interpolation_epoch1" in computed
   record_b = training("small_b32")
   assert record_b["spec"]["optimizer"]["lr"] == 0.05 and record_a["spec"]["optimizer"]["lr"] == 0.001
   assert b["settings"]["optimizer"] == "adam lr 0.05 constant"
   # The summary's numbers are the lr 0.05 models', not the lr 0.001 ones left in the workdir.
   for size, key in (("small", "small_b32"), ("large", "large_b144")):
-    assert b["keskar"][size]["train_loss"]["mean"] == training(key)["seeds"][0]["train_loss"]
-  assert b["keskar"]["small"]["train_loss"]["mean"] != a["keskar"]["small"]["train_loss"]["mean"]
-  # A measurement knob: the measurements again, no training.
+    assert b["final"][size]["train_loss"]["mean"] == training(key)["seeds"][0]["train_loss"]
+    assert b["points"]["epoch1"][size]["train_loss"]["mean"] == (
+        training(key)["seeds"][0]["snapshots"]["epoch1"]["train_loss"])
+  assert b["final"]["small"]["train_loss"]["mean"] != a["final"]["small"]["train_loss"]["mean"]
+  # A measurement knob: the measurements again, no training, no interpolation.
   c, computed = run("lr=0.05", "eps_iters=3")
-  assert computed == {"measure_small_b32", "measure_large_b144"}
+  assert computed == measures
   assert training("small_b32") == record_b
-  assert c["keskar"]["small"]["train_loss"] == b["keskar"]["small"]["train_loss"]
+  assert c["final"] == b["final"] and c["interpolation"] == b["interpolation"]
   # Back to lr 0.001: retrained, the same numbers as the first time (a pure function of the knobs).
   d, computed = run("lr=0.001")
   assert trainings <= computed
-  assert d["keskar"]["small"]["train_loss"] == a["keskar"]["small"]["train_loss"]
+  assert d["final"] == a["final"] and d["points"] == a["points"]
 
 
 def test_dinh_quick_summary_same_function_sharper_minimum():

@@ -35,3 +35,14 @@ def test_the_printed_verdict_lines_name_each_verdict_and_claim():
   v = verdicts.verdict("the claim", paper="P", matched="m", measured="x", verdict="partly")
   assert verdicts.lines({"verdicts": [v]}) == ["PARTLY       the claim"]
   assert verdicts.lines({"no verdicts yet": 1}) == []
+
+
+def test_a_statistic_against_a_known_value_uses_its_own_standard_error():
+  # The paired SE std / sqrt(n) of a mean against 0 (or a predicted exponent): no error of its own.
+  gap = {"mean": 0.8, "std": 0.3, "n": 3}
+  d, se = verdicts.difference(gap, verdicts.constant(0.0))
+  assert d == pytest.approx(0.8) and se == pytest.approx(0.3 / math.sqrt(3))
+  assert verdicts.sign(gap, verdicts.constant(0.0)) == 1      # 0.8 > 2 x 0.173
+  assert verdicts.sign(gap, verdicts.constant(0.6)) == 0      # within 2 SE of 0.6
+  assert verdicts.sign(gap, verdicts.constant(1.5)) == -1
+  assert verdicts.sign({"mean": 0.8, "std": None, "n": 1}, verdicts.constant(0.0)) == 0

@@ -20,7 +20,11 @@ measurement cells' hashes and never retrains (experiments/cells.py).
 (as `python -m memobench.main --seeds=K` does), and writes into the cell's
 folder: seed<N>.msgpack (params and model_state, flax msgpack), train.log (the
 loop's lines), and returns the record {"spec": the spec as a dict, "seeds":
-[final metrics per seed]}. The cell is saved whole or not at all by the driver;
+[final metrics per seed]}. With snapshot_epochs / snapshot_losses it also keeps
+the parameters at the first evaluation at or past an epoch, or at or below a
+whole-training-set loss (seed<N>.epoch<E>.msgpack, seed<N>.loss<L>.msgpack,
+their evaluation's metrics under the seed's "snapshots"): comparisons at equal
+epochs or at matched training loss along one trajectory. The cell is saved whole or not at all by the driver;
 a SIGTERM during training discards it (the rerun trains again: these runs are
 minutes, and take no checkpoints).
 """
@@ -45,6 +49,11 @@ class TrainConfig:
   spec: specs.Spec       # seeds spec.seed, spec.seed + 1, ...
   seeds: int
   stops_on_fit: bool = True   # False: train the whole budget whatever the training accuracy
+  # Also keep the parameters at the first evaluation at or past each of these epochs, and at
+  # the first whose whole-training-set loss is at most each of these levels (a comparison
+  # at equal epochs or at matched training loss along the trajectory).
+  snapshot_epochs: tuple[float, ...] = ()
+  snapshot_losses: tuple[float, ...] = ()
 
 
 @dataclasses.dataclass
@@ -77,8 +86,40 @@ def dataset(spec: specs.Spec, data_dir: str | None = None):
     raise specs.SpecError(str(e)) from None
 
 
-def _params_file(folder: str, seed: int) -> str:
-  return os.path.join(folder, f"seed{seed}.msgpack")
+def _params_file(folder: str, seed: int, snapshot: str | None = None) -> str:
+  return os.path.join(folder, f"seed{seed}{'' if snapshot is None else '.' + snapshot}.msgpack")
+
+
+def epoch_snapshot(epoch: float) -> str:
+  return f"epoch{epoch:g}"
+
+
+def loss_snapshot(level: float) -> str:
+  return f"loss{level:g}"
+
+
+class _Snapshots:
+  """A member's on_eval: at the first evaluation meeting each condition, its parameters go
+  to seed<N>.<name>.msgpack and the evaluation's metrics to `taken[name]`."""
+
+  def __init__(self, folder: str, seed: int, config: TrainConfig):
+    self.folder, self.seed = folder, seed
+    self.pending = ([(epoch_snapshot(e), "epoch", e) for e in config.snapshot_epochs]
+                    + [(loss_snapshot(v), "loss", v) for v in config.snapshot_losses])
+    self.taken: dict[str, dict[str, Any]] = {}
+
+  def __call__(self, ev: loop.Evaluation) -> None:
+    due = [name for name, kind, v in self.pending
+           if (ev.epoch >= v - 1e-9 if kind == "epoch" else ev.train_eval_loss <= v)]
+    if not due:
+      return
+    _, params, model_state = ev.model()
+    for name in due:
+      save_params(_params_file(self.folder, self.seed, name), params, model_state)
+      self.taken[name] = {"steps": ev.step, "epochs": ev.epoch,
+                          "train_accuracy": ev.train_accuracy, "test_accuracy": ev.test_accuracy,
+                          "train_loss": ev.train_eval_loss, "test_loss": ev.test_loss}
+    self.pending = [p for p in self.pending if p[0] not in due]
 
 
 def _vmapped(mode: str, workload: workload_lib.Workload, members: int) -> bool:
@@ -118,25 +159,35 @@ def train(config: TrainConfig, ctx) -> dict[str, Any]:
     def log(msg):
       log_file.write(msg + "\n")
       log_file.flush()
+    snapshots = [_Snapshots(ctx.folder, s, config)
+                 if config.snapshot_epochs or config.snapshot_losses else None for s in seeds]
     members = [loop.Member(dataclasses.replace(spec, seed=s), workload.corrupted_data(s),
-                           lambda msg, s=s: log(f"seed {s}: {msg}")) for s in seeds]
+                           lambda msg, s=s: log(f"seed {s}: {msg}"), on_eval=snap)
+               for s, snap in zip(seeds, snapshots)]
     outcomes = loop.train_group(workload, members,
                                 vmapped=_vmapped(ctx.vmap, workload, len(members)))
   finals = []
-  for seed, outcome in zip(seeds, outcomes):
+  for seed, outcome, snap in zip(seeds, outcomes, snapshots):
     save_params(_params_file(ctx.folder, seed), outcome.state.params,
                 outcome.state.model_state)
-    finals.append({"seed": seed, **final_metrics(outcome)})
+    finals.append({"seed": seed, **final_metrics(outcome),
+                   **({} if snap is None else {"snapshots": snap.taken})})
   return {"spec": specs.to_dict(spec), "stops_on_fit": config.stops_on_fit, "seeds": finals}
 
 
-def load(inp) -> Models:
-  """A training cell's models from `ctx.inputs[key]` (experiments.cells.Input)."""
+def load(inp, snapshot: str | None = None) -> Models:
+  """A training cell's models from `ctx.inputs[key]` (experiments.cells.Input): the final
+  ones, or those of `snapshot` (epoch_snapshot / loss_snapshot names) with the metrics of
+  their evaluation; a seed that never met the snapshot's condition is left out."""
   record = inp.record
   trained = []
   for final in record["seeds"]:
     seed = final["seed"]
-    params, model_state = read_params(_params_file(inp.folder, seed))
+    if snapshot is not None:
+      final = final.get("snapshots", {}).get(snapshot)
+      if final is None:
+        continue
+    params, model_state = read_params(_params_file(inp.folder, seed, snapshot))
     trained.append(Trained(seed, params, model_state,
-                           {k: v for k, v in final.items() if k != "seed"}))
+                           {k: v for k, v in final.items() if k not in ("seed", "snapshots")}))
   return Models(specs.from_dict(record["spec"]), record["stops_on_fit"], trained)
