@@ -387,25 +387,76 @@ def test_dinh_bad_knobs_are_refused(assignment):
     driver.configure(dinh.EXPERIMENT, False, [assignment])
 
 
+def test_granziol_stable_means_learned_and_the_max_rate_ignores_too_slow_rates():
+  from experiments import granziol_batch_spectrum as granziol  # pylint: disable=import-outside-toplevel
+  ln10 = np.log(10)
+  # A constant predictor's loss: below the initial one (the old rule's "stable"), not learned.
+  assert granziol.old_rule(True, 2.45, 2.31) and not granziol.learned(True, 2.45, 2.31, 10)
+  assert granziol.learned(True, 2.4, 0.5, 10) and not granziol.learned(True, 2.4, 2.2, 10)
+  assert not granziol.learned(False, 2.4, 0.5, 10) and not granziol.learned(True, 2.4, None, 10)
+  assert not granziol.learned(True, 3.0, ln10, 10)  # 0.77 x initial, but no better than ln K
+  grid = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+  # Too slow at 0.25, learned 0.5-2, then unstable; 8.0 learning again (chaos) is not counted.
+  assert granziol.max_stable_lr([0, 1, 1, 1, 0, 1], grid) == 2.0
+  assert granziol.max_stable_lr([0, 0, 0, 0, 0, 0], grid) is None
+  assert granziol.max_stable_lr([1] * 6, grid) == 8.0
+  record = {"lrs": list(grid), "num_classes": 10,
+            "finite": [[True, True, True, True, True, False]],
+            "initial": [[2.4] * 6],
+            "final": [[2.3, 0.9, 0.6, 0.5, 2.31, None]]}
+  out = granziol.grid_summary(record)
+  assert out["stable"] == [[0, 1, 1, 1, 0, 0]] and out["max_lr"] == [2.0]
+  # 2.31 at rate 4 collapsed (the old rule passed it); 2.3 at 0.25 is too slow, not collapsed.
+  assert out["collapsed"] == [[0, 0, 0, 0, 1, 0]] and out["old_rule_stable"] == 5
+  assert out["collapsed_runs"] == 1 and out["censored"] == 0
+
+
+def test_lr_stability_runs_every_seed_and_rate_alike_in_one_program_or_one_per_seed():
+  """The named program: another vmap width changes float rounding only (here: nothing that
+  moves a flag in a few steps), and each member starts from its seed's initialization."""
+  from experiments.programs import lr_stability  # pylint: disable=import-outside-toplevel
+  from memobench import workload  # pylint: disable=import-outside-toplevel
+  wl = workload.resolve(catalogue.get("digits_clean"))
+  lrs = [0.01, 0.5, 100.0]
+  one = lr_stability.run_grid(wl, [0, 1], lrs, 32, 10, "sgd")
+  per_seed = lr_stability.run_grid(wl, [0, 1], lrs, 32, 10, "sgd", seeds_per_program=1)
+  assert one["finite"] == per_seed["finite"] and np.shape(one["final"]) == (2, 3)
+  np.testing.assert_allclose(np.asarray(one["initial"], float),
+                             np.asarray(per_seed["initial"], float), rtol=1e-5)
+  assert one["initial"][0][0] == one["initial"][0][2] != one["initial"][1][0]
+  x = np.asarray(wl.dataset.x_train)
+  start = wl.module.apply({"params": lr_stability.init_params(wl, 1)}, x, train=False)
+  expected = float(losses.mean_cross_entropy(start, np.asarray(wl.dataset.y_train)))
+  assert one["initial"][1][0] == pytest.approx(expected, rel=1e-5)
+  assert one["final"][0][1] < 0.9 * one["initial"][0][1]    # a sane rate learns
+  assert not one["finite"][0][2] or one["final"][0][2] > one["initial"][0][2]  # 100 does not
+
+
 def test_granziol_runs_quick_and_writes_what_it_promises(tmp_path):
   """Granziol's --quick end to end: the one subprocess of these experiments (the named
   program experiments/programs/lr_stability.py, beside the trained-models cells)."""
-  from experiments import driver, granziol_batch_spectrum as granziol  # pylint: disable=import-outside-toplevel
+  from experiments import driver, granziol_batch_spectrum as granziol, verdicts  # pylint: disable=import-outside-toplevel
   out = run_script("granziol_batch_spectrum.py", tmp_path)
   summary = json.loads((tmp_path / "summary.json").read_text())
   assert (tmp_path / "granziol.png").read_bytes()[:8] == PNG
   g = summary["granziol"]
   assert set(g["batch_top_eigenvalue"]) == {"16"} and g["full_top_eigenvalue"]["mean"] > 0
+  assert set(g["at_init"]["batch_top_eigenvalue"]) == {"16"}
   grids = summary["settings"]["lr_grids"]
   for kind in ("sgd", "adam"):
-    assert set(g["max_lr"][kind]) == {"16", "64"}
+    assert set(g["max_lr"][kind]) == {"16", "64"} and set(g["rerun"][kind]["max_lr"]) == {"16", "64"}
     for b in ("16", "64"):
       # One vmapped grid per (optimizer, B): one row per seed, one flag per rate.
-      assert np.shape(g["stable"][kind][b]) == (1, len(grids[kind]))
+      assert np.shape(g["stable"][kind][b]) == (2, len(grids[kind]))
       record = json.loads((tmp_path / "cells" / f"{kind}_b{b}" / "record.json").read_text())
-      assert record["record"]["lrs"] == grids[kind]
-  assert (tmp_path / "cells" / "clean" / "seed0.msgpack").stat().st_size > 10_000
+      assert record["record"]["lrs"] == grids[kind] and record["record"]["num_classes"] == 10
+    share = g["collapsed_share"][kind]
+    assert 0 <= share["collapsed"] <= share["old_rule_stable"] <= share["runs"]
+  assert set(g["two_over_lambda"]["trained"]) == {"16"}
+  assert [v["verdict"] in verdicts.VERDICTS for v in summary["verdicts"]] == [True] * 3
+  assert (tmp_path / "cells" / "clean" / "seed1.msgpack").stat().st_size > 10_000
   assert "full Hessian top eigenvalue" in out.stdout
-  # Resumable: a rerun would keep every cell.
+  # Resumable: a rerun in-process (as python -m experiments.granziol_batch_spectrum) keeps
+  # every cell the script computed.
   run = driver.Run(granziol.EXPERIMENT, granziol.QUICK, driver.Options(str(tmp_path)))
   assert all(r is not None for r in run.records().values())

@@ -31,6 +31,15 @@ from memobench.workload import Workload
 KINDS = ("sgd", "adam")
 
 
+def _init(module, x, run_key):
+  return module.init(jax.random.fold_in(run_key, prng.INIT), x[:1], train=False)["params"]
+
+
+def init_params(workload: Workload, seed: int):
+  """The parameters a member of `seed` starts from (those of the loop's run of that seed)."""
+  return _init(workload.module, jnp.asarray(workload.dataset.x_train), prng.run_key(seed))
+
+
 def program(workload: Workload, batch: int, steps: int, kind: str):
   """(run keys (M,), learning rates (M,)) -> (all batch losses finite, initial loss,
   final loss), each (M,): one jitted function, vmapped over the M members."""
@@ -46,7 +55,7 @@ def program(workload: Workload, batch: int, steps: int, kind: str):
       module.apply({"params": p}, x, train=False), y)
 
   def member(run_key, lr):
-    params = module.init(jax.random.fold_in(run_key, prng.INIT), x[:1], train=False)["params"]
+    params = _init(module, x, run_key)
     shuffle = jax.random.fold_in(run_key, prng.SHUFFLE)
 
     def step(carry, i):
@@ -65,14 +74,21 @@ def program(workload: Workload, batch: int, steps: int, kind: str):
 
 
 def run_grid(workload: Workload, seeds: list[int], lrs: list[float], batch: int, steps: int,
-             kind: str) -> dict[str, list[list]]:
-  """Every (seed, rate) pair of the grid in ONE vmapped program (members seed-major):
-  {"finite", "initial", "final"}, each a list per seed of a list per rate."""
-  keys = jnp.stack([prng.run_key(s) for s in seeds for _ in lrs])
-  rates = jnp.asarray([lr for _ in seeds for lr in lrs], jnp.float32)
-  finite, initial, final = (np.asarray(a) for a in program(workload, batch, steps, kind)(
-      keys, rates))
-  shape = (len(seeds), len(lrs))
-  return {"finite": finite.reshape(shape).tolist(),
-          "initial": initial.astype(np.float64).reshape(shape).tolist(),
-          "final": final.astype(np.float64).reshape(shape).tolist()}
+             kind: str, seeds_per_program: int = 0) -> dict[str, list[list]]:
+  """Every (seed, rate) pair of the grid: {"finite", "initial", "final"}, each a list per
+  seed of a list per rate. The members of `seeds_per_program` seeds at a time (0: all) run in
+  one vmapped program (seed-major); another width gives the same runs up to float rounding
+  (XLA sums a batched program in another order), which is how a rerun is checked."""
+  chunk = seeds_per_program or len(seeds)
+  out: dict[str, list[list]] = {"finite": [], "initial": [], "final": []}
+  run = program(workload, batch, steps, kind)
+  for start in range(0, len(seeds), chunk):
+    part = seeds[start:start + chunk]
+    keys = jnp.stack([prng.run_key(s) for s in part for _ in lrs])
+    rates = jnp.asarray([lr for _ in part for lr in lrs], jnp.float32)
+    finite, initial, final = (np.asarray(a) for a in run(keys, rates))
+    shape = (len(part), len(lrs))
+    out["finite"] += finite.reshape(shape).tolist()
+    out["initial"] += initial.astype(np.float64).reshape(shape).tolist()
+    out["final"] += final.astype(np.float64).reshape(shape).tolist()
+  return out
