@@ -366,6 +366,13 @@ def test_dinh_quick_summary_same_function_sharper_minimum():
     assert dinh[a]["prediction_agreement"]["mean"] == 1.0
     assert dinh[a]["top_eigenvalue"]["mean"] > 5 * dinh["1"]["top_eigenvalue"]["mean"]
   assert summary["settings"]["layers"] == ["Dense_0", "Dense_1"]
+  for a in ("0.1", "1", "10"):
+    assert dinh[a]["eps_sharpness_full"]["mean"] >= dinh[a]["eps_sharpness_corner"]["mean"] > 0
+  # The verdicts follow from the numbers: the same function, and a much larger top eigenvalue at
+  # both ends of the alpha range (the quick range is 0.1 ... 10).
+  assert [v["verdict"] for v in summary["verdicts"]][:2] == ["agrees", "agrees"]
+  assert all(g > 10 for a in ("0.1", "10") for g in summary["growth_over_alpha_1"]["top_eigenvalue"][a])
+  assert summary["growth_over_alpha_1"]["top_eigenvalue"]["1"] == [1.0]
 
 
 @pytest.mark.parametrize("assignments,needle", [
