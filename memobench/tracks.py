@@ -13,16 +13,24 @@ budget is another task, not a faster entry.
   memorization-estimators  which per-example memorization estimator agrees best
         with the exact leave-one-out ground truth (experiments/
         memorization_estimators.py) on the benchmark's default task
-        (ESTIMATOR_TASK: digits partial40, its first 500 training examples,
-        20 epochs, probe set 200, 8 LOO seeds, not --quick). Entries: the
-        estimators of every summary.json whose `config` equals that task; a
-        summary is read as estimator_summary version 1 (memobench/schemas),
-        and one that does not validate (a Spearman of 5.0, a negative n) is
-        skipped with its reason. Score: Spearman correlation with mem_LOO
-        (spearman_vs_loo.<estimator>), higher is better; beside it the cost
-        (cost.<estimator>.model_steps, .seconds), Pearson (pearson_vs_loo) and
-        the ROC AUC against the planted corruption (auc_vs_corruption). A
-        summary cell may be {mean, std, ci95, n} or a plain number; where an
+        (ESTIMATOR_TASK): digits and mnist1d, partial40, the first 500
+        training examples, batch 64, in the fit regime (every model trains a
+        fixed budget long enough to fit its own training set: 100 / 40
+        epochs), probe set 200 (half corrupted), 8 LOO seeds, a population of
+        128 models, not --quick. Entries: the estimators of every summary.json
+        whose `config` equals that task; a summary is read as
+        estimator_summary version 2 (memobench/schemas), and one that does
+        not validate (a Spearman of 5.0, a negative n, a version-1 summary) is
+        skipped with its reason. Score: the population-weighted Spearman
+        correlation with mem_LOO (the half-corrupted probe reweighted to the
+        training set's noise share; pooling the two groups can hide opposite
+        relations inside them), averaged over the datasets
+        (spearman_vs_loo.<estimator>), higher is better; beside it the pooled
+        Spearman (spearman_vs_loo_pooled), the attenuation ceiling
+        sqrt(r_LOO r_estimator) (ceiling), the cost (cost.<estimator>.model_steps,
+        .seconds; plotted against the score), Pearson (pearson_vs_loo) and the
+        ROC AUC against the planted corruption (auc_vs_corruption). A summary
+        cell may be {mean, std, ci95, n} or a plain number; where an
         estimator's cell holds one cell per LOO form ({accuracy: ..., loss:
         ...}), the accuracy form (mem_LOO) is the score.
   label-noise  clean test accuracy of LABEL_NOISE_DATASET trained under partial
@@ -65,8 +73,8 @@ CAPACITY_DATASET = "mnist5k"
 SUMMARY_FILE = "summary.json"
 # A summary.json larger than this is not read (results.read_limited).
 MAX_SUMMARY_BYTES = 16 * 2**20
-# The format of the estimator summaries the track reads (schemas/estimator_summary.v1).
-ESTIMATOR_SUMMARY_VERSION = 1
+# The format of the estimator summaries the track reads (schemas/estimator_summary.v2).
+ESTIMATOR_SUMMARY_VERSION = 2
 # The LOO form that scores an estimator when a summary gives one cell per form.
 LOO_FORMS = ("accuracy", "mem", "correct", "mem_loo", "loss")
 
@@ -78,13 +86,16 @@ RUN_TASK_BUDGET: tuple[tuple[str, Any], ...] = (
     ("budget.batch_size", 128), ("budget.max_epochs", 300), ("budget.max_steps", None),
     ("budget.eval_every_steps", 31), ("budget.fit_threshold", 0.99))
 # experiments/memorization_estimators.py's default task, as its summary's
-# `config` records it. spec_hash is the hash of its training spec
-# (digits_partial40, dataset.train_size=500, dynamics and effective rank off):
-# the model, optimizer and batch. Re-declare this when the benchmark changes.
+# `config` records it. spec_hashes are the hashes of its training specs
+# (<dataset>_partial40, dataset.train_size=500, budget.batch_size=64, dynamics and
+# effective rank off): the model, optimizer and batch. Re-declare this when the
+# benchmark changes.
 ESTIMATOR_TASK: tuple[tuple[str, Any], ...] = (
-    ("dataset", ESTIMATOR_DATASET), ("corruption", "partial40"), ("model", "mlp1x512"),
-    ("spec_hash", "f51cb01168f56f5a"), ("batch_size", 64), ("train_size", 500),
-    ("epochs", 20), ("probe", 200), ("seeds", 8), ("quick", False))
+    ("datasets", (ESTIMATOR_DATASET, "mnist1d")), ("corruption", "partial40"),
+    ("model", "mlp1x512"), ("spec_hashes.digits", "f51cb01168f56f5a"),
+    ("spec_hashes.mnist1d", "5090ff29f9c5de3c"), ("batch_size", 64), ("train_size", 500),
+    ("epochs.digits", 100), ("epochs.mnist1d", 40), ("probe", 200), ("seeds", 8),
+    ("models", 128), ("quick", False))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +131,9 @@ def _lookup(tree: Any, path: str) -> Any:
 
 def _same(found: Any, declared: Any) -> bool:
   """Equal as the declared type: a bool is not a number, floats compare to rounding."""
+  if isinstance(declared, (tuple, list)):
+    return (isinstance(found, (tuple, list)) and len(found) == len(declared)
+            and all(_same(f, d) for f, d in zip(found, declared)))
   if isinstance(declared, bool) or declared is None or isinstance(declared, str):
     return type(found) is type(declared) and found == declared
   if isinstance(found, bool) or not isinstance(found, (int, float)):
@@ -131,12 +145,16 @@ def _same(found: Any, declared: Any) -> bool:
 
 TRACKS: tuple[Track, ...] = (
     Track("memorization-estimators",
-          f"per-example memorization scores on the {ESTIMATOR_DATASET} probe set of "
-          "experiments/memorization_estimators.py (its default task, not --quick), against "
-          "exact leave-one-out memorization",
+          "per-example memorization scores against exact leave-one-out memorization "
+          f"(experiments/memorization_estimators.py's default task, not --quick): "
+          f"{ESTIMATOR_DATASET} and mnist1d with 40% label noise, 500 training examples, "
+          "MLP 1x512, in the regime where every model fits its own training set (>= 0.99, "
+          "a fixed budget, checked per run); ranked on the population-weighted Spearman "
+          "averaged over both datasets, the pooled one beside it",
           "estimator_summaries", ESTIMATOR_TASK,
-          "spearman_vs_loo", "Spearman vs LOO", True,
-          columns=(("model_steps", "cost (model-steps)"), ("seconds", "cost (s)"),
+          "spearman_vs_loo", "Spearman vs LOO (population-weighted, mean over datasets)", True,
+          columns=(("spearman_pooled", "Spearman pooled"), ("ceiling", "ceiling"),
+                   ("model_steps", "cost (model-steps)"), ("seconds", "cost (s)"),
                    ("pearson_vs_loo", "Pearson vs LOO"),
                    ("auc_vs_corruption", "AUC vs corruption")),
           plot=("model_steps", "cost (model-steps)")),
@@ -182,7 +200,7 @@ def find_estimator_summaries(folders: Iterable[str]) -> tuple[list[tuple[str, di
 
   Other experiments' summary.json files (no `spearman_vs_loo` object) are not
   estimator summaries and are passed over silently; an unreadable one, or an
-  estimator summary that does not validate (schemas/estimator_summary.v1), is
+  estimator summary that does not validate (schemas/estimator_summary.v2), is
   returned among the skipped, with its reason.
   """
   found, skipped = [], []
@@ -253,10 +271,13 @@ def estimator_entries(path: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
     cost = costs.get(estimator) if isinstance(costs.get(estimator), dict) else {}
     cells: dict[str, Any] = {
         "model_steps": cell(cost.get("model_steps")), "seconds": cell(cost.get("seconds"))}
-    for key in ("pearson_vs_loo", "auc_vs_corruption"):
-      table = doc.get(key) if isinstance(doc.get(key), dict) else {}
-      cells[key] = _form_cell(table.get(estimator))[0] if key == "pearson_vs_loo" else (
-          cell(table.get(estimator)))
+    for key, source in (("pearson_vs_loo", "pearson_vs_loo"),
+                        ("spearman_pooled", "spearman_vs_loo_pooled"),
+                        ("auc_vs_corruption", "auc_vs_corruption"), ("ceiling", "ceiling")):
+      table = doc.get(source) if isinstance(doc.get(source), dict) else {}
+      cells[key] = (_form_cell(table.get(estimator))[0] if source.startswith(("pearson",
+                                                                             "spearman"))
+                    else cell(table.get(estimator)))
     out.append({"label": results.trim_text(estimator), "spec_hash": None, "source": path,
                 "score": score, "cells": cells,
                 **({"loo_form": form} if form is not None else {})})

@@ -217,24 +217,29 @@ def test_tracin_self_influence_of_a_linear_model():
   assert tracin.checkpoints == 2
 
 
-def test_memorization_estimators_quick(tmp_path):
+def test_memorization_estimators_quick_in_process(tmp_path):
   """The benchmark's cells end to end at smoke size, in this process; a rerun keeps them all."""
   from experiments import driver, memorization_estimators as me  # pylint: disable=import-outside-toplevel
+  from memobench import example_table  # pylint: disable=import-outside-toplevel
   config = driver.configure(me.EXPERIMENT, True, [])
+  lines = []
   summary = driver.run_experiment(me.EXPERIMENT, config,
-                                  driver.Options(str(tmp_path), log=lambda _: None))
-  for field in ("spearman_vs_loo", "pearson_vs_loo", "auc_vs_corruption", "cost"):
-    assert set(summary[field]) >= {"fz_subsample", "el2n", "grand", "tracin", "turnover_loss"}
-  assert set(summary["loo"]["mean_by_group"]) == {"clean", "corrupted"}
-  assert summary["loo"]["mean_by_group"]["corrupted"]["n"] == 3
-  assert summary["cost"]["fz_subsample"]["model_steps"] == 8 * 3  # 8 models x 3 steps
-  assert list(summary["fz_convergence"]) == ["8"]
+                                  driver.Options(str(tmp_path), log=lines.append))
+  d = summary["datasets"]["digits"]
+  assert set(d["estimators"]) == set(me.ESTIMATORS)
+  for e in d["estimators"].values():
+    assert set(e["spearman"]) == {"pooled", "corrupted", "clean", "weighted"}
+    assert e["cost"]["model_steps"] > 0
+  assert d["estimators"]["fz_mem"]["cost"]["model_steps"] == 16 * 3 * 2  # K x epochs x steps
+  assert d["task"]["probe_corrupted"] == 3
+  assert set(d["fit_gated"]) == {*me.GATED, "one_run_fit"}
+  assert [v["verdict"] in ("agrees", "partly", "inconclusive", "disagrees")
+          for v in summary["verdicts"]] == [True, True]
+  assert set(summary["spearman_vs_loo"]) == set(me.ESTIMATORS)
+  table = example_table.read(str(tmp_path / "cells" / "digits_table" / "scores.parquet"))
+  assert len(table) == 6 * (2 + 16) and (table["raw_key"] != "").all()
   for png in ("correlations.png", "compute.png"):
     assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
-  from memobench import example_table  # pylint: disable=import-outside-toplevel
-  table = example_table.read(str(tmp_path / "cells" / "table" / "scores.parquet"))
-  assert len(table) == 6 * 13 and set(table["split"]) == {"train"}
-  # Resumable: every cell is kept.
   again = []
   driver.run_experiment(me.EXPERIMENT, config, driver.Options(str(tmp_path), log=again.append))
   assert sum("kept existing record" in line for line in again) == len(me.grid(config))
@@ -263,7 +268,67 @@ def test_one_run_estimators_train_their_shared_runs_once_and_score_the_examples_
   first, stable = scored.scores["first_learned"].score, scored.scores["stable_learned"].score
   assert set(np.unique(first)) <= {1.0, 2.0, 3.0, 4.0} and (stable >= first).all()
   np.testing.assert_array_equal(scored.scores["cumulative_accuracy"].score,
-                                1.0 - a["dyn_correct_fraction"])
+                                1.0 - a["dyn_correct_fraction"][0])
   assert a["evaluations"] == 3 and a["tracin_checkpoints"] == 3
+  assert a["tracin"].shape == a["final_loss"].shape == (2, 5)  # every run is recorded
   assert scored.scores["el2n"].summary["cost"]["model_steps"] == 2 * 4  # 2 runs x epoch 1
   assert (scored.scores["tracin"].score >= 0).all()
+  # Another run is an independent replicate; EL2N averages the runs asked for.
+  replicate = dataclasses.replace(context, options={**context.options, "run": 1,
+                                                    "runs": (1,)})
+  np.testing.assert_array_equal(
+      proxies.FINAL_LOSS.from_runs(records["proxy_runs"], replicate).score, a["final_loss"][1])
+  np.testing.assert_array_equal(
+      proxies.EL2N.from_runs(records["proxy_runs"], replicate).score, a["el2n"][1])
+  assert not np.array_equal(a["final_loss"][0], a["final_loss"][1])
+
+
+def test_group_and_population_weighted_correlations_known_answers():
+  rng = np.random.default_rng(0)
+  a, b = rng.normal(size=40), rng.normal(size=40)
+  a[:5] = a[0]  # ties
+  # Integer weights are duplicated examples: the weighted correlations equal the plain ones
+  # of the duplicated sample (Spearman: weighted mid-ranks are its mid-ranks minus 1/2).
+  w = rng.integers(1, 4, 40).astype(float)
+  dup_a, dup_b = np.repeat(a, w.astype(int)), np.repeat(b, w.astype(int))
+  import scipy.stats  # pylint: disable=import-outside-toplevel
+  assert loo.weighted_pearson(a, b, w) == pytest.approx(np.corrcoef(dup_a, dup_b)[0, 1])
+  got = loo.weighted_pearson(loo.weighted_ranks(a, w), loo.weighted_ranks(b, w), w)
+  assert got == pytest.approx(scipy.stats.spearmanr(dup_a, dup_b)[0])
+  np.testing.assert_allclose(loo.weighted_ranks(np.array([2.0, 1.0, 2.0]), np.ones(3)),
+                             [2.0, 0.5, 2.0])
+  corrupted = np.arange(40) < 20
+  weights = loo.population_weights(corrupted, 0.3)
+  assert np.average(corrupted, weights=weights) == pytest.approx(0.3)
+  cells = loo.group_correlations(a, b, corrupted, 0.5, bootstrap=50)
+  # At the probe's own share (0.5) the weighted correlation is the pooled one.
+  assert cells["spearman"]["weighted"]["mean"] == pytest.approx(
+      cells["spearman"]["pooled"]["mean"])
+  assert cells["pearson"]["corrupted"]["mean"] == pytest.approx(
+      np.corrcoef(a[:20], b[:20])[0, 1])
+  assert cells["spearman"]["clean"]["n"] == 20
+  # Opposite relations inside the groups, a positive one pooled (the issue's pattern).
+  x = np.r_[np.linspace(1, 2, 20), np.linspace(0, 1, 20)]
+  y = np.r_[np.linspace(2, 1, 20), np.linspace(0, 1, 20)]
+  opposite = loo.group_correlations(x, y, corrupted, 0.5, bootstrap=20)["spearman"]
+  assert opposite["pooled"]["mean"] > 0.3
+  assert opposite["corrupted"]["mean"] == pytest.approx(-1.0)
+  assert opposite["clean"]["mean"] == pytest.approx(1.0)
+
+
+def test_fit_gating_reliability_and_the_attenuation_ceiling():
+  gated = loo.fit_gated(np.array([0.5, 3.0, 2.0, np.nan]), np.array([True, False, True, False]))
+  np.testing.assert_allclose(gated, [0.5, -0.5, 2.0, -0.5])
+  x = np.arange(10.0)
+  half = loo.half_reliability(x, 2 * x + 1)
+  assert half["r"] == pytest.approx(1.0) and half["reliability"] == pytest.approx(1.0)
+  rng = np.random.default_rng(1)
+  truth = rng.normal(size=2000)
+  one, two = truth + rng.normal(size=2000), truth + rng.normal(size=2000)
+  got = loo.half_reliability(one, two)
+  # Each half has reliability 1/2: r = 0.5, Spearman-Brown 2(0.5)/1.5 = 2/3.
+  assert got["r"] == pytest.approx(0.5, abs=0.04)
+  assert got["reliability"] == pytest.approx(2 / 3, abs=0.04)
+  assert loo.half_reliability(one, two, halves=1)["reliability"] == got["r"]
+  assert loo.attenuation_ceiling(0.81, 0.64) == pytest.approx(0.72)
+  assert loo.attenuation_ceiling(None, 0.5) is None

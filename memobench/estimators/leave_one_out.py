@@ -41,6 +41,11 @@ within each group by numpy's PCG64 from the seed: the same on every machine.
 correlations with both LOO forms (with bootstrap intervals over examples), ROC
 AUC against the planted corruption (stats.roc_auc) and the overlap of its top
 10% with the LOO top 10% (`top_fraction_overlap`, ties shared out).
+`group_correlations` adds the same correlations within the corrupted and the
+clean group and weighted to the training population's corrupted share
+(pooling two groups can hide opposite relations inside them);
+`half_reliability` and `attenuation_ceiling` bound what any estimator can
+show: sqrt(r_truth r_estimator) from each one's own reliability.
 """
 
 from __future__ import annotations
@@ -134,7 +139,9 @@ def train_seeds(workload: workload_lib.Workload, data: corruptions.CorruptedData
   """The runs with and without each probe example for each key, through the one loop.
 
   Returns (seeds, probes) arrays correct_with, correct_without, loss_with,
-  loss_without (against the labels trained on), and the group's timings.
+  loss_without (against the labels trained on), each run's accuracy on its own
+  training set (train_accuracy_with (seeds,): all N examples;
+  train_accuracy_without (seeds, probes): all but i), and the group's timings.
   """
   n = workload.dataset.num_train
   silent = lambda _: None  # noqa: E731
@@ -149,10 +156,12 @@ def train_seeds(workload: workload_lib.Workload, data: corruptions.CorruptedData
   x_probe, y_probe = jnp.asarray(data.x_train)[probe], jnp.asarray(y)[probe]
   losses = probe_losses(workload.module, [o.state.params for o in outcomes],
                         [o.state.model_state for o in outcomes], x_probe, y_probe)
-  correct = np.stack([o.final.train_predictions[probe] == y[probe] for o in outcomes])
+  right = np.stack([o.final.train_predictions == y for o in outcomes])  # (runs, N)
+  correct = right[:, probe]
   width = 1 + probe.size
   diagonal = np.arange(probe.size)
-  out = {name: [] for name in ("correct_with", "correct_without", "loss_with", "loss_without")}
+  out = {name: [] for name in ("correct_with", "correct_without", "loss_with", "loss_without",
+                               "train_accuracy_with", "train_accuracy_without")}
   for s in range(len(keys)):
     rows = slice(s * width, (s + 1) * width)
     c, loss = correct[rows], losses[rows]
@@ -160,6 +169,10 @@ def train_seeds(workload: workload_lib.Workload, data: corruptions.CorruptedData
     out["correct_without"].append(c[1:][diagonal, diagonal])
     out["loss_with"].append(loss[0])
     out["loss_without"].append(loss[1:][diagonal, diagonal])
+    # Each run's own training set: the run without i is scored without i.
+    out["train_accuracy_with"].append(right[rows][0].mean())
+    out["train_accuracy_without"].append(
+        (right[rows][1:].sum(1) - c[1:][diagonal, diagonal]) / (n - 1))
   arrays = {k: np.stack(v) for k, v in out.items()}
   programs = outcomes[:1] if vmapped else outcomes
   arrays["train_s"] = np.float64(sum(o.train_s for o in programs))
@@ -318,3 +331,171 @@ def compare(score: np.ndarray, truth: dict[str, np.ndarray], corrupted: np.ndarr
       "top10_overlap": top_fraction_overlap(score, truth["mem"], 0.1, tie_break=truth["loss"]),
       "examples": int(finite.sum()),
   }
+
+
+# --------------------------------------------------------------------------
+# Within-group and population-weighted agreement, reliability, ceilings
+# --------------------------------------------------------------------------
+
+
+def population_weights(corrupted: np.ndarray, noise_fraction: float) -> np.ndarray:
+  """Per probe example, the weight that makes the probe's corrupted share the training set's.
+
+  The probe holds a fraction q of corrupted examples (half, by construction);
+  the training set pi = `noise_fraction`. Corrupted examples weigh pi / q,
+  clean ones (1 - pi) / (1 - q), so weighted statistics are those of the
+  training population rather than of the half-corrupted probe.
+  """
+  corrupted = np.asarray(corrupted, bool)
+  q = corrupted.mean()
+  if q in (0.0, 1.0):
+    return np.ones(corrupted.size)
+  return np.where(corrupted, noise_fraction / q, (1 - noise_fraction) / (1 - q))
+
+
+def weighted_ranks(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+  """Mid-ranks on the weighted scale: the weight below a value plus half the weight tied with it."""
+  values, weights = np.asarray(values, np.float64), np.asarray(weights, np.float64)
+  order = np.argsort(values, kind="stable")
+  v, w = values[order], weights[order]
+  first = np.r_[True, v[1:] != v[:-1]]
+  group = np.cumsum(first) - 1
+  group_weight = np.bincount(group, weights=w)
+  below = np.r_[0.0, np.cumsum(group_weight)[:-1]]
+  ranks = np.empty_like(values)
+  ranks[order] = below[group] + group_weight[group] / 2
+  return ranks
+
+
+def weighted_pearson(a: np.ndarray, b: np.ndarray, weights: np.ndarray) -> float:
+  w = np.asarray(weights, np.float64) / np.sum(weights)
+  da, db = a - np.sum(w * a), b - np.sum(w * b)
+  denom = np.sqrt(np.sum(w * da * da) * np.sum(w * db * db))
+  return float(np.sum(w * da * db) / denom) if denom > 0 else float("nan")
+
+
+def _weighted_correlation(a, b, w, kind):
+  if kind == "spearman":
+    a, b = weighted_ranks(a, w), weighted_ranks(b, w)
+  return weighted_pearson(a, b, w)
+
+
+def _weighted_cell(score, truth, weights, kind, draws) -> dict[str, Any]:
+  ok = np.isfinite(score) & np.isfinite(truth)
+  out = {"mean": None, "std": None, "ci95": None, "n": int(ok.sum())}
+  a, b, w = score[ok], truth[ok], weights[ok]
+  if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+    return out
+  point = _weighted_correlation(a, b, w, kind)
+  if not np.isfinite(point):
+    return out
+  out["mean"] = point
+  idx = draws[:, :a.size] % a.size
+  boot = np.array([_weighted_correlation(a[d], b[d], w[d], kind) for d in idx])
+  boot = boot[np.isfinite(boot)]
+  if boot.size > 1:
+    out["std"] = float(np.std(boot, ddof=1))
+    out["ci95"] = [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]
+  return out
+
+
+def group_correlations(score: np.ndarray, truth: np.ndarray, corrupted: np.ndarray,
+                       noise_fraction: float, bootstrap: int = 500,
+                       seed: int = 0) -> dict[str, dict[str, Any]]:
+  """Spearman and Pearson correlation of `score` with `truth` four ways, with bootstrap cells.
+
+  pooled: every probe example; corrupted / clean: within each group;
+  weighted: the probe weighted to the training population's corrupted share
+  (population_weights; Spearman on weighted mid-ranks). Bootstrap draws are
+  the same for every estimator of one seed (paired intervals).
+  """
+  score, truth = np.asarray(score, np.float64), np.asarray(truth, np.float64)
+  corrupted = np.asarray(corrupted, bool)
+  rng = np.random.Generator(np.random.PCG64(seed))
+  draws = rng.integers(0, 2**31, (bootstrap, score.size))
+  weights = population_weights(corrupted, noise_fraction)
+  out = {}
+  for kind in ("spearman", "pearson"):
+    out[kind] = {
+        "pooled": _correlation_cell(score, truth, kind, draws),
+        "corrupted": _correlation_cell(score[corrupted], truth[corrupted], kind, draws),
+        "clean": _correlation_cell(score[~corrupted], truth[~corrupted], kind, draws),
+        "weighted": _weighted_cell(score, truth, weights, kind, draws)}
+  return out
+
+
+def fit_gated(score: np.ndarray, fits: np.ndarray) -> np.ndarray:
+  """`score` where the run fits the example, and below every such score where it does not.
+
+  A memorization score for an example its own run never fits should say "not
+  memorized": the unfit examples tie at the bottom (one below the lowest fitted score).
+  """
+  score, fits = np.asarray(score, np.float64), np.asarray(fits, bool)
+  if not fits.any():
+    return np.zeros_like(score)
+  floor = np.nanmin(score[fits]) - 1.0
+  return np.where(fits, score, floor)
+
+
+def half_reliability(first: np.ndarray, second: np.ndarray, halves: float = 2.0
+                     ) -> dict[str, Any]:
+  """Pearson r of two independent replicates over examples, and r Spearman-Brown corrected to
+  `halves` replicates (2: each is half the estimator; 1: each is the whole estimator)."""
+  a, b = np.asarray(first, np.float64), np.asarray(second, np.float64)
+  ok = np.isfinite(a) & np.isfinite(b)
+  if ok.sum() < 3 or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
+    return {"r": None, "reliability": None, "replicates": halves}
+  r = float(_pearson_rows(a[ok][None], b[ok][None])[0])
+  corrected = halves * r / (1 + (halves - 1) * r) if r > -1 / max(halves - 1, 1e-12) else r
+  return {"r": r, "reliability": float(corrected), "replicates": halves}
+
+
+def attenuation_ceiling(truth_reliability: float | None,
+                        estimator_reliability: float | None) -> float | None:
+  """sqrt(r_truth * r_estimator): the largest correlation two noisy measures can show."""
+  if truth_reliability is None or estimator_reliability is None:
+    return None
+  return float(np.sqrt(max(0.0, truth_reliability) * max(0.0, estimator_reliability)))
+
+
+def agreement(score: np.ndarray, truth: dict[str, np.ndarray], corrupted: np.ndarray,
+              noise_fraction: float, seed: int = 0) -> dict[str, Any]:
+  """An oriented estimator against the ground truth (`memorization`'s output), on the probe set.
+
+  group_correlations with mem_LOO (spearman, pearson: pooled, corrupted, clean,
+  weighted), the pooled Spearman with loss_LOO, the ROC AUC against the planted
+  corruption and the top-10% overlap with mem_LOO (ties broken by loss_LOO).
+  """
+  score = np.asarray(score, np.float64)
+  corrupted = np.asarray(corrupted, bool)
+  finite = np.isfinite(score)
+  loss = group_correlations(score, truth["loss"], corrupted, noise_fraction, bootstrap=0,
+                            seed=seed)
+  return {**group_correlations(score, truth["mem"], corrupted, noise_fraction, seed=seed),
+          "spearman_loss": loss["spearman"]["pooled"]["mean"],
+          "auc_vs_corruption": stats.roc_auc(score[finite], corrupted[finite]),
+          "top10_overlap": top_fraction_overlap(score, truth["mem"], 0.1,
+                                                tie_break=truth["loss"])}
+
+
+def fit_record(train_accuracy_with: np.ndarray, train_accuracy_without: np.ndarray,
+               correct_with: np.ndarray, corrupted: np.ndarray,
+               threshold: float = 0.99) -> dict[str, Any]:
+  """Did the LOO runs fit their own training sets? Counts of fitted runs (the rest censored),
+  per run: each seed's with-run training accuracy and its censored without-runs (the probe
+  positions whose run without i stayed below `threshold`); and the share of (seed, probe
+  example) pairs the runs with i predict as their label."""
+  acc_with = np.asarray(train_accuracy_with, np.float64)
+  acc_without = np.asarray(train_accuracy_without, np.float64)
+  with_fit, without_fit = acc_with >= threshold, acc_without >= threshold
+  correct_with, corrupted = np.asarray(correct_with, bool), np.asarray(corrupted, bool)
+  return {"threshold": threshold,
+          "with_runs_fitted": f"{int(with_fit.sum())}/{with_fit.size}",
+          "without_runs_fitted": f"{int(without_fit.sum())}/{without_fit.size}",
+          "censored_runs": int((~with_fit).sum() + (~without_fit).sum()),
+          "with_run_train_accuracy": acc_with.tolist(),
+          "censored_without_runs": [np.flatnonzero(~row).tolist() for row in without_fit],
+          "without_run_train_accuracy_min": float(np.min(acc_without)),
+          "with_run_train_accuracy_min": float(np.min(acc_with)),
+          "probe_fit_by_with_runs": {"corrupted": float(correct_with[:, corrupted].mean()),
+                                     "clean": float(correct_with[:, ~corrupted].mean())}}

@@ -15,8 +15,9 @@ read). tests/test_censored_fit.py checks that a result without the new fields
 validates.
 
 An estimator-benchmark summary (experiments/memorization_estimators.py's
-summary.json) carries no schema_version: the leaderboard validates it against
-the version its reader declares (`validate(doc, "estimator_summary", version=1)`).
+summary.json) is validated against the version its reader declares
+(`validate(doc, "estimator_summary", version=2)`): version 1 summaries carry no
+schema_version, version 2 ones carry 2 (two datasets, the fit regime).
 """
 
 from __future__ import annotations
