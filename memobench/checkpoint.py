@@ -185,12 +185,24 @@ class Checkpointer:
       self._manager.close()
     except Exception:  # pylint: disable=broad-except  (the same failure again)
       pass
-    # The half-written save is of no use, and on a full disk its space is what
-    # result.json needs.
-    if jax.process_index() == 0 and "://" not in self.directory and os.path.isdir(self.directory):
-      for name in os.listdir(self.directory):
-        if "orbax-checkpoint-tmp" in name:
-          _rmtree(os.path.join(self.directory, name))
+    self._remove_partial_saves()
+
+  def _remove_partial_saves(self) -> None:
+    """Removes half-written saves: of no use, and on a full disk their space is what
+    result.json needs. Orbax's async writer can still be finishing one after the
+    manager closes (it recreates files in the folder), so removal is retried, and
+    `close` calls this again at the end of a run whose checkpointing failed."""
+    if jax.process_index() != 0 or "://" in self.directory:
+      return
+    for attempt in range(20):
+      partial = ([os.path.join(self.directory, name) for name in os.listdir(self.directory)
+                  if "orbax-checkpoint-tmp" in name] if os.path.isdir(self.directory) else [])
+      if not partial:
+        return
+      if attempt:
+        time.sleep(0.1)
+      for path in partial:
+        _rmtree(path)
 
   def all_steps(self) -> list[int]:
     return sorted(self._manager.all_steps()) if self.enabled else []
@@ -348,6 +360,8 @@ class Checkpointer:
       self.wait()
     if self.enabled:
       self._manager.close()
+    elif self.failure is not None:
+      self._remove_partial_saves()
 
   def summary(self) -> dict[str, Any]:
     out = {"directory": self.directory if self.every_steps > 0 else None,
