@@ -210,7 +210,7 @@ class PopulationCell:
 def compute_population(config: PopulationCell, ctx) -> dict[str, Any]:
   """The population, every population estimator on the probe set, its halves and prefixes."""
   from memobench import estimators  # pylint: disable=import-outside-toplevel
-  from memobench.estimators import base, population, runner  # pylint: disable=import-outside-toplevel
+  from memobench.estimators import base, population, runner, subsample  # pylint: disable=import-outside-toplevel
   t0 = time.perf_counter()
   spec, dataset, data, probe = load_task(config.task, ctx.data_dir)
   pconfig = population.PopulationConfig(models=config.models, design="balanced",
@@ -241,9 +241,7 @@ def compute_population(config: PopulationCell, ctx) -> dict[str, Any]:
   half = config.models // 2
   halves = [on_probe(rows(outputs, slice(0, half)))["scores"],
             on_probe(rows(outputs, slice(half, config.models)))["scores"]]
-  from memobench.estimators import subsample  # pylint: disable=import-outside-toplevel
-  prefixes = {}
-  k = config.block
+  prefixes, k = {}, config.block
   while k <= config.models:
     s = subsample.subsample_memorization(outputs.correct[:k], outputs.inclusion[:k])
     prefixes[str(k)] = _lists({"mem": s["mem"][probe], "mem_se": s["mem_se"][probe]})
@@ -289,20 +287,15 @@ class TableCell:
 
 
 def compute_table(config: TableCell, ctx) -> dict[str, Any]:
-  """Every per-example score on the probe set as scores.parquet in the cell's folder, keyed by
-  the clean inputs (example_table.dataset_columns; issue 27 item 9)."""
+  """Every per-example score on the probe set as scores.parquet in the cell's folder."""
   from memobench import example_table  # pylint: disable=import-outside-toplevel
   spec, dataset, data, probe = load_task(config.task, ctx.data_dir)
   records = {k[len(config.prefix):]: v.record for k, v in ctx.inputs.items()}
   loo_keys = [k[len(config.prefix):] for k in config.loo_keys]
   truth, _ = ground_truth(records, loo_keys)
   scores = estimator_scores(records, config.task, dict(config.settings))
-  common = dict(**example_table.dataset_columns(dataset, np.asarray(data.y_train_original),
-                                                 indices=probe),
-                original_labels=np.asarray(data.y_train_original)[probe],
-                labels=np.asarray(data.y_train)[probe],
-                label_changed=np.asarray(data.label_changed)[probe],
-                dataset=spec.dataset.name, config=dict(config.settings))
+  common = dict(**probe_columns(dataset, data, probe), dataset=spec.dataset.name,
+                config=dict(config.settings))
   tables = [example_table.rows(estimator="loo.mem", scores=truth["mem"],
                                standard_errors=truth["mem_se"], **common),
             example_table.rows(estimator="loo.loss", scores=truth["loss"],
@@ -313,6 +306,16 @@ def compute_table(config: TableCell, ctx) -> dict[str, Any]:
   table = example_table.concat(tables)
   example_table.write(os.path.join(ctx.folder, example_table.SCORES_FILE), table)
   return {"file": example_table.SCORES_FILE, "rows": int(len(table["score"]))}
+
+
+def probe_columns(dataset, data, probe: np.ndarray) -> dict[str, Any]:
+  """The probe examples' key and label columns. Keys hash the clean inputs, never the
+  corrupted ones, so under randpix or shufpix rows still join other runs' (issue 27 item 9)."""
+  from memobench import example_table  # pylint: disable=import-outside-toplevel
+  original = np.asarray(data.y_train_original)
+  return dict(**example_table.dataset_columns(dataset, original, indices=probe),
+              original_labels=original[probe], labels=np.asarray(data.y_train)[probe],
+              label_changed=np.asarray(data.label_changed)[probe])
 
 
 def loo_groups(config) -> list[tuple[int, ...]]:
@@ -635,10 +638,9 @@ def plot(config: Config, summary: dict) -> dict:
   for ax, d in zip(axes[0], ds):
     e = summary["datasets"][d]["estimators"]
     names = [n for n in ESTIMATORS if n in e]
-    values = np.array([[np.nan if (e[n]["spearman"][f]["mean"] if f in FORMS
-                                   else e[n]["ceiling"]) is None
-                        else (e[n]["spearman"][f]["mean"] if f in FORMS else e[n]["ceiling"])
-                        for f in cols] for n in names], float)
+    cell = lambda n, f: e[n]["spearman"][f]["mean"] if f in FORMS else e[n]["ceiling"]  # noqa: E731,B023
+    values = np.array([[np.nan if cell(n, f) is None else cell(n, f) for f in cols]
+                       for n in names], float)
     im = ax.imshow(values, cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
     for r in range(len(names)):
       for c in range(len(cols)):
@@ -687,9 +689,7 @@ def report(config: Config, summary: dict) -> str:
                    f"{e['cost']['model_steps']:12d} {e['cost']['seconds']:7.1f}")
     lines.append("  fit-gated (weighted): " + ", ".join(
         f"{n} {fmt(g['weighted']['mean'])}" for n, g in s["fit_gated"].items()))
-  for v in summary["verdicts"]:
-    lines.append(f"verdict: {v['verdict']}: {v['claim']}")
-  return "\n".join(lines)
+  return "\n".join(lines)  # (the driver prints the verdicts)
 
 
 EXPERIMENT = driver.Experiment(name="memorization_estimators", doc=__doc__, config=Config(),

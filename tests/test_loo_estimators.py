@@ -245,6 +245,27 @@ def test_memorization_estimators_quick_in_process(tmp_path):
   assert sum("kept existing record" in line for line in again) == len(me.grid(config))
 
 
+def test_the_estimator_table_keys_its_rows_by_the_clean_inputs_under_pixel_corruption():
+  """Issue 27 item 9: under randpix / shufpix a row's key is the clean example's, so it joins
+  the same example's rows of any other run (and of the clean run)."""
+  from experiments import memorization_estimators as me  # pylint: disable=import-outside-toplevel
+  from memobench import example_table  # pylint: disable=import-outside-toplevel
+  keyed = {}
+  for corruption in ("clean", "randpix", "shufpix"):
+    _, dataset, data, probe = me.load_task(me.Task("digits", corruption, 64, 32, 1, 6, 0, ()),
+                                           None)
+    x, original = np.asarray(dataset.x_train)[probe], np.asarray(data.y_train_original)[probe]
+    columns = me.probe_columns(dataset, data, probe)
+    assert columns["keys"] == example_table.example_key(x, original)
+    if corruption != "clean":  # the corrupted inputs differ, and their hashes would too
+      assert not np.array_equal(np.asarray(data.x_train)[probe], x)
+      assert columns["keys"] != example_table.example_key(np.asarray(data.x_train)[probe],
+                                                          original)
+    keyed[corruption] = dict(zip(probe.tolist(), columns["keys"]))
+  shared = set(keyed["clean"]) & set(keyed["randpix"]) & set(keyed["shufpix"])
+  assert all(keyed["clean"][i] == keyed["randpix"][i] == keyed["shufpix"][i] for i in shared)
+
+
 def test_one_run_estimators_train_their_shared_runs_once_and_score_the_examples_asked():
   from memobench.estimators import base, proxies, runner  # pylint: disable=import-outside-toplevel
   from memobench import specs  # pylint: disable=import-outside-toplevel
