@@ -96,10 +96,15 @@ def check(config: Any) -> None:
       if isinstance(v, float) and not math.isfinite(v):
         raise KnobError(f"{name}={_show(value)}: expected a finite number")
       if lo is not None and v < lo or hi is not None and v > hi:
-        bounds = (f">= {lo:g}" if hi is None else f"<= {hi:g}" if lo is None
-                  else f"in [{lo:g}, {hi:g}]")
+        bounds = (f">= {_bound(lo)}" if hi is None else f"<= {_bound(hi)}" if lo is None
+                  else f"in [{_bound(lo)}, {_bound(hi)}]")
         raise KnobError(f"{name}={_show(value)}: expected {'each value ' if isinstance(value, tuple) else ''}"
                         f"{bounds}")
+
+
+def _bound(x) -> str:
+  """A bound as the user would type it: integers whole (2**32 - 1, not 4.29497e+09)."""
+  return str(x) if isinstance(x, int) else f"{x:g}"
 
 
 def _show(value) -> str:

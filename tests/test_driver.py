@@ -145,6 +145,10 @@ def test_knobs_are_typed_and_bounded():
   with pytest.raises(knobs.KnobError, match="at least one"):
     knobs.parse("", tuple[float, ...], "lrs")
   assert knobs.parse("none", int | None, "k") is None
+  # A large integer bound reads as typed, not as 4.29497e+09.
+  from experiments import memorization_estimators
+  with pytest.raises(knobs.KnobError, match=r"seed=4294967296: expected in \[0, 4294967295\]"):
+    knobs.with_overrides(memorization_estimators.Config(), ["seed=4294967296"])
 
 
 def test_a_grid_that_needs_a_later_cell_is_refused():
