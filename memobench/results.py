@@ -12,7 +12,9 @@ every metric):
                    the run's life), resumed_from_step (checkpoint step this
                    last session started from, or null), vmapped_seeds (the
                    seeds trained in one vmapped program with this one, whose
-                   wall and compile times they share, or null), checkpoint
+                   wall and compile times they share, or null),
+                   members_per_slice (only when vmapped: that program's
+                   members per slice, null for one vmap), checkpoint
                    {directory, every_steps, saves, save_s_total, restore_s}}
   metrics         scores.standard_scores(...)
   environment     {python, jax, flax, optax, numpy, backend, device_kind,

@@ -213,7 +213,9 @@ class _RunContext:
         run_info={"preemption_count": outcome.preemption_count,
                   "resumed_from_step": outcome.resumed_from_step,
                   "vmapped_seeds": outcome.vmapped_seeds,
-                  "checkpoint": outcome.checkpoint})
+                  "checkpoint": outcome.checkpoint} |
+                 ({"members_per_slice": outcome.members_per_slice}
+                  if outcome.vmapped_seeds else {}))
     memorization = self.metrics.finish(outcome, self.workdir if self.primary else None,
                                        self.log)
     if memorization:

@@ -10,6 +10,7 @@ import dataclasses
 
 import jax
 import numpy as np
+import pytest
 
 from memobench import catalogue, workload
 from memobench.training import loop, programs
@@ -32,6 +33,26 @@ def test_slices_of_one_member_equal_single_runs_bitwise():
   sliced = _params(loop.train_group(w, members(), vmapped=True, members_per_slice=1))
   for a, b in zip(single, sliced):
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
+  # The default on CPU is slices of one: the same runs, exactly.
+  default = loop.train_group(w, members(), vmapped=True)
+  assert [o.members_per_slice for o in default] == [1, 1, 1]
+  for a, b in zip(single, _params(default)):
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_the_default_slice_width_follows_the_backend():
+  assert programs.default_members_per_slice("cpu") == 1
+  assert programs.default_members_per_slice("gpu") is None
+  assert programs.default_members_per_slice("tpu") is None
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "one"])
+def test_a_bad_slice_width_is_refused(bad):
+  spec = catalogue.get("digits_clean")
+  w = workload.resolve(spec)
+  member = loop.Member(spec, w.corrupted_data(0), log=lambda _: None)
+  with pytest.raises(ValueError, match="members_per_slice"):
+    loop.train_group(w, [member], vmapped=True, members_per_slice=bad)
 
 
 def test_map_members_slices_give_what_one_vmap_gives():

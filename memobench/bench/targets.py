@@ -11,6 +11,7 @@ from typing import Any
 
 from memobench.bench.common import Table
 from memobench.bench.step_timing import MLP_HIDDEN
+from memobench.training import programs
 
 
 def table(out: dict[str, Any]) -> Table:
@@ -39,16 +40,25 @@ def table(out: dict[str, Any]) -> Table:
   if not mlps:
     row("MLP batch 128: >= 80% of the step-at-peak limit (MFU)", None, "", None)
   # Populations that pay off: K models in one program never lose to K launches.
+  # The target is on the group program as train_group runs it by default on this
+  # backend (programs.default_members_per_slice: slices of one on CPU, one vmap on
+  # accelerators); the other layout is shown beside it.
   ens = out.get("ensemble", [])
+  sliced_default = programs.default_members_per_slice() == 1
   for dataset in sorted({e["dataset"] for e in ens}):
     rows = [e for e in ens if e["dataset"] == dataset and e["k"] > 1]
-    worst = min((e["ratio"] for e in rows), default=None)
-    row(f"{dataset}: K vmapped mlp1x512 >= 1.0x K single-model programs at every K "
-        "(default: one vmap)", worst, "{:.2f}x (worst K)", lambda v: v >= 1.0)
+    one_vmap = min((e["ratio"] for e in rows), default=None)
     sliced = [e["sliced_ratio"] for e in rows if e.get("sliced_ratio") is not None]
-    if sliced:
-      row(f"{dataset}: the same, models in slices (members_per_slice)", min(sliced),
-          "{:.2f}x (worst K)", lambda v: v >= 1.0)
+    sliced = min(sliced) if sliced else None
+    layouts = [("models in slices of 1", sliced), ("all models in one vmap", one_vmap)]
+    if not sliced_default:
+      layouts.reverse()
+    for i, (layout, worst) in enumerate(layouts):
+      if worst is None and i > 0:
+        continue
+      name = (f"{dataset}: K mlp1x512 in one program >= 1.0x K single-model programs at "
+              f"every K, {layout}" + (" (the default here)" if i == 0 else ""))
+      row(name, worst, "{:.2f}x (worst K)", lambda v: v >= 1.0)
   ens32 = [e for e in ens if e["dataset"] == "mnist1d" and e["k"] == 32]
   row("32 vmapped mlp1x512 on mnist1d >= 8x 32 sequential memobench.training.loop.train runs",
       ens32[0]["ratio_vs_train_runs"] if ens32 else None, "{:.1f}x", lambda v: v >= 8.0)

@@ -90,6 +90,9 @@ class RunOutcome:
   # The seeds trained in the same vmapped program as this run (itself included),
   # whose wall and compile times it shares; None when it trained alone.
   vmapped_seeds: list[int] | None = None
+  # That program's members per slice (programs.map_members; None: one vmap), which
+  # its float results depend on; None when it trained alone.
+  members_per_slice: int | None = None
   # Wall seconds in training chunks (checkpointed: the run's life), and this
   # process's CPU seconds in them (all threads; this session only). A vmapped
   # group's members share theirs.
@@ -199,7 +202,7 @@ def train(workload: Workload, data: corruptions.CorruptedData,
 
 
 def train_group(workload: Workload, members: list[Member], vmapped: bool,
-                members_per_slice: int | None = None) -> list[RunOutcome]:
+                members_per_slice: int | None | str = programs.AUTO) -> list[RunOutcome]:
   """Trains runs of `workload` that differ only in their seed; one outcome per member.
 
   vmapped=False: one after another, each with its own program (what `train` does).
@@ -207,7 +210,8 @@ def train_group(workload: Workload, members: list[Member], vmapped: bool,
   keys, states and corrupted data (taken unbatched when every member passes
   the same data object), evaluated together. Each member keeps its own
   batches, dropout keys, chunking, stopping rule and checkpoints, so it ends as
-  its single run would up to float rounding, and its checkpoints are a single
+  its single run would (bitwise in slices of one, the CPU default; up to float
+  rounding in one vmap), and its checkpoints are a single
   run's: either way resumes them. (XLA may sum a batched matmul in another order
   than a single one: losses then drift in the 6th digit over hundreds of steps,
   and a discrete outcome such as the stopping step can move by one evaluation;
@@ -220,7 +224,9 @@ def train_group(workload: Workload, members: list[Member], vmapped: bool,
   On preemption every member still training checkpoints; members of a group not
   reached yet then train one evaluation interval and checkpoint too.
   members_per_slice: a vmapped group's program runs its members in slices of
-  this many, one slice after another (programs.map_members); None: all in one vmap.
+  this many, one slice after another (programs.map_members); None: all in one vmap;
+  "auto" (the default): the backend's choice, programs.default_members_per_slice
+  (slices of one on CPU, so that a vmapped member is its single run, bitwise).
   """
   spec = workload.spec
   base = dataclasses.replace(spec, seed=0)
@@ -288,9 +294,16 @@ class _Group:
   """What the members of a group share: the workload, the mesh and the jitted programs."""
 
   def __init__(self, workload: Workload, members: list[Member],
-               members_per_slice: int | None = None):
+               members_per_slice: int | None | str = programs.AUTO):
     self.t_start = time.perf_counter()
     self.workload = workload
+    if members_per_slice == programs.AUTO:
+      members_per_slice = programs.default_members_per_slice()
+    elif members_per_slice is not None and (isinstance(members_per_slice, bool) or
+                                            not isinstance(members_per_slice, int) or
+                                            members_per_slice < 1):
+      raise ValueError(f"members_per_slice={members_per_slice!r}: a positive integer, "
+                       f"None (one vmap) or {programs.AUTO!r}")
     self.members_per_slice = members_per_slice
     self.spec = spec = members[0].spec
     self.mesh = mesh = runtime.make_mesh()
@@ -523,5 +536,7 @@ class _Group:
         run.trained_images / max(run.train_time, 1e-9), run.state, run.data, self.schedule,
         preemption_count=run.preemption_count, resumed_from_step=run.resumed_from,
         checkpoint=ckpt.summary() if ckpt is not None else None,
-        vmapped_seeds=run.vmapped_seeds, train_s=run.train_time,
+        vmapped_seeds=run.vmapped_seeds,
+        members_per_slice=self.members_per_slice if run.vmapped_seeds else None,
+        train_s=run.train_time,
         train_cpu_s=run.train_cpu_time)

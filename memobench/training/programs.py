@@ -118,6 +118,24 @@ def single_program(workload: Workload, steps: Steps, replicated: NamedSharding, 
   return time.perf_counter() - t0, advance
 
 
+# train_group's default: slices of the backend's width (default_members_per_slice).
+AUTO = "auto"
+
+
+def default_members_per_slice(backend: str | None = None) -> int | None:
+  """Members per slice of a vmapped group's training program when the caller names none.
+
+  CPU: 1. Each member's steps are then the single-model program's computation
+  (a vmapped seed equals its single run bitwise) and its parameters, momentum and
+  activations stay in the caches for its steps, where one vmap of K members
+  streams K stacked states through memory every step: measured 1.0-1.7x one vmap
+  of all members on mlp1x512 populations of 8-512 models (digits, mnist1d,
+  mnist5k; docs/BENCHMARKS.md, "Populations"). Accelerators: None (one vmap),
+  since one small model leaves them mostly idle.
+  """
+  return 1 if (backend or jax.default_backend()) == "cpu" else None
+
+
 def map_members(fn: Callable, args: tuple, batched: tuple[bool, ...],
                 members_per_slice: int | None = None) -> Any:
   """`fn` over the members of the stacked `args` (those flagged in `batched`; the rest shared).
